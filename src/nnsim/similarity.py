@@ -1,0 +1,461 @@
+"""NN-similarity S_n between neighbour tables, for every cutoff at once.
+
+For two spaces X and Y of the same tracks and a reference track t,
+``S_n(t) = |L_X,n(t) ∩ L_Y,n(t)| / n`` where ``L_.,n(t)`` are the ``n`` nearest neighbours of
+``t``.  ``S_n(X, Y)`` is its mean over reference tracks (Tovstogan et al., SMC 2022, Sec. 3).
+
+An element at rank ``p`` in ``L_X`` and rank ``q`` in ``L_Y`` (0-based) is shared by the two
+lists at every cutoff ``n > max(p, q)``.  One pass over each pair of rows therefore gives the
+overlap at every cutoff ``1..K`` from a single table computed at the largest cutoff ``K``.
+
+Rank-aware variants (options, not the paper's measure):
+
+* ``rbo`` — extrapolated rank-biased overlap (Webber et al. 2010, eq. 32) of the two top-n
+  lists with persistence ``p``: ``(1-p) Σ_{d≤n} p^{d-1} A_d + p^n A_n``, with ``A_d`` the
+  overlap proportion at depth ``d``; 1 for identical lists.
+* ``spearman`` — Spearman correlation over the union of the two top-n lists; an item
+  absent from one list gets the rank ``n + 1`` there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+from tqdm.auto import tqdm
+
+from nnsim.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+#: Measures understood by :func:`compare_tables`; ``overlap`` is the paper's S_n.
+VALID_MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman")
+
+
+def check_cutoffs(cutoffs: Sequence[int] | np.ndarray, n_tracks: int | None = None) -> np.ndarray:
+    """Validate cutoffs: positive integers, below the number of tracks; sorted unique.
+
+    Parameters
+    ----------
+    cutoffs : sequence of int
+        Requested cutoffs ``n``.
+    n_tracks : int, optional
+        Number of tracks; every cutoff must be ``<= n_tracks - 1``.
+
+    Returns
+    -------
+    np.ndarray [shape=(c,), dtype=int64]
+    """
+    try:
+        arr = np.asarray(list(cutoffs), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"cutoffs must be positive integers, got {list(cutoffs)!r}.") from None
+    if arr.size == 0:
+        raise ConfigError("no cutoffs given; give at least one, e.g. 5 10 100 200.")
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(arr < 1):
+        raise ConfigError(f"cutoffs must be positive integers, got {list(cutoffs)!r}.")
+    out = np.unique(arr.astype(np.int64))
+    if n_tracks is not None and out[-1] >= n_tracks:
+        raise ConfigError(
+            f"cutoff {int(out[-1])} needs more than {n_tracks} tracks (a track is not its own "
+            f"neighbour). Use cutoffs up to {n_tracks - 1}."
+        )
+    return out
+
+
+def chance_level(cutoffs: Sequence[int] | np.ndarray, n_tracks: int) -> np.ndarray:
+    """Expected S_n of two independent random neighbour lists: ``n / (N - 1)``.
+
+    Parameters
+    ----------
+    cutoffs : array_like [shape=(c,)]
+    n_tracks : int
+        ``N``, tracks in the compared spaces.
+
+    Returns
+    -------
+    np.ndarray [shape=(c,), dtype=float64]
+    """
+    return np.asarray(cutoffs, dtype=np.float64) / (n_tracks - 1)
+
+
+@numba.njit(parallel=True, cache=True)
+def _overlap_kernel(
+    A: np.ndarray,
+    B: np.ndarray,
+    K: int,
+    cutoffs: np.ndarray,
+    n_items: int,
+    rbo_p: float,
+    per_row: np.ndarray,
+    per_row_rbo: np.ndarray,
+    hist: np.ndarray,
+) -> None:
+    n = A.shape[0]
+    n_chunks = min(n, 64)
+    hists = np.zeros((n_chunks, K), dtype=np.int64)
+    n_cut = cutoffs.shape[0]
+    for c in numba.prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        pos = np.full(n_items, -1, dtype=np.int32)
+        rowh = np.zeros(K, dtype=np.int64)
+        for r in range(lo, hi):
+            for q in range(K):
+                pos[B[r, q]] = q
+            for p in range(K):
+                q = pos[A[r, p]]
+                if q >= 0:
+                    rowh[max(p, q)] += 1
+            for q in range(K):
+                pos[B[r, q]] = -1
+            cum = 0
+            ci = 0
+            acc = 0.0
+            w = 1.0
+            for d in range(K):
+                cum += rowh[d]
+                hists[c, d] += rowh[d]
+                rowh[d] = 0
+                acc += w * cum / (d + 1)
+                w *= rbo_p
+                while ci < n_cut and cutoffs[ci] == d + 1:
+                    per_row[r, ci] = cum
+                    per_row_rbo[r, ci] = (1.0 - rbo_p) * acc + w * cum / (d + 1)
+                    ci += 1
+    for c in range(n_chunks):
+        for d in range(K):
+            hist[d] += hists[c, d]
+
+
+@numba.njit(parallel=True, cache=True)
+def _spearman_kernel(
+    A: np.ndarray, B: np.ndarray, cutoffs: np.ndarray, n_items: int, out: np.ndarray
+) -> None:
+    n = A.shape[0]
+    n_chunks = min(n, 64)
+    for c in numba.prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        pos_a = np.full(n_items, -1, dtype=np.int32)
+        pos_b = np.full(n_items, -1, dtype=np.int32)
+        for r in range(lo, hi):
+            for ci in range(cutoffs.shape[0]):
+                m = cutoffs[ci]
+                for q in range(m):
+                    pos_a[A[r, q]] = q
+                    pos_b[B[r, q]] = q
+                sx = 0.0
+                sy = 0.0
+                sxx = 0.0
+                syy = 0.0
+                sxy = 0.0
+                u = 0
+                for q in range(m):  # items of A, ranked in B (or m + 1)
+                    x = q + 1.0
+                    pb = pos_b[A[r, q]]
+                    y = pb + 1.0 if pb >= 0 else m + 1.0
+                    sx += x
+                    sy += y
+                    sxx += x * x
+                    syy += y * y
+                    sxy += x * y
+                    u += 1
+                for q in range(m):  # items only in B
+                    if pos_a[B[r, q]] < 0:
+                        x = m + 1.0
+                        y = q + 1.0
+                        sx += x
+                        sy += y
+                        sxx += x * x
+                        syy += y * y
+                        sxy += x * y
+                        u += 1
+                for q in range(m):
+                    pos_a[A[r, q]] = -1
+                    pos_b[B[r, q]] = -1
+                vx = sxx - sx * sx / u
+                vy = syy - sy * sy / u
+                if vx <= 0.0 or vy <= 0.0:
+                    out[r, ci] = 1.0  # a single shared item: identical lists
+                else:
+                    out[r, ci] = (sxy - sx * sy / u) / np.sqrt(vx * vy)
+
+
+def _check_table(idx: np.ndarray, K: int, name: str) -> np.ndarray:
+    arr = np.asarray(idx)
+    if arr.ndim != 2 or arr.dtype.kind not in "iu":
+        raise InputError(f"{name}: a neighbour table must be a 2-D integer array, got {arr.shape}.")
+    if arr.shape[1] < K:
+        raise InputError(
+            f"{name}: neighbour table has {arr.shape[1]} columns, the largest cutoff is {K}. "
+            "Compute the neighbours at the largest cutoff."
+        )
+    return np.ascontiguousarray(arr[:, :K], dtype=np.int32)
+
+
+@dataclass
+class PairOverlap:
+    """Per-track overlap of two neighbour tables.
+
+    Attributes
+    ----------
+    cutoffs : np.ndarray [shape=(c,)]
+        Cutoffs ``n``.
+    per_track : np.ndarray [shape=(n_tracks, c)]
+        ``S_n`` of every reference track at each cutoff.
+    curve : np.ndarray [shape=(K,)]
+        Mean ``S_n`` for every ``n = 1..K``.
+    rbo : np.ndarray [shape=(n_tracks, c)] or None
+        Per-track extrapolated RBO (when asked).
+    spearman : np.ndarray [shape=(n_tracks, c)] or None
+        Per-track Spearman on the union (when asked).
+    """
+
+    cutoffs: np.ndarray
+    per_track: np.ndarray
+    curve: np.ndarray
+    rbo: np.ndarray | None = None
+    spearman: np.ndarray | None = None
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean ``S_n`` over reference tracks at each cutoff, shape ``(c,)``."""
+        return self.per_track.mean(axis=0)
+
+
+def pair_overlap(
+    A: np.ndarray,
+    B: np.ndarray,
+    cutoffs: Sequence[int] | np.ndarray,
+    *,
+    measures: Sequence[str] = ("overlap",),
+    rbo_p: float = 0.9,
+) -> PairOverlap:
+    """S_n of two neighbour tables at every cutoff, from one pass over the rows.
+
+    Parameters
+    ----------
+    A, B : np.ndarray [shape=(n_tracks, >= K), dtype=int]
+        Neighbour indices of the same tracks in two spaces, nearest first.
+    cutoffs : sequence of int
+        Cutoffs; ``K = max(cutoffs)``.
+    measures : sequence of str
+        Any of ``overlap`` (always computed), ``rbo``, ``spearman``.
+    rbo_p : float
+        RBO persistence in (0, 1).
+
+    Returns
+    -------
+    PairOverlap
+
+    Examples
+    --------
+    The example of the paper's Section 3 (tracks t1..t8 as 1..8):
+
+    >>> A = np.array([[1, 2, 3, 4, 5]])
+    >>> B = np.array([[2, 6, 3, 7, 8]])
+    >>> float(pair_overlap(A, B, [5]).mean[0])
+    0.4
+    """
+    cut = check_cutoffs(cutoffs)
+    bad = sorted(set(measures) - set(VALID_MEASURES))
+    if bad:
+        raise ConfigError(f"unknown measure(s) {bad}; valid: {', '.join(VALID_MEASURES)}.")
+    if not 0.0 < rbo_p < 1.0:
+        raise ConfigError(f"rbo_p must be in (0, 1), got {rbo_p}.")
+    K = int(cut[-1])
+    a = _check_table(A, K, "first table")
+    b = _check_table(B, K, "second table")
+    if a.shape[0] != b.shape[0]:
+        raise InputError(
+            f"neighbour tables have {a.shape[0]} and {b.shape[0]} rows; align the spaces first."
+        )
+    n_items = int(max(a.max(), b.max(), a.shape[0] - 1)) + 1
+    per_row = np.zeros((a.shape[0], cut.size), dtype=np.int32)
+    per_rbo = np.zeros((a.shape[0], cut.size), dtype=np.float64)
+    hist = np.zeros(K, dtype=np.int64)
+    _overlap_kernel(a, b, K, cut, n_items, float(rbo_p), per_row, per_rbo, hist)
+    curve = np.cumsum(hist) / (a.shape[0] * np.arange(1, K + 1, dtype=np.float64))
+    spear = None
+    if "spearman" in measures:
+        spear = np.zeros((a.shape[0], cut.size), dtype=np.float64)
+        _spearman_kernel(a, b, cut, n_items, spear)
+    return PairOverlap(
+        cutoffs=cut,
+        per_track=per_row / cut.astype(np.float64),
+        curve=curve,
+        rbo=per_rbo if "rbo" in measures else None,
+        spearman=spear,
+    )
+
+
+def bootstrap_weights(n_tracks: int, n_boot: int, seed: int) -> np.ndarray:
+    """Resampling weights of reference tracks for a paired bootstrap.
+
+    Parameters
+    ----------
+    n_tracks : int
+        Reference tracks.
+    n_boot : int
+        Bootstrap replicates.
+    seed : int
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_boot, n_tracks), dtype=float32]
+        Row ``b`` counts how often each track is drawn in replicate ``b`` (rows sum to
+        ``n_tracks``).  The same weights are used for every pair, so CIs are paired.
+    """
+    rng = np.random.default_rng(seed)
+    W = np.empty((n_boot, n_tracks), dtype=np.float32)
+    for b in range(n_boot):
+        W[b] = np.bincount(rng.integers(0, n_tracks, n_tracks), minlength=n_tracks)
+    return W
+
+
+def bootstrap_ci(
+    per_track: np.ndarray, weights: np.ndarray, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap CI of the mean over reference tracks.
+
+    Parameters
+    ----------
+    per_track : np.ndarray [shape=(n_tracks, c)]
+        Per-track values.
+    weights : np.ndarray [shape=(n_boot, n_tracks)]
+        From :func:`bootstrap_weights`.
+    level : float
+        Confidence level.
+
+    Returns
+    -------
+    low, high : np.ndarray [shape=(c,)]
+    """
+    means = (weights @ per_track.astype(np.float32)) / per_track.shape[0]
+    alpha = (1.0 - level) / 2.0
+    return np.quantile(means, alpha, axis=0), np.quantile(means, 1.0 - alpha, axis=0)
+
+
+@dataclass
+class Comparison:
+    """Every pair of spaces compared at every cutoff.
+
+    Attributes
+    ----------
+    names : list of str
+        Space names, length ``m``.
+    cutoffs : np.ndarray [shape=(c,)]
+    n_tracks : int
+        Reference tracks ``N``.
+    values : dict of str to np.ndarray [shape=(m, m, c)]
+        Mean over tracks per measure (``overlap`` = S_n); symmetric, diagonal 1.
+    ci_low, ci_high : dict of str to np.ndarray [shape=(m, m, c)]
+        Bootstrap confidence bounds per measure.
+    curves : np.ndarray [shape=(m, m, K)]
+        S_n for every n = 1..K.
+    meta : dict of str to dict
+        Metadata of each space (for aggregates).
+    """
+
+    names: list[str]
+    cutoffs: np.ndarray
+    n_tracks: int
+    values: dict[str, np.ndarray]
+    ci_low: dict[str, np.ndarray]
+    ci_high: dict[str, np.ndarray]
+    curves: np.ndarray
+    meta: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def similarity(self) -> np.ndarray:
+        """The S_n matrices, shape ``(m, m, c)``."""
+        return self.values["overlap"]
+
+    @property
+    def chance(self) -> np.ndarray:
+        """Chance level per cutoff, shape ``(c,)``."""
+        return chance_level(self.cutoffs, self.n_tracks)
+
+
+def compare_tables(
+    tables: Mapping[str, np.ndarray],
+    cutoffs: Sequence[int] | np.ndarray,
+    *,
+    measures: Sequence[str] = ("overlap",),
+    rbo_p: float = 0.9,
+    n_boot: int = 1000,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    meta: Mapping[str, Mapping[str, object]] | None = None,
+    show_progress: bool = False,
+) -> Comparison:
+    """Compare every unordered pair of neighbour tables.
+
+    Parameters
+    ----------
+    tables : mapping of str to np.ndarray [shape=(n_tracks, >= K)]
+        Neighbour indices per space, all over the same aligned tracks.
+    cutoffs : sequence of int
+        Cutoffs n.
+    measures : sequence of str
+        ``overlap`` (S_n, always), optionally ``rbo`` and ``spearman``.
+    rbo_p : float
+        RBO persistence.
+    n_boot : int
+        Bootstrap replicates for the CIs (0 disables: bounds equal the value).
+    ci_level : float
+        Confidence level.
+    seed : int
+        Bootstrap seed.
+    meta : mapping, optional
+        Metadata per space, carried into the result.
+    show_progress : bool
+        tqdm bar over pairs.
+
+    Returns
+    -------
+    Comparison
+    """
+    names = list(tables)
+    if len(names) < 2:
+        raise InputError(f"need at least two spaces to compare, got {len(names)}.")
+    n_tracks = {int(np.shape(t)[0]) for t in tables.values()}
+    if len(n_tracks) != 1:
+        raise InputError(f"neighbour tables cover different track counts {sorted(n_tracks)}.")
+    N = n_tracks.pop()
+    cut = check_cutoffs(cutoffs, N)
+    K = int(cut[-1])
+    wanted = ["overlap"] + [m for m in measures if m != "overlap"]
+    m, c = len(names), cut.size
+    values = {k: np.ones((m, m, c)) for k in wanted}
+    lows = {k: np.ones((m, m, c)) for k in wanted}
+    highs = {k: np.ones((m, m, c)) for k in wanted}
+    curves = np.ones((m, m, K))
+    W = bootstrap_weights(N, n_boot, seed) if n_boot > 0 else None
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    for i, j in tqdm(pairs, desc="pairs", unit="pair", disable=not show_progress):
+        res = pair_overlap(tables[names[i]], tables[names[j]], cut, measures=wanted, rbo_p=rbo_p)
+        curves[i, j] = curves[j, i] = res.curve
+        for key in wanted:
+            per = {"overlap": res.per_track, "rbo": res.rbo, "spearman": res.spearman}[key]
+            assert per is not None
+            mean = per.mean(axis=0)
+            lo, hi = bootstrap_ci(per, W, ci_level) if W is not None else (mean, mean)
+            values[key][i, j] = values[key][j, i] = mean
+            lows[key][i, j] = lows[key][j, i] = lo
+            highs[key][i, j] = highs[key][j, i] = hi
+    return Comparison(
+        names=names,
+        cutoffs=cut,
+        n_tracks=N,
+        values=values,
+        ci_low=lows,
+        ci_high=highs,
+        curves=curves,
+        meta={k: dict(v) for k, v in (meta or {}).items()},
+    )

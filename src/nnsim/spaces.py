@@ -1,0 +1,442 @@
+"""Latent spaces: a float32 matrix of tracks, their ids and metadata.
+
+A *space* is a matrix ``(n_tracks, dim)`` stored as ``.npy``; its track ids live in a
+sidecar text file (one id per line, ``<stem>.ids.txt`` beside the matrix by default) and its
+metadata (``name``, ``kind``, ``dataset``, ``architecture``, ``layer``, ...) in a JSON
+manifest (``<stem>.json``).  Spaces are compared only after alignment on shared track ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nnsim.errors import InputError, preview
+
+log = logging.getLogger(__name__)
+
+#: Metadata columns a space list may carry besides ``name`` and ``file``.
+META_COLUMNS = ("kind", "dataset", "architecture", "layer")
+
+
+@dataclass
+class Space:
+    """One latent space of a set of tracks.
+
+    Attributes
+    ----------
+    name : str
+        Unique name used in every table and figure.
+    X : np.ndarray [shape=(n_tracks, dim), dtype=float32]
+        The vectors, one row per track.
+    ids : np.ndarray [shape=(n_tracks,), dtype=str] or None
+        Track ids of the rows, or None when rows are identified by position only.
+    meta : dict
+        Free metadata (``kind``, ``dataset``, ``architecture``, ``layer``, provenance...).
+    source : str
+        Where the space came from (a path), for error messages.
+    """
+
+    name: str
+    X: np.ndarray
+    ids: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: str = "<array>"
+
+    def __post_init__(self) -> None:
+        self.X = as_matrix(self.X, self.source)
+        if self.ids is not None:
+            self.ids = check_ids(self.ids, self.X.shape[0], self.source)
+
+    @property
+    def n_tracks(self) -> int:
+        """Number of rows (tracks)."""
+        return int(self.X.shape[0])
+
+    @property
+    def dim(self) -> int:
+        """Number of columns (dimensions)."""
+        return int(self.X.shape[1])
+
+
+def as_matrix(X: Any, source: str = "<array>") -> np.ndarray:
+    """Check that ``X`` is a finite 2-D numeric array and return it as C-ordered float32.
+
+    Parameters
+    ----------
+    X : array_like [shape=(n, d)]
+        Candidate matrix.
+    source : str
+        Name of the file or object, used in error messages.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, d), dtype=float32]
+
+    Raises
+    ------
+    InputError
+        Not 2-D, not numeric, empty, or with NaN/inf rows (the rows are listed).
+    """
+    arr = np.asarray(X)
+    if arr.dtype.kind not in "biuf":
+        raise InputError(
+            f"{source}: expected a numeric matrix, found dtype {arr.dtype}. "
+            "Save the space as a float array, e.g. np.save(path, X.astype('float32'))."
+        )
+    if arr.ndim != 2:
+        raise InputError(
+            f"{source}: expected a 2-D array (tracks x dimensions), found shape {arr.shape}. "
+            "Reshape it to (n_tracks, dim) before saving."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{source}: the matrix is empty (shape {arr.shape}).")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InputError(
+            f"{source}: {bad.size} row(s) contain NaN or inf (0-based rows: {preview(bad)}). "
+            "Fix or remove these tracks (and their ids) before comparing."
+        )
+    return arr
+
+
+def check_ids(ids: Sequence[Any] | np.ndarray, n_rows: int, source: str) -> np.ndarray:
+    """Validate track ids against the number of rows.
+
+    Parameters
+    ----------
+    ids : sequence [shape=(n_rows,)]
+        Track ids; converted to stripped strings.
+    n_rows : int
+        Rows of the matrix they label.
+    source : str
+        Name of the ids file, for error messages.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_rows,), dtype=str]
+
+    Raises
+    ------
+    InputError
+        Count differs from ``n_rows``, or some ids are repeated (listed).
+    """
+    arr = np.asarray([str(i).strip() for i in ids], dtype=str)
+    if arr.shape[0] != n_rows:
+        raise InputError(
+            f"{source}: {arr.shape[0]} track ids for a matrix of {n_rows} rows. "
+            "The ids file needs exactly one id per row, in row order."
+        )
+    uniq, counts = np.unique(arr, return_counts=True)
+    if (counts > 1).any():
+        dups = uniq[counts > 1]
+        raise InputError(
+            f"{source}: {dups.size} duplicate track id(s): {preview(dups)}. "
+            "Each track must appear once; remove or rename the repeated rows."
+        )
+    return arr
+
+
+def read_ids(path: str | Path) -> np.ndarray:
+    """Read a track-id sidecar (one id per line; blank lines ignored).
+
+    Parameters
+    ----------
+    path : str or Path
+        Text file.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=str]
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: track-id file not found. Give an existing file (one id per line).")
+    lines = [ln.strip() for ln in p.read_text().splitlines()]
+    return np.asarray([ln for ln in lines if ln], dtype=str)
+
+
+def ids_sidecar(npy_path: str | Path) -> Path:
+    """Default path of the track-id sidecar of a space file: ``<stem>.ids.txt``."""
+    p = Path(npy_path)
+    return p.with_name(p.stem + ".ids.txt")
+
+
+def load_space(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    ids: str | Path | np.ndarray | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Space:
+    """Load a space from ``.npy`` with its optional id sidecar and JSON manifest.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npy`` file holding a ``(n_tracks, dim)`` array.
+    name : str, optional
+        Space name; defaults to the manifest's name or the file stem.
+    ids : path or array, optional
+        Track ids; by default ``<stem>.ids.txt`` is used when it exists.
+    meta : mapping, optional
+        Metadata overriding the manifest ``<stem>.json``.
+
+    Returns
+    -------
+    Space
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: space file not found. Check the path (relative to --data-dir).")
+    try:
+        X = np.load(p, allow_pickle=False)
+    except ValueError as exc:  # object arrays, truncated files
+        raise InputError(
+            f"{p}: cannot read as a numeric .npy array ({exc}). "
+            "Save it with np.save from a float matrix."
+        ) from None
+    if isinstance(X, np.lib.npyio.NpzFile):  # pragma: no cover - defensive
+        raise InputError(f"{p}: is an .npz archive; save one space per .npy file.")
+    manifest: dict[str, Any] = {}
+    man_path = p.with_suffix(".json")
+    if man_path.is_file():
+        manifest = json.loads(man_path.read_text())
+    if meta:
+        manifest.update({k: v for k, v in meta.items() if v is not None and v == v})
+    ids_arr: np.ndarray | None
+    ids_source = str(p)
+    if ids is None:
+        side = ids_sidecar(p)
+        ids_arr = read_ids(side) if side.is_file() else None
+        ids_source = str(side)
+    elif isinstance(ids, (str, Path)):
+        ids_arr = read_ids(ids)
+        ids_source = str(ids)
+    else:
+        ids_arr = np.asarray(ids)
+    Xf = as_matrix(X, str(p))
+    if ids_arr is not None:
+        ids_arr = check_ids(ids_arr, Xf.shape[0], ids_source)
+    space_name = name or str(manifest.get("name") or p.stem)
+    manifest["name"] = space_name
+    return Space(space_name, Xf, ids_arr, manifest, str(p))
+
+
+def save_space(space: Space, path: str | Path) -> Path:
+    """Write a space as ``<path>.npy`` + ``<stem>.ids.txt`` + ``<stem>.json``.
+
+    Parameters
+    ----------
+    space : Space
+        Space to save.
+    path : str or Path
+        Target ``.npy`` path.
+
+    Returns
+    -------
+    Path
+        The ``.npy`` path written.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    np.save(p, space.X.astype(np.float32, copy=False))
+    if space.ids is not None:
+        ids_sidecar(p).write_text("\n".join(map(str, space.ids)) + "\n")
+    meta = dict(space.meta)
+    meta.update(name=space.name, dim=space.dim, n_tracks=space.n_tracks)
+    text = json.dumps(meta, indent=2, sort_keys=True, default=str)
+    p.with_suffix(".json").write_text(text + "\n")
+    return p
+
+
+def read_space_list(list_path: str | Path, data_dir: str | Path | None = None) -> list[Space]:
+    """Load every space named in a list file (``name,file[,kind,dataset,architecture,layer,ids]``).
+
+    Parameters
+    ----------
+    list_path : str or Path
+        CSV with at least the columns ``name`` and ``file``; ``file`` (and ``ids`` if
+        present) are relative to ``data_dir``.  Whitespace around values is stripped.
+    data_dir : str or Path, optional
+        Folder the files are relative to; defaults to the list's folder.
+
+    Returns
+    -------
+    list of Space
+        In list order.  All files are checked before any is used.
+    """
+    lp = Path(list_path)
+    if not lp.is_file():
+        raise InputError(f"{lp}: space list not found. Give a CSV with the columns name,file.")
+    base = Path(data_dir) if data_dir is not None else lp.parent
+    if not base.is_dir():
+        raise InputError(f"{base}: --data-dir is not a folder.")
+    df = pd.read_csv(lp, dtype=str, skipinitialspace=True, keep_default_na=False)
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in ("name", "file") if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{lp}: missing column(s) {', '.join(missing)}; found header {list(df.columns)}. "
+            "The list needs a header line 'name,file' "
+            "(optional: kind,dataset,architecture,layer,ids)."
+        )
+    df = df.apply(lambda col: col.str.strip())
+    if df.empty:
+        raise InputError(f"{lp}: the list names no spaces. Add one row per space: name,file.")
+    empty = df.index[(df["name"] == "") | (df["file"] == "")]
+    if len(empty):
+        rows = [int(i) + 2 for i in empty]  # 1-based lines, header is line 1
+        raise InputError(f"{lp}: empty name or file on line(s) {preview(rows)}.")
+    dup = df["name"][df["name"].duplicated()].unique()
+    if len(dup):
+        raise InputError(
+            f"{lp}: duplicate space name(s) {preview(dup)}. Every space needs a unique name."
+        )
+    missing_files = [
+        f"line {i + 2}: {base / f}" for i, f in enumerate(df["file"]) if not (base / f).is_file()
+    ]
+    if missing_files:
+        raise InputError(
+            f"{lp}: {len(missing_files)} space file(s) not found: {preview(missing_files, 5)}. "
+            "Paths are relative to --data-dir."
+        )
+    spaces = []
+    for _, row in df.iterrows():
+        meta = {c: row[c] for c in df.columns if c not in ("name", "file", "ids") and row[c] != ""}
+        ids = base / row["ids"] if "ids" in df.columns and row["ids"] else None
+        spaces.append(load_space(base / row["file"], name=row["name"], ids=ids, meta=meta))
+    return spaces
+
+
+def align_spaces(spaces: Sequence[Space]) -> tuple[list[Space], dict[str, int]]:
+    """Restrict spaces to their shared tracks, in the order of the first space.
+
+    Parameters
+    ----------
+    spaces : sequence of Space
+        Either all with ids (aligned on the shared ids) or none (then all must have the
+        same number of rows, matched by position).
+
+    Returns
+    -------
+    aligned : list of Space
+        Same order of tracks in every space.
+    dropped : dict
+        Number of rows each space lost.
+
+    Raises
+    ------
+    InputError
+        Mixed id/no-id spaces, row-count mismatch without ids, or no shared tracks.
+    """
+    if not spaces:
+        raise InputError("no spaces to compare: give at least two.")
+    with_ids = [s.ids is not None for s in spaces]
+    if not any(with_ids):
+        sizes = {s.name: s.n_tracks for s in spaces}
+        if len(set(sizes.values())) > 1:
+            raise InputError(
+                f"spaces have different numbers of rows ({sizes}) and no track ids to align them. "
+                "Give each space an ids sidecar (<stem>.ids.txt or an 'ids' column in the list)."
+            )
+        return list(spaces), {s.name: 0 for s in spaces}
+    if not all(with_ids):
+        no = [s.name for s, w in zip(spaces, with_ids, strict=True) if not w]
+        raise InputError(
+            f"spaces {preview(no)} have no track ids while others do. "
+            "Give ids for all spaces or for none."
+        )
+    shared = set(spaces[0].ids)  # type: ignore[arg-type]
+    for s in spaces[1:]:
+        shared &= set(s.ids)  # type: ignore[arg-type]
+    if not shared:
+        raise InputError(
+            "the spaces share no track ids: "
+            + "; ".join(f"{s.name} starts with {preview(s.ids, 3)}" for s in spaces)  # type: ignore[arg-type]
+            + ". Check that the id sidecars use the same id scheme."
+        )
+    order = np.asarray([i for i in spaces[0].ids if i in shared])  # type: ignore[union-attr]
+    aligned, dropped = [], {}
+    for s in spaces:
+        pos = {tid: k for k, tid in enumerate(s.ids)}  # type: ignore[arg-type]
+        rows = np.fromiter((pos[t] for t in order), dtype=np.int64, count=order.size)
+        dropped[s.name] = s.n_tracks - order.size
+        if dropped[s.name] == 0 and np.array_equal(rows, np.arange(s.n_tracks)):
+            aligned.append(s)
+        else:
+            aligned.append(Space(s.name, s.X[rows], order, dict(s.meta), s.source))
+    return aligned, dropped
+
+
+def read_indices(path: str | Path, n_rows: int) -> np.ndarray:
+    """Read a subset of row indices (one integer per line, e.g. LatentJam ``small-indices.txt``).
+
+    Parameters
+    ----------
+    path : str or Path
+        Text file of 0-based row indices.
+    n_rows : int
+        Rows of the aligned spaces; every index must be below it.
+
+    Returns
+    -------
+    np.ndarray [shape=(m,), dtype=int64]
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: indices file not found.")
+    vals = []
+    for lineno, line in enumerate(p.read_text().splitlines(), start=1):
+        s = line.strip()
+        if not s:
+            continue
+        try:
+            vals.append(int(s))
+        except ValueError:
+            raise InputError(
+                f"{p}, line {lineno}: {s!r} is not an integer row index. "
+                "The file needs one 0-based row index per line."
+            ) from None
+    idx = np.asarray(vals, dtype=np.int64)
+    if idx.size == 0:
+        raise InputError(f"{p}: no indices found.")
+    bad = np.flatnonzero((idx < 0) | (idx >= n_rows))
+    if bad.size:
+        raise InputError(
+            f"{p}: index(es) out of range for {n_rows} rows on line(s) {preview(bad + 1)} "
+            f"(values {preview(idx[bad])})."
+        )
+    uniq, counts = np.unique(idx, return_counts=True)
+    if (counts > 1).any():
+        raise InputError(f"{p}: repeated indices {preview(uniq[counts > 1])}.")
+    return idx
+
+
+def subset_rows(spaces: Sequence[Space], rows: np.ndarray) -> list[Space]:
+    """Keep the given rows of every (aligned) space.
+
+    Parameters
+    ----------
+    spaces : sequence of Space
+        Aligned spaces.
+    rows : np.ndarray [shape=(m,), dtype=int]
+        Row indices to keep.
+
+    Returns
+    -------
+    list of Space
+    """
+    return [
+        Space(s.name, s.X[rows], None if s.ids is None else s.ids[rows], dict(s.meta), s.source)
+        for s in spaces
+    ]

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nnsim.cli import main
+from nnsim.demo import synthetic_spaces
+from nnsim.spaces import save_space
+
+
+@pytest.fixture()
+def space_dir(tmp_path):
+    spaces = synthetic_spaces(150, seed=3, cf_factors=(16,))
+    rows = ["name,file,kind,dataset,architecture,layer"]
+    for s in spaces:
+        save_space(s, tmp_path / "spaces" / f"{s.name}.npy")
+        m = s.meta
+        rows.append(
+            f"{s.name}, {s.name}.npy ,{m.get('kind', '')},{m.get('dataset', '')},"
+            f"{m.get('architecture', '')},{m.get('layer', '')}"
+        )
+    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path
+
+
+def run(argv):
+    return main([str(a) for a in argv])
+
+
+def test_compare_writes_all_outputs(space_dir, capsys):
+    out = space_dir / "out"
+    rc = run(
+        [
+            "compare",
+            space_dir / "list.csv",
+            "--data-dir",
+            space_dir / "spaces",
+            "--cutoffs",
+            5,
+            10,
+            20,
+            "--out",
+            out,
+            "--n-boot",
+            100,
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    sim = pd.read_csv(out / "similarity.csv")
+    assert list(sim.columns) == [
+        "src",
+        "dst",
+        "distance",
+        "cutoff",
+        "similarity",
+        "ci_low",
+        "ci_high",
+        "chance",
+    ]
+    m = 9
+    assert len(sim) == m * (m - 1) // 2 * 3
+    assert (sim["ci_low"] <= sim["similarity"] + 1e-9).all()
+    assert (sim["similarity"] <= sim["ci_high"] + 1e-9).all()
+    np.testing.assert_allclose(sim["chance"], sim["cutoff"] / 149, rtol=1e-6)
+    curves = pd.read_csv(out / "curves.csv")
+    assert curves["n"].max() == 20 and len(curves) == m * (m - 1) // 2 * 20
+    # curves at the cutoffs equal the table values
+    merged = sim.merge(curves, left_on=["src", "dst", "cutoff"], right_on=["src", "dst", "n"])
+    np.testing.assert_allclose(merged["similarity_x"], merged["similarity_y"], atol=1e-6)
+    fac = pd.read_csv(out / "factors.csv")
+    assert sorted(fac["variable"].unique()) == ["architecture", "dataset", "layer"]
+    assert set(fac["n_pairs"]) == {4}
+    assert (out / "heatmap.png").stat().st_size > 1000
+    assert not list(out.glob(".partial-*"))
+
+
+def test_refuses_non_empty_out_and_force_keeps_other_files(space_dir, capsys):
+    out = space_dir / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    rc = run(
+        [
+            "compare",
+            space_dir / "list.csv",
+            "--data-dir",
+            space_dir / "spaces",
+            "--cutoffs",
+            5,
+            "--out",
+            out,
+            "--quiet",
+        ]
+    )
+    assert rc == 2
+    assert "not empty" in capsys.readouterr().err
+    assert not (out / "similarity.csv").exists()
+    rc = run(
+        [
+            "compare",
+            space_dir / "list.csv",
+            "--data-dir",
+            space_dir / "spaces",
+            "--cutoffs",
+            5,
+            "--out",
+            out,
+            "--quiet",
+            "--force",
+            "--n-boot",
+            0,
+        ]
+    )
+    assert rc == 0 and (out / "notes.txt").read_text() == "mine"
+
+
+def test_indices_and_alignment(space_dir, capsys):
+    sp = space_dir / "spaces"
+    # Drop the last 10 ids of one space: alignment keeps the 140 shared tracks.
+    X = np.load(sp / "cf-16.npy")
+    ids = (sp / "cf-16.ids.txt").read_text().split()
+    np.save(sp / "cf-16.npy", X[:-10])
+    (sp / "cf-16.ids.txt").write_text("\n".join(ids[:-10]) + "\n")
+    (space_dir / "small.txt").write_text("\n".join(str(i) for i in range(0, 140, 2)) + "\n")
+    out = space_dir / "o2"
+    rc = run(
+        [
+            "compare",
+            space_dir / "list.csv",
+            "--data-dir",
+            sp,
+            "--cutoffs",
+            5,
+            "--indices",
+            space_dir / "small.txt",
+            "--out",
+            out,
+            "--quiet",
+            "--n-boot",
+            0,
+        ]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "msd-musicnn-embeddings dropped 10" in printed
+    assert "140 shared tracks kept" in printed and "70 of 140" in printed
+    sim = pd.read_csv(out / "similarity.csv")
+    np.testing.assert_allclose(sim["chance"], 5 / 69, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--distance", "manhattan"], "invalid choice"),
+        (["--cutoffs", "150"], "cutoff 150 needs more than 150 tracks"),
+        (["--cutoffs", "0"], "positive integers"),
+    ],
+)
+def test_bad_settings(space_dir, capsys, args, message):
+    base = [
+        "compare",
+        space_dir / "list.csv",
+        "--data-dir",
+        space_dir / "spaces",
+        "--out",
+        space_dir / "o3",
+        "--quiet",
+    ]
+    try:
+        rc = run([*base, *args])
+    except SystemExit as exc:  # argparse rejects choices itself
+        rc = exc.code
+    assert rc == 2
+    assert message in capsys.readouterr().err
+    assert not (space_dir / "o3" / "similarity.csv").exists()
+
+
+def test_zero_rows_error_or_drop(space_dir, capsys):
+    sp = space_dir / "spaces"
+    X = np.load(sp / "msd-vgg-taggrams.npy")
+    X[[3, 7]] = 0
+    np.save(sp / "msd-vgg-taggrams.npy", X)
+    base = [
+        "compare",
+        space_dir / "list.csv",
+        "--data-dir",
+        sp,
+        "--cutoffs",
+        5,
+        "--quiet",
+        "--n-boot",
+        0,
+    ]
+    assert run([*base, "--out", space_dir / "z1"]) == 2
+    err = capsys.readouterr().err
+    assert "msd-vgg-taggrams: rows 3, 7" in err and "--drop-zero-rows" in err
+    assert run([*base, "--out", space_dir / "z2", "--drop-zero-rows"]) == 0
+    assert "dropped 2 all-zero" in capsys.readouterr().out
