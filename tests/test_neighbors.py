@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference import slow_neighbors
+from reference import exact_rows, slow_neighbors
 
 from nnsim.errors import ConfigError, InputError
 from nnsim.neighbors import block_rows_for, neighbors
@@ -34,12 +34,26 @@ def test_matches_slow_float64_on_random_data(distance, block_mb):
     np.testing.assert_array_equal(idx[clear], ref_idx[clear])
 
 
+def tie_data(n: int, distance: str, seed: int) -> np.ndarray:
+    """Data whose exact ties survive float rounding in both implementations.
+
+    Euclidean: small integers (squared norms and dot products are exact in float32).
+    Cosine: binary rows with exactly three ones, so every row has the same norm and the
+    cosine order is the (exact, integer) dot-product order.  Many rows repeat.
+    """
+    rng = np.random.default_rng(seed)
+    if distance == "euclidean":
+        return rng.integers(0, 3, size=(n, 5)).astype(np.float32)
+    X = np.zeros((n, 8), dtype=np.float32)
+    for i in range(n):
+        X[i, rng.choice(8, 3, replace=False)] = 1.0
+    return X
+
+
 @pytest.mark.parametrize("distance", ["cosine", "euclidean"])
 def test_duplicates_and_exact_ties_match_exactly(distance):
-    # Small integer vectors: products are exact in float32, so ties are exact ties.
     rng = np.random.default_rng(2)
-    base = rng.integers(0, 3, size=(40, 4)).astype(np.float32)
-    base[base.sum(axis=1) == 0, 0] = 1.0  # cosine needs non-zero rows
+    base = tie_data(40, distance, seed=2)
     X = np.concatenate([base, base[:10], base[5:8]])  # duplicate rows
     X = X[rng.permutation(X.shape[0])]
     k = 12
@@ -86,3 +100,30 @@ def test_errors_name_the_problem():
         neighbors(N, 2, "euclidean")
     with pytest.raises(InputError, match="2-D"):
         neighbors(np.ones(5), 2, "euclidean")
+
+
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_large_rows_use_sampled_floor_and_stay_exact(distance):
+    # n >= 8192 switches on the sampled floor; integer data makes every tie exact.
+    rng = np.random.default_rng(11)
+    base = tie_data(6000, distance, seed=11)
+    X = np.concatenate([base, base[:2500]])
+    rows = rng.choice(X.shape[0], 60, replace=False)
+    for k in (10, 200):
+        idx, _ = neighbors(X, k, distance)
+        np.testing.assert_array_equal(idx[rows], exact_rows(X, rows, k, distance))
+
+
+def test_floor_that_overshoots_falls_back_to_full_scan():
+    # Query 0's nearest tracks are exactly the sampled columns (every 4th of 8192), so the
+    # sample's floor is above the true 200th best and the row must be rescanned.
+    n, k = 8192, 200
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((n, 3)).astype(np.float32) * 10 + 100
+    sampled = np.arange(0, n, n // 2048)[1:130]
+    X[0] = 0
+    X[sampled] = rng.standard_normal((sampled.size, 3)).astype(np.float32) * 0.1
+    idx, _ = neighbors(X, k, "euclidean")
+    ref = exact_rows(X, np.array([0]), k, "euclidean")
+    np.testing.assert_array_equal(idx[0], ref[0])
+    assert set(sampled) <= set(idx[0].tolist())

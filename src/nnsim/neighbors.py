@@ -78,6 +78,70 @@ def _compact(bv: np.ndarray, bi: np.ndarray, size: int, k: int) -> float:
     return t
 
 
+@numba.njit(cache=True)
+def _sample_floor(
+    S: np.ndarray,
+    r: int,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    me: int,
+    stride: int,
+    n_sample: int,
+    rank: int,
+) -> float:
+    """``rank``-th best score among every ``stride``-th column of row ``r`` (self skipped).
+
+    Keeps the best ``rank`` values in a small descending array (insertion), which is far
+    cheaper than a general selection for ``rank`` much smaller than ``n_sample``.
+    """
+    top = np.full(rank, -np.inf, dtype=np.float32)
+    for s in range(n_sample):
+        j = s * stride
+        if j == me:
+            continue
+        v = S[r, j] * scale[j] + offset[j]
+        if v > top[rank - 1]:
+            p = rank - 1
+            while p > 0 and top[p - 1] < v:
+                top[p] = top[p - 1]
+                p -= 1
+            top[p] = v
+    return top[rank - 1]
+
+
+@numba.njit(cache=True)
+def _scan_row(
+    S: np.ndarray,
+    r: int,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    me: int,
+    k: int,
+    floor: float,
+    bv: np.ndarray,
+    bi: np.ndarray,
+) -> int:
+    """Buffer the best ``k`` scores of row ``r`` among those ``>= floor``; return the count.
+
+    Candidates are appended in increasing column order; a full buffer is cut back to its
+    best ``k`` (raising the threshold ``t``), so an equal score never displaces a kept one.
+    """
+    n = S.shape[1]
+    cap = bv.shape[0]
+    size = 0
+    t = -np.inf
+    for j in range(n):
+        v = S[r, j] * scale[j] + offset[j]
+        if v >= floor and v > t and j != me:
+            bv[size] = v
+            bi[size] = j
+            size += 1
+            if size == cap:
+                t = _compact(bv, bi, size, k)
+                size = k
+    return size
+
+
 @numba.njit(parallel=True, cache=True)
 def _topk_block(
     S: np.ndarray,
@@ -90,27 +154,26 @@ def _topk_block(
 ) -> None:
     """Best ``k`` columns of every row of ``score = S * scale + offset``, self excluded.
 
-    Candidates above the running threshold are appended to a buffer in increasing column
-    order; a full buffer is cut back to its best ``k`` (a selection), which raises the
-    threshold.  An equal score never displaces a kept candidate: ties go to the smaller index.
+    A strided sample of the row gives a floor that the ``k``-th best score very likely
+    exceeds; scanning only buffers scores at or above it.  If fewer than ``k`` scores reach
+    the floor, the row is rescanned without it, so the result is always exact.
     """
     b, n = S.shape
     cap = 4 * k
+    n_sample = 2048
+    use_floor = n >= 4 * n_sample and k * 8 < n
     for r in numba.prange(b):
         me = row_start + r
         bv = np.empty(cap, dtype=np.float32)
         bi = np.empty(cap, dtype=np.int32)
-        size = 0
-        t = -np.inf
-        for j in range(n):
-            v = S[r, j] * scale[j] + offset[j]
-            if v > t and j != me:
-                bv[size] = v
-                bi[size] = j
-                size += 1
-                if size == cap:
-                    t = _compact(bv, bi, size, k)
-                    size = k
+        floor = -np.inf
+        if use_floor:
+            # Expected sample hits in the top k, doubled, plus a margin.
+            rank = min(n_sample - 1, 2 * (k * n_sample) // n + 16)
+            floor = _sample_floor(S, r, scale, offset, me, n // n_sample, n_sample, rank)
+        size = _scan_row(S, r, scale, offset, me, k, floor, bv, bi)
+        if size < k:
+            size = _scan_row(S, r, scale, offset, me, k, -np.inf, bv, bi)
         if size > k:
             _compact(bv, bi, size, k)
         order = np.argsort(-bv[:k], kind="mergesort")  # stable: index order among ties

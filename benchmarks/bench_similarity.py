@@ -1,0 +1,132 @@
+"""Benchmark: nnsim vs the straightforward approach on spaces shaped like the paper's.
+
+Builds 12 correlated random spaces of 29,275 tracks (dims 200, 50, 256, 50, 200, 50, 256,
+50, 128, 64, 96, 128) and times, in the same run:
+
+(a) baseline: scikit-learn ``NearestNeighbors(n_neighbors=K+1)`` per space (column 0 dropped
+    as the query), then a Python set intersection per track, pair and cutoff;
+(b) nnsim: ``compare_spaces`` (exact blocked kNN + one-pass overlap for every cutoff, with
+    1000-replicate bootstrap CIs), in a child process whose peak RSS is reported.
+
+Also times nnsim on the paper's small subset size (1,372 tracks).  Prints a table and writes
+``benchmarks/results/similarity.json``.  Run: ``make bench`` or
+``python benchmarks/bench_similarity.py [--n-tracks N] [--spaces M]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+import nnsim  # noqa: F401  (first: sets the BLAS/OpenMP thread-wait policy before numpy)
+
+DIMS = (200, 50, 256, 50, 200, 50, 256, 50, 128, 64, 96, 128)
+CUTOFFS = (5, 10, 100, 200)
+
+
+def make_spaces(n_tracks: int, n_spaces: int, seed: int = 0) -> list[np.ndarray]:
+    """Correlated spaces: a shared clustered latent layout seen through random maps + noise."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((40, 24)) * 1.5
+    Z = centers[rng.integers(0, 40, n_tracks)] + rng.standard_normal((n_tracks, 24))
+    out = []
+    for d in DIMS[:n_spaces]:
+        W = rng.standard_normal((24, d)).astype(np.float32)
+        X = Z.astype(np.float32) @ W + 2.0 * rng.standard_normal((n_tracks, d)).astype(np.float32)
+        out.append(X.astype(np.float32))
+    return out
+
+
+def baseline(spaces: list[np.ndarray], cutoffs: tuple[int, ...]) -> tuple[np.ndarray, dict]:
+    from sklearn.neighbors import NearestNeighbors
+
+    K = max(cutoffs)
+    t0 = time.perf_counter()
+    tables = []
+    for X in spaces:
+        nn = NearestNeighbors(n_neighbors=K + 1, metric="cosine", algorithm="brute").fit(X)
+        idx = nn.kneighbors(X, return_distance=False)
+        tables.append(idx[:, 1:])
+    t_knn = time.perf_counter() - t0
+    m = len(spaces)
+    S = np.ones((m, m, len(cutoffs)))
+    t1 = time.perf_counter()
+    for i in range(m):
+        for j in range(i + 1, m):
+            for ci, n in enumerate(cutoffs):
+                A, B = tables[i], tables[j]
+                vals = [len(set(a[:n]) & set(b[:n])) / n for a, b in zip(A, B, strict=True)]
+                S[i, j, ci] = S[j, i, ci] = float(np.mean(vals))
+    t_pairs = time.perf_counter() - t1
+    return S, {"knn_s": t_knn, "pairs_s": t_pairs, "total_s": t_knn + t_pairs}
+
+
+def _nnsim_child(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...], q: mp.Queue) -> None:
+    from nnsim.compare import compare_spaces
+    from nnsim.spaces import Space
+
+    spaces = [Space(f"s{i}", X) for i, X in enumerate(make_spaces(n_tracks, n_spaces))]
+    # Warm the numba kernels on tiny data so compile time is not counted.
+    compare_spaces([Space("a", spaces[0].X[:300]), Space("b", spaces[1].X[:300])], [5, 10])
+    t0 = time.perf_counter()
+    cmp = compare_spaces(spaces, cutoffs, "cosine", n_boot=1000)
+    total = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    q.put({"total_s": total, "peak_rss_mb": peak_mb, "S": cmp.similarity.tolist()})
+
+
+def run_nnsim(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...]) -> dict:
+    ctx = mp.get_context("spawn")
+    q: mp.Queue = ctx.Queue()
+    p = ctx.Process(target=_nnsim_child, args=(n_tracks, n_spaces, cutoffs, q))
+    p.start()
+    res = q.get()
+    p.join()
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--n-tracks", type=int, default=29275)
+    ap.add_argument("--spaces", type=int, default=12)
+    ap.add_argument("--small", type=int, default=1372, help="tracks of the small-subset timing")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "similarity.json"))
+    args = ap.parse_args()
+    print(f"nnsim: {args.spaces} spaces x {args.n_tracks} tracks, cutoffs {CUTOFFS}, cosine")
+    res_b = run_nnsim(args.n_tracks, args.spaces, CUTOFFS)
+    print(f"  nnsim total {res_b['total_s']:.1f} s, peak RSS {res_b['peak_rss_mb']:.0f} MB")
+    res_small = run_nnsim(args.small, args.spaces, CUTOFFS)
+    print(f"  nnsim small subset ({args.small} tracks): {res_small['total_s']:.2f} s")
+    print("baseline: scikit-learn NearestNeighbors + Python sets ...")
+    S_a, res_a = baseline(make_spaces(args.n_tracks, args.spaces), CUTOFFS)
+    print(
+        f"  baseline total {res_a['total_s']:.1f} s "
+        f"(kNN {res_a['knn_s']:.1f} s, pair overlaps {res_a['pairs_s']:.1f} s)"
+    )
+    diff = float(np.abs(np.asarray(res_b["S"]) - S_a).max())
+    speedup = res_a["total_s"] / res_b["total_s"]
+    print(f"speed-up {speedup:.1f}x; max |S_n(nnsim) - S_n(baseline)| = {diff:.2e}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "n_tracks": args.n_tracks,
+        "n_spaces": args.spaces,
+        "cutoffs": CUTOFFS,
+        "baseline": res_a,
+        "nnsim": {k: v for k, v in res_b.items() if k != "S"},
+        "nnsim_small": {k: v for k, v in res_small.items() if k != "S"},
+        "speedup": speedup,
+        "max_abs_diff": diff,
+    }
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
