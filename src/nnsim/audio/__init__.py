@@ -1,0 +1,1 @@
+"""Audio: synthetic demo corpus, model registry and Essentia-TensorFlow extraction."""

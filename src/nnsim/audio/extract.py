@@ -1,0 +1,403 @@
+"""Essentia-TensorFlow extraction of content-based spaces, resumable and parallel.
+
+Per track: decode with ``MonoLoader`` (16 kHz, explicit resampling quality), skip unreadable,
+too short or silent files (with the reason), compute the MusiCNN mel front end once
+(``TensorflowInputMusiCNN`` on 512/256 frames, 187-frame patches at ``patch_hop``), run every
+MusiCNN/VGG graph once fetching both layers (``TensorflowPredict``), run VGGish
+(``TensorflowPredictVGGish``) when its graph is present, and mean-pool over patches.
+
+Results are cached per track and model under a key of the file's content hash, the graph's
+hash and the settings, so re-running after an interruption or after adding files only
+extracts what is new.  Work is spread over processes (``spawn``: TensorFlow state is never
+forked); each process builds its predictors once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nnsim.audio.models import ModelSpec, file_sha256
+from nnsim.errors import ConfigError, InputError, preview
+
+log = logging.getLogger(__name__)
+
+PATCH_FRAMES = 187
+MEL_BANDS = 96
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """Decoding and patching settings (all part of the cache key)."""
+
+    sample_rate: int = 16000
+    resample_quality: int = 1
+    patch_hop: int = PATCH_FRAMES
+    min_duration: float = 3.0
+    silence_rms: float = 1e-4
+
+    @classmethod
+    def from_config(cls, acfg: Mapping[str, Any]) -> AudioSettings:
+        return cls(
+            sample_rate=int(acfg["sample_rate"]),
+            resample_quality=int(acfg["resample_quality"]),
+            patch_hop=int(acfg["patch_hop"]),
+            min_duration=float(acfg["min_duration"]),
+            silence_rms=float(acfg["silence_rms"]),
+        )
+
+
+class SkipTrack(Exception):
+    """A track that cannot give features (the message is the reason)."""
+
+
+def find_audio(
+    audio_dir: str | Path, extensions: Sequence[str], track_id: str = "stem"
+) -> list[tuple[str, Path]]:
+    """Audio files under a folder with their track ids, sorted by id.
+
+    Parameters
+    ----------
+    audio_dir : path
+        Folder searched recursively (MTG-Jamendo layout ``NN/ID.mp3`` works).
+    extensions : sequence of str
+        File extensions to take, without dots.
+    track_id : {"stem", "relpath"}
+        Track id rule: the file stem (``NN/1234.mp3`` -> ``1234``) or the relative path
+        without extension.
+
+    Returns
+    -------
+    list of (str, Path)
+    """
+    root = Path(audio_dir)
+    if not root.is_dir():
+        raise InputError(
+            f"audio folder {root} not found. Point data.audio_dir (conf/data/) at your audio, "
+            "or use data=demo."
+        )
+    exts = {"." + e.lower().lstrip(".") for e in extensions}
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+    if not files:
+        raise InputError(
+            f"audio folder {root} has no files with extensions {sorted(exts)}. "
+            "Add audio or change audio.extensions."
+        )
+    if track_id == "stem":
+        ids = [p.stem for p in files]
+    elif track_id == "relpath":
+        ids = [str(p.relative_to(root).with_suffix("")) for p in files]
+    else:
+        raise ConfigError(f"audio.track_id={track_id!r} is not valid; valid: stem, relpath.")
+    seen: dict[str, Path] = {}
+    dups = []
+    for i, p in zip(ids, files, strict=True):
+        if i in seen:
+            dups.append(f"{i} ({seen[i]} and {p})")
+        seen[i] = p
+    if dups:
+        raise InputError(
+            f"{len(dups)} track id(s) appear twice under {root}: {preview(dups, 3)}. "
+            "Use audio.track_id=relpath or remove the duplicates."
+        )
+    return sorted(zip(ids, files, strict=True))
+
+
+def settings_key(spec: ModelSpec, graph_sha: str, settings: AudioSettings) -> str:
+    """Hash of everything besides the audio that determines a model's output."""
+    blob = json.dumps(
+        {"graph": graph_sha, "layers": spec.layers, "input": spec.input,
+         "frontend": spec.frontend, "settings": asdict(settings)},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class TrackCache:
+    """Per-track, per-model vectors on disk: ``<dir>/<model>/<settings>/<ab>/<filehash>.npz``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, model: str, skey: str, fhash: str) -> Path:
+        return self.root / model / skey / fhash[:2] / f"{fhash}.npz"
+
+    def get(self, model: str, skey: str, fhash: str) -> dict[str, np.ndarray] | None:
+        p = self.path(model, skey, fhash)
+        if not p.is_file():
+            return None
+        try:
+            with np.load(p) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):  # a torn write: recompute
+            return None
+
+    def put(self, model: str, skey: str, fhash: str, vecs: Mapping[str, np.ndarray]) -> None:
+        p = self.path(model, skey, fhash)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **vecs)
+        tmp.replace(p)
+
+
+def mel_patches(audio: np.ndarray, patch_hop: int) -> np.ndarray:
+    """MusiCNN mel patches of a 16 kHz signal.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(n_samples,), dtype=float32]
+    patch_hop : int
+        Frames between patch starts (187 = no overlap).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_patches, 187, 96), dtype=float32]
+        The last incomplete patch is discarded (as ``TensorflowPredictMusiCNN`` does).
+    """
+    import essentia.standard as es
+
+    fc = es.FrameCutter(frameSize=512, hopSize=256, startFromZero=True, validFrameThresholdRatio=1)
+    mel = es.TensorflowInputMusiCNN()
+    frames = []
+    while True:
+        fr = fc(audio)
+        if not len(fr):
+            break
+        frames.append(mel(fr))
+    if len(frames) < PATCH_FRAMES:
+        return np.zeros((0, PATCH_FRAMES, MEL_BANDS), dtype=np.float32)
+    M = np.asarray(frames, dtype=np.float32)
+    starts = range(0, M.shape[0] - PATCH_FRAMES + 1, patch_hop)
+    return np.stack([M[s : s + PATCH_FRAMES] for s in starts])
+
+
+class Extractor:
+    """Predictors for a set of models, built once per process."""
+
+    def __init__(self, specs: Sequence[ModelSpec], settings: AudioSettings) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import essentia
+
+        essentia.log.infoActive = False
+        essentia.log.warningActive = False
+        import essentia.standard as es
+
+        self.es = es
+        self.essentia = essentia
+        self.settings = settings
+        self.specs = list(specs)
+        self.predictors: dict[str, Any] = {}
+        for s in self.specs:
+            if s.frontend == "musicnn":
+                self.predictors[s.name] = es.TensorflowPredict(
+                    graphFilename=str(s.graph), inputs=[s.input], outputs=list(s.layers.values())
+                )
+            elif s.frontend == "vggish":
+                (layer, node), = s.layers.items()
+                self.predictors[s.name] = es.TensorflowPredictVGGish(
+                    graphFilename=str(s.graph), input=s.input, output=node
+                )
+            else:
+                raise ConfigError(f"model {s.name}: unknown frontend {s.frontend!r}; valid: musicnn, vggish.")
+
+    def load(self, path: Path) -> np.ndarray:
+        """Decode, resample and check one file (raises :class:`SkipTrack`)."""
+        st = self.settings
+        try:
+            audio = self.es.MonoLoader(
+                filename=str(path), sampleRate=st.sample_rate, resampleQuality=st.resample_quality
+            )()
+        except RuntimeError as exc:
+            raise SkipTrack(f"unreadable: {str(exc).strip().splitlines()[0][:200]}") from None
+        audio = np.asarray(audio, dtype=np.float32)
+        dur = audio.size / st.sample_rate
+        if dur < st.min_duration:
+            raise SkipTrack(f"too short: {dur:.2f} s < audio.min_duration={st.min_duration} s")
+        if not np.all(np.isfinite(audio)):
+            raise SkipTrack("corrupt: decoded samples are not finite")
+        rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+        if rms < st.silence_rms:
+            raise SkipTrack(f"silent: RMS {rms:.2e} < audio.silence_rms={st.silence_rms}")
+        return audio
+
+    def run(self, audio: np.ndarray, wanted: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
+        """Mean-pooled vectors per model and layer for the models in ``wanted``."""
+        out: dict[str, dict[str, np.ndarray]] = {}
+        patches = None
+        for s in self.specs:
+            if s.name not in wanted:
+                continue
+            if s.frontend == "musicnn":
+                if patches is None:
+                    patches = mel_patches(audio, self.settings.patch_hop)
+                    if patches.shape[0] == 0:
+                        raise SkipTrack("too short: no complete 187-frame patch")
+                pool = self.essentia.Pool()
+                pool.set(s.input, patches[:, None, :, :])
+                res = self.predictors[s.name](pool)
+                vecs = {}
+                for layer, node in s.layers.items():
+                    arr = np.asarray(res[node], dtype=np.float32).reshape(patches.shape[0], -1)
+                    vecs[layer] = arr.mean(axis=0)
+            else:
+                (layer, _node), = s.layers.items()
+                arr = np.asarray(self.predictors[s.name](audio), dtype=np.float32)
+                if arr.ndim != 2 or arr.shape[0] == 0:
+                    raise SkipTrack("too short: no complete VGGish patch")
+                vecs = {layer: arr.mean(axis=0)}
+            for layer, v in vecs.items():
+                if v.shape != (s.dims[layer],):
+                    raise InputError(
+                        f"model {s.name}: layer {layer} ({s.layers[layer]}) gave shape {v.shape}, "
+                        f"expected ({s.dims[layer]},). Check models.specs.{s.name}.layers in conf/."
+                    )
+                if not np.all(np.isfinite(v)):
+                    raise SkipTrack(f"corrupt: model {s.name} gave non-finite {layer}")
+            out[s.name] = vecs
+        return out
+
+
+# --- process pool -----------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(specs: list[ModelSpec], settings: AudioSettings, cache_root: str,
+                 skeys: dict[str, str]) -> None:
+    _WORKER["ex"] = Extractor(specs, settings)
+    _WORKER["cache"] = TrackCache(cache_root)
+    _WORKER["skeys"] = skeys
+
+
+def _work(item: tuple[str, str, str, list[str]]) -> tuple[str, dict | None, str | None, float]:
+    tid, path, fhash, todo = item
+    ex: Extractor = _WORKER["ex"]
+    cache: TrackCache = _WORKER["cache"]
+    try:
+        audio = ex.load(Path(path))
+        res = ex.run(audio, todo)
+    except SkipTrack as exc:
+        return tid, None, str(exc), 0.0
+    for model, vecs in res.items():
+        cache.put(model, _WORKER["skeys"][model], fhash, vecs)
+    return tid, res, None, audio.size / ex.settings.sample_rate
+
+
+@dataclass
+class ExtractionResult:
+    """Vectors of every extracted track and what was skipped.
+
+    Attributes
+    ----------
+    ids : list of str
+        Tracks with features from every model, sorted.
+    vectors : dict of str to dict of str to np.ndarray [shape=(n_ids, dim)]
+        ``vectors[model][layer]``.
+    skipped : list of (str, str, str)
+        ``(track_id, file, reason)``.
+    audio_seconds : float
+        Audio decoded in this run (cache hits excluded).
+    n_cached : int
+        Tracks fully served from the cache.
+    """
+
+    ids: list[str]
+    vectors: dict[str, dict[str, np.ndarray]]
+    skipped: list[tuple[str, str, str]]
+    audio_seconds: float
+    n_cached: int
+
+
+def extract(
+    tracks: Sequence[tuple[str, Path]],
+    specs: Sequence[ModelSpec],
+    settings: AudioSettings,
+    cache_dir: str | Path,
+    *,
+    workers: int = 2,
+    show_progress: bool = True,
+) -> ExtractionResult:
+    """Extract every model's layers for every track, reusing the cache.
+
+    Parameters
+    ----------
+    tracks : sequence of (str, Path)
+        Track ids and files (see :func:`find_audio`).
+    specs : sequence of ModelSpec
+        Models whose graphs are present.
+    settings : AudioSettings
+    cache_dir : path
+        Per-track cache root.
+    workers : int
+        Processes (1: in this process).
+    show_progress : bool
+        tqdm bar with tracks/s and ETA.
+
+    Returns
+    -------
+    ExtractionResult
+    """
+    cache = TrackCache(cache_dir)
+    skeys = {s.name: settings_key(s, file_sha256(s.graph), settings) for s in specs}
+    names = [s.name for s in specs]
+    got: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    todo_items = []
+    n_cached = 0
+    for tid, path in tqdm(tracks, desc="hashing audio", unit="file", disable=not show_progress):
+        fhash = file_sha256(path)
+        have = {}
+        for m in names:
+            v = cache.get(m, skeys[m], fhash)
+            if v is not None:
+                have[m] = v
+        got[tid] = have
+        missing = [m for m in names if m not in have]
+        if missing:
+            todo_items.append((tid, str(path), fhash, missing))
+        else:
+            n_cached += 1
+    log.info("%d track(s) cached, %d to extract with %d model(s)", n_cached, len(todo_items), len(names))
+    skipped: list[tuple[str, str, str]] = []
+    seconds = 0.0
+    files = dict(tracks)
+
+    def collect(results: Iterator[tuple[str, dict | None, str | None, float]]) -> None:
+        nonlocal seconds
+        bar = tqdm(results, total=len(todo_items), desc="extracting", unit="track",
+                   disable=not show_progress, mininterval=2.0)
+        for tid, res, reason, secs in bar:
+            if res is None:
+                skipped.append((tid, str(files[tid]), str(reason)))
+                got.pop(tid, None)
+            else:
+                got[tid].update(res)
+                seconds += secs
+
+    if todo_items:
+        if workers <= 1:
+            _init_worker(list(specs), settings, str(cache_dir), skeys)
+            collect(map(_work, todo_items))
+        else:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, _init_worker, (list(specs), settings, str(cache_dir), skeys)) as pool:
+                collect(pool.imap_unordered(_work, todo_items, chunksize=1))
+    ids = sorted(t for t, v in got.items() if all(m in v for m in names))
+    vectors = {
+        s.name: {
+            layer: np.stack([got[t][s.name][layer] for t in ids]).astype(np.float32)
+            if ids else np.zeros((0, s.dims[layer]), dtype=np.float32)
+            for layer in s.layers
+        }
+        for s in specs
+    }
+    return ExtractionResult(ids, vectors, sorted(skipped), seconds, n_cached)

@@ -1,0 +1,142 @@
+"""Model registry: which graphs exist, where, with which input/output nodes and dimensions."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnsim.errors import ConfigError, InputError
+
+#: Official Essentia graph file per model (download stage, CC BY-NC-SA 4.0).
+OFFICIAL_GRAPHS = {
+    "msd-musicnn": "msd-musicnn-1.pb",
+    "mtat-musicnn": "mtt-musicnn-1.pb",
+    "msd-vgg": "msd-vgg-1.pb",
+    "mtat-vgg": "mtt-vgg-1.pb",
+    "audioset-vggish": "audioset-vggish-3.pb",
+}
+OFFICIAL_URL = "https://essentia.upf.edu/models"
+
+
+@dataclass
+class ModelSpec:
+    """One content-based model.
+
+    Attributes
+    ----------
+    name : str
+        e.g. ``msd-musicnn``.
+    dataset, architecture : str
+        Training dataset and architecture (metadata of its spaces).
+    frontend : str
+        ``musicnn`` (187x96 mel patches, shared by MusiCNN and VGG) or ``vggish``.
+    graph : Path
+        Frozen graph file.
+    input : str
+        Input node.
+    layers : dict of str to str
+        Layer name (``embeddings``/``taggrams``) to output node.
+    dims : dict of str to int
+        Expected output dimension per layer.
+    sha256 : str or None
+        Expected hash of the graph file (None: not pinned).
+    checkpoint : str or None
+        Folder of the musicnn wheel checkpoint it is frozen from (None: no offline source).
+    """
+
+    name: str
+    dataset: str
+    architecture: str
+    frontend: str
+    graph: Path
+    input: str
+    layers: dict[str, str]
+    dims: dict[str, int]
+    sha256: str | None = None
+    checkpoint: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def space_name(self, layer: str) -> str:
+        """Name of the space this model gives at ``layer``."""
+        return f"{self.name}-{layer}"
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_specs(cfg: Mapping[str, Any], models_dir: str | Path = "models") -> list[ModelSpec]:
+    """Specs of the models in ``models.list`` with their graph paths.
+
+    Graphs frozen from the musicnn wheel live in ``<models_dir>/frozen/<name>.pb``; with
+    ``models.source: official`` (or without an offline source, like VGGish) the official graph
+    in ``<models_dir>/official/`` is used.
+    """
+    mcfg = cfg["models"]
+    out = []
+    for name in mcfg["list"]:
+        if name not in mcfg["specs"]:
+            raise ConfigError(
+                f"models.list names unknown model {name!r}; valid: {', '.join(mcfg['specs'])}."
+            )
+        s = mcfg["specs"][name]
+        official = Path(models_dir) / "official" / OFFICIAL_GRAPHS.get(name, f"{name}.pb")
+        if s.get("graph"):
+            graph = Path(s["graph"])
+        elif mcfg["source"] == "official" or not s.get("checkpoint"):
+            graph = official
+        else:
+            graph = Path(models_dir) / "frozen" / f"{name}.pb"
+        out.append(
+            ModelSpec(
+                name=name,
+                dataset=s["dataset"],
+                architecture=s["architecture"],
+                frontend=s["frontend"],
+                graph=graph,
+                input=s.get("input", "model/Placeholder"),
+                layers=dict(s["layers"]),
+                dims={k: int(v) for k, v in s["dims"].items()},
+                sha256=s.get("sha256"),
+                checkpoint=None if mcfg["source"] == "official" else s.get("checkpoint"),
+            )
+        )
+    return out
+
+
+def download_hint(spec: ModelSpec) -> str:
+    """The command that fetches a model's official graph (needs internet)."""
+    fname = OFFICIAL_GRAPHS.get(spec.name, spec.graph.name)
+    sub = {"msd": "msd", "mtat": "mtt", "audioset": "audioset"}.get(spec.dataset, spec.dataset)
+    folder = "feature-extractors/vggish" if spec.frontend == "vggish" else f"autotagging/{sub}"
+    return f"dvc import-url {OFFICIAL_URL}/{folder}/{fname} {spec.graph}"
+
+
+def check_graph(spec: ModelSpec) -> None:
+    """Graph present and (if pinned) with the expected hash; else a clear error."""
+    if not spec.graph.is_file():
+        raise InputError(
+            f"model {spec.name}: graph {spec.graph} not found. "
+            + (
+                "Build it with `dvc repro models`."
+                if spec.checkpoint
+                else f"Fetch it (needs internet): {download_hint(spec)}"
+            )
+        )
+    if spec.sha256:
+        got = file_sha256(spec.graph)
+        if got != spec.sha256:
+            raise InputError(
+                f"model {spec.name}: {spec.graph} has sha256 {got}, expected {spec.sha256}. "
+                "Rebuild it (`dvc repro models`) or fetch the pinned file again"
+                + ("" if spec.checkpoint else f" ({download_hint(spec)})")
+                + "; update models.specs.*.sha256 in conf/ only if you changed the model on purpose."
+            )

@@ -1,0 +1,1 @@
+"""Collaborative filtering: interaction logs, filtering, ALS (implicit) and its evaluation."""

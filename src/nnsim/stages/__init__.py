@@ -1,0 +1,1 @@
+"""Thin entry points, one per DVC stage (read params.yaml, call the core, write, track)."""

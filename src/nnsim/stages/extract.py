@@ -1,0 +1,88 @@
+"""Stage ``extract``: content-based spaces from an audio folder (Essentia-TensorFlow).
+
+Writes ``spaces/cb/<model>-<layer>.npy`` (+ ids + manifest) for every model whose graph is
+present, ``spaces/cb/list.csv`` (the paper's list format), ``spaces/cb/skipped.csv`` (file,
+reason) and ``spaces/cb/models.json`` (models used and skipped, with how to get them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nnsim.audio.extract import AudioSettings, extract, find_audio
+from nnsim.audio.models import check_graph, download_hint, file_sha256, model_specs
+from nnsim.spaces import Space, save_space
+from nnsim.stages.common import atomic_dir, log, run_stage, write_json
+from nnsim.tracking import stage_run
+
+
+def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    acfg = cfg["audio"]
+    settings = AudioSettings.from_config(acfg)
+    specs, skipped_models = [], {}
+    for s in model_specs(cfg, cfg["paths"]["models_dir"]):
+        if not s.graph.is_file() and not s.checkpoint:
+            skipped_models[s.name] = {"reason": f"graph {s.graph} not present", "fetch": download_hint(s)}
+            log.warning("skipping %s: graph %s not present; fetch it with: %s",
+                        s.name, s.graph, download_hint(s))
+            continue
+        check_graph(s)
+        specs.append(s)
+    tracks = find_audio(cfg["data"]["audio_dir"], acfg["extensions"], acfg["track_id"])
+    log.info("%d audio files under %s; models: %s", len(tracks), cfg["data"]["audio_dir"],
+             ", ".join(s.name for s in specs))
+    params = {"audio": acfg, "models": {s.name: {"graph": str(s.graph), "layers": s.layers} for s in specs},
+              "data": {"audio_dir": cfg["data"]["audio_dir"]}}
+    with stage_run(cfg, "extract", params) as tr:
+        t0 = time.perf_counter()
+        res = extract(tracks, specs, settings, acfg["cache_dir"], workers=int(acfg["workers"]),
+                      show_progress=not args.quiet)
+        wall = time.perf_counter() - t0
+        out_dir = Path(cfg["paths"]["spaces_dir"]) / "cb"
+        rows = []
+        with atomic_dir(out_dir) as tmp:
+            for s in specs:
+                sha = file_sha256(s.graph)
+                for layer in s.layers:
+                    name = s.space_name(layer)
+                    meta = {"kind": "cb", "dataset": s.dataset, "architecture": s.architecture,
+                            "layer": layer, "model": s.name, "graph_sha256": sha,
+                            "node": s.layers[layer], "audio": dict(acfg),
+                            "synthetic": bool(cfg["data"].get("synthetic"))}
+                    save_space(Space(name, res.vectors[s.name][layer], res.ids, meta), tmp / f"{name}.npy")
+                    rows.append({"name": name, "file": f"{name}.npy", "kind": "cb", "dataset": s.dataset,
+                                 "architecture": s.architecture, "layer": layer})
+            pd.DataFrame(rows).to_csv(tmp / "list.csv", index=False)
+            pd.DataFrame(res.skipped, columns=["track_id", "file", "reason"]).to_csv(
+                tmp / "skipped.csv", index=False)
+            (tmp / "models.json").write_text(json.dumps(
+                {"used": [s.name for s in specs], "skipped": skipped_models}, indent=2) + "\n")
+        minutes = res.audio_seconds / 60.0
+        metrics = {
+            "tracks": len(res.ids), "skipped_files": len(res.skipped), "cached_tracks": res.n_cached,
+            "models": len(specs), "models_skipped": len(skipped_models),
+            "audio_minutes_extracted": minutes, "wall_seconds": wall,
+            "audio_minutes_per_wall_minute": minutes / (wall / 60.0) if wall > 0 and minutes else 0.0,
+        }
+        write_json(Path(cfg["paths"]["metrics_dir"]) / "extract.json", metrics)
+        tr.log_metrics(metrics)
+        tr.log_artifacts(out_dir / "skipped.csv", out_dir / "list.csv", out_dir / "models.json")
+    for tid, f, reason in res.skipped:
+        log.warning("skipped %s (%s): %s", tid, f, reason)
+    log.info("extracted %d tracks (%d skipped, %d from cache) in %.1f s", len(res.ids),
+             len(res.skipped), res.n_cached, wall)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, __doc__ or "", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

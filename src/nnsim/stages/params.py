@@ -1,0 +1,46 @@
+"""Generate ``params.yaml`` from ``conf/`` (Hydra composition), or check they agree.
+
+    python -m nnsim.stages.params [OVERRIDES...]        # e.g. data=jamendo cutoffs=[5,10]
+    python -m nnsim.stages.params --check
+
+This is the composition DVC performs itself on ``dvc exp run`` (``hydra.enabled``); use it
+before ``dvc repro`` after editing ``conf/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nnsim.config import compose, dump, validate
+from nnsim.errors import NnsimError
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides")
+    ap.add_argument("--out", default="params.yaml")
+    ap.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
+    args = ap.parse_args(argv)
+    try:
+        cfg = compose(args.overrides)
+        validate(cfg)
+    except NnsimError as exc:
+        print(f"nnsim: error: {exc}", file=sys.stderr)
+        return 2
+    text = dump(cfg)
+    out = Path(args.out)
+    if args.check:
+        if not out.is_file() or out.read_text() != text:
+            print(f"{out} differs from conf/; regenerate it with `make params`.", file=sys.stderr)
+            return 1
+        print(f"{out} matches conf/")
+        return 0
+    out.write_text(text)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+Stage entry points open one run per stage execution (tagged with the git revision and the
+DVC stage), log flattened params, metrics in batches and artifacts.  With
+``mlflow.enabled: false`` every call is a no-op, so the core never needs a store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nnsim.config import flatten
+
+log = logging.getLogger(__name__)
+
+_MAX_PARAM_LEN = 6000
+
+
+def git_revision(cwd: str | Path = ".") -> str:
+    """Current git commit (``unknown`` outside a repository), ``+dirty`` if modified."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class Tracker:
+    """Thin handle on an active MLflow run (or a no-op when tracking is off)."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.run_id: str | None = None
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log many metrics in one call."""
+        if not self.active or not metrics:
+            return
+        import mlflow
+
+        clean = {_metric_key(k): float(v) for k, v in metrics.items() if v == v}
+        mlflow.log_metrics(clean, step=step)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log flattened params in one call (long values truncated)."""
+        if not self.active:
+            return
+        import mlflow
+
+        flat = {k: str(v)[:_MAX_PARAM_LEN] for k, v in flatten(params).items()}
+        mlflow.log_params(flat)
+
+    def log_artifacts(self, *paths: str | Path, artifact_path: str | None = None) -> None:
+        """Log files or folders as artifacts."""
+        if not self.active:
+            return
+        import mlflow
+
+        for p in map(Path, paths):
+            if p.is_dir():
+                mlflow.log_artifacts(str(p), artifact_path=artifact_path)
+            elif p.is_file():
+                mlflow.log_artifact(str(p), artifact_path=artifact_path)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if not self.active:
+            return
+        import mlflow
+
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def _metric_key(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-. /" else "_" for c in key)
+
+
+def _setup(mcfg: Mapping[str, Any]) -> str:
+    import mlflow
+
+    uri = str(mcfg["tracking_uri"])
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    name = str(mcfg["experiment"])
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        root = Path(str(mcfg["artifact_root"])).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        exp_id = mlflow.create_experiment(name, artifact_location=root.as_uri() + f"/{name}")
+    else:
+        exp_id = exp.experiment_id
+    return str(exp_id)
+
+
+@contextmanager
+def stage_run(
+    cfg: Mapping[str, Any],
+    stage: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> Iterator[Tracker]:
+    """Open an MLflow run for one stage execution.
+
+    Parameters
+    ----------
+    cfg : mapping
+        The whole config (``mlflow`` section used).
+    stage : str
+        DVC stage name (tag ``dvc.stage``).
+    params : mapping, optional
+        Settings the stage depends on (logged flattened).
+    run_name : str, optional
+        Run name (default: the stage name).
+    parent_run_id : str, optional
+        Make this a child run (sweeps).
+    tags : mapping, optional
+        Extra tags.
+
+    Yields
+    ------
+    Tracker
+    """
+    mcfg = cfg.get("mlflow", {}) if isinstance(cfg, Mapping) else {}
+    enabled = bool(mcfg.get("enabled", False)) and os.environ.get("NNSIM_MLFLOW", "1") != "0"
+    if not enabled:
+        yield Tracker(False)
+        return
+    import mlflow
+
+    exp_id = _setup(mcfg)
+    all_tags = {
+        "git.revision": git_revision(),
+        "dvc.stage": stage,
+        "nnsim.data": cfg.get("data", {}).get("name", "?"),
+        "nnsim.synthetic": cfg.get("data", {}).get("synthetic", False),
+    }
+    all_tags.update(tags or {})
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    with mlflow.start_run(
+        experiment_id=exp_id, run_name=run_name or stage, tags={k: str(v) for k, v in all_tags.items()},
+        nested=parent_run_id is not None,
+    ) as run:
+        tr = Tracker(True)
+        tr.run_id = run.info.run_id
+        if params:
+            tr.log_params(params)
+        yield tr
