@@ -3,24 +3,43 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nnsim-installed
+# TensorFlow lives in its own environment: it only freezes the musicnn checkpoints (its Python
+# package and essentia-tensorflow must not share a process). Pinned so graph hashes reproduce.
+TFVENV := .venv-tf
+TFSTAMP := $(TFVENV)/.nnsim-installed
+TF_PINS := tensorflow-cpu==2.21.0 protobuf==7.36.2 numpy==2.4.6
+# Stages are `python -m nnsim.stages.*`: run them with this project's environment first on PATH.
+RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
+OVERRIDES ?=
 
-.PHONY: setup demo test lint bench ui clean-venv
+.PHONY: setup params demo test lint bench ui clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[audio,dev]"
+	# Real pretrained MusiCNN/VGG weights ship in this wheel; its own pins are ancient: no deps.
+	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(TFSTAMP):
+	test -x $(TFVENV)/bin/python || $(PYTHON) -m venv $(TFVENV)
+	$(TFVENV)/bin/python -m pip install --quiet $(TF_PINS)
+	touch $(TFSTAMP)
+
+setup: $(STAMP) $(TFSTAMP)
+
+params: setup
+	$(RUN) python -m nnsim.stages.params $(OVERRIDES)
 
 demo: setup
-	$(BIN)/dvc repro
+	$(RUN) python -m nnsim.stages.params
+	$(RUN) dvc repro
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(RUN) python -m pytest
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -34,4 +53,4 @@ ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root mlruns/artifacts --host 127.0.0.1 --port 5000
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(TFVENV)

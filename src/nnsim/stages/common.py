@@ -32,6 +32,8 @@ def run_stage(
         extra(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("implicit", "alembic", "mlflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         cfg = load_params(args.params)
         fn(cfg, args)

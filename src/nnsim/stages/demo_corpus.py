@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,18 @@ from tqdm.auto import tqdm
 from nnsim.audio.synth import synth_clip
 from nnsim.stages.common import atomic_dir, log, run_stage
 
+#: Fixed outputs of the stage (DVC outs), whatever data option is selected.
+DEMO_AUDIO = Path("data/demo/audio")
+DEMO_TRACKS = Path("data/demo/tracks.csv")
+
 
 def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     demo = cfg["data"]["demo"]
     if not demo:
-        log.info("data=%s has no demo corpus; nothing to do", cfg["data"]["name"])
+        with atomic_dir(DEMO_AUDIO) as out:
+            (out / "NOT-USED.txt").write_text(f"data={cfg['data']['name']}: the demo corpus is not used.\n")
+        DEMO_TRACKS.write_text("track_id,style,file,synthetic\n")
+        log.info("data=%s has no demo corpus; wrote placeholders", cfg["data"]["name"])
         return
     sr = int(cfg["audio"]["sample_rate"])
     styles = list(demo["styles"])
@@ -30,7 +38,7 @@ def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     n = int(demo["n_clips"])
     assign = np.array([styles[i % len(styles)] for i in range(n)])
     rng.shuffle(assign)
-    audio_dir = cfg["data"]["audio_dir"]
+    audio_dir = DEMO_AUDIO
     rows = []
     with atomic_dir(audio_dir) as out:
         for i in tqdm(range(n), desc="synthesising demo clips", unit="clip", disable=args.quiet):
@@ -46,7 +54,9 @@ def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         (bad / "bad-corrupt.mp3").write_bytes(b"ID3\x03\x00 this is not audio " * 50)
         sf.write(bad / "bad-silent.wav", np.zeros(sr * 10, dtype=np.float32), sr)
         sf.write(bad / "bad-short.wav", synth_clip("pad", 7, duration=1.0, sr=sr), sr)
-        pd.DataFrame(rows).to_csv(out / "tracks.csv", index=False)
+    tracks_csv = DEMO_TRACKS
+    tracks_csv.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(tracks_csv, index=False)
     log.info("wrote %d synthetic clips (+3 bad files) to %s", n, audio_dir)
 
 

@@ -1,0 +1,132 @@
+"""Stage ``compare@<distance>``: neighbour tables of every space and S_n of every pair.
+
+Reads the spaces listed in ``spaces/cb/list.csv`` and ``spaces/cf/list.csv`` (content-based
+spaces filtered by ``select``), aligns them on shared track ids, computes neighbour tables
+at ``neighbors.k`` (saved under ``neighbors/<distance>/``), then S_n at ``cutoffs`` with
+bootstrap CIs, the S_n curves and the Table-2 aggregates, under
+``results/compare/<distance>/``.  Everything goes to MLflow too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnsim.compare import curves_frame, factors_frame, prepare_spaces, similarity_frame
+from nnsim.errors import InputError
+from nnsim.neighbors import neighbors
+from nnsim.plots import curves_plot, heatmap
+from nnsim.similarity import compare_tables
+from nnsim.spaces import Space, read_indices, read_space_list
+from nnsim.stages.common import atomic_dir, log, run_stage, write_json
+from nnsim.tracking import stage_run
+
+
+def selected_spaces(cfg: dict[str, Any]) -> list[Space]:
+    """Spaces the pipeline produced, content-based ones filtered by ``select``."""
+    sdir = Path(cfg["paths"]["spaces_dir"])
+    spaces: list[Space] = []
+    for kind in ("cb", "cf"):
+        lst = sdir / kind / "list.csv"
+        if lst.is_file():
+            spaces += read_space_list(lst)
+    sel = cfg["select"]
+    keep = []
+    for s in spaces:
+        if s.meta.get("kind") == "cb" and (
+            s.meta.get("architecture") not in sel["architectures"]
+            or s.meta.get("dataset") not in sel["datasets"]
+            or s.meta.get("layer") not in sel["layers"]
+        ):
+            continue
+        keep.append(s)
+    if len(keep) < 2:
+        raise InputError(
+            f"only {len(keep)} space(s) under {sdir} match select={sel}; widen the model/"
+            "dataset/layer selection or run the extraction and CF stages first."
+        )
+    return keep
+
+
+def subset_indices(cfg: dict[str, Any], spaces: list[Space]) -> np.ndarray | None:
+    if cfg["subset"] != "small":
+        return None
+    from nnsim.spaces import align_spaces
+
+    n = align_spaces(spaces)[0][0].n_tracks
+    return read_indices(cfg["data"]["small_indices"], n)
+
+
+def run_compare(
+    cfg: dict[str, Any], distance: str, quiet: bool, tracker: Any, out_dir: Path,
+    tables_dir: Path | None,
+) -> dict[str, float]:
+    """Compute and write every table and figure of one distance; return the metrics."""
+    ccfg = cfg["compare"]
+    spaces = selected_spaces(cfg)
+    prep = prepare_spaces(spaces, distance=distance, cutoffs=cfg["cutoffs"],
+                          indices=subset_indices(cfg, spaces),
+                          drop_zero_rows=bool(ccfg["drop_zero_rows"]))
+    k = int(cfg["neighbors"]["k"])
+    n = prep.spaces[0].n_tracks
+    if k >= n:
+        k = n - 1
+        log.warning("neighbors.k lowered to %d: only %d tracks", k, n)
+    tables = {}
+    for s in prep.spaces:
+        idx, dist = neighbors(s.X, k, distance, max_block_mb=float(cfg["neighbors"]["max_block_mb"]),
+                              show_progress=not quiet, name=s.name)
+        tables[s.name] = idx
+        if tables_dir is not None:
+            np.save(tables_dir / f"{s.name}.indices.npy", idx)
+            np.save(tables_dir / f"{s.name}.distances.npy", dist)
+            if s.ids is not None:
+                (tables_dir / f"{s.name}.ids.txt").write_text("\n".join(s.ids) + "\n")
+    cmp = compare_tables(tables, cfg["cutoffs"], measures=ccfg["measures"], rbo_p=float(ccfg["rbo_p"]),
+                         n_boot=int(ccfg["n_boot"]), ci_level=float(ccfg["ci_level"]),
+                         seed=int(ccfg["seed"]), meta={s.name: s.meta for s in prep.spaces},
+                         show_progress=not quiet)
+    sim = similarity_frame(cmp, distance)
+    sim.to_csv(out_dir / "similarity.csv", index=False, float_format="%.8g")
+    curves_frame(cmp, distance).to_csv(out_dir / "curves.csv", index=False, float_format="%.8g")
+    fac = factors_frame(cmp, distance, ccfg["variables"])
+    fac.to_csv(out_dir / "factors.csv", index=False, float_format="%.8g")
+    title = f"NN-similarity ({distance}, {n} tracks{', SYNTHETIC demo' if cfg['data'].get('synthetic') else ''})"
+    heatmap(cmp.similarity, cmp.names, cmp.cutoffs, out_dir / "heatmap.png", title=title)
+    K = cmp.curves.shape[-1]
+    curves_plot(cmp.curves, cmp.names, np.arange(1, K + 1) / (n - 1), out_dir / "curves.png")
+    metrics: dict[str, float] = {}
+    for _, r in sim.iterrows():
+        metrics[f"S{r['cutoff']}.{r['src']}.{r['dst']}"] = float(r["similarity"])
+    for _, r in fac.iterrows():
+        metrics[f"factor.{r['variable']}.S{r['cutoff']}"] = float(r["similarity"])
+    metrics["tracks"] = float(n)
+    tracker.log_metrics(metrics)
+    tracker.log_artifacts(out_dir)
+    return metrics
+
+
+def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    distance = args.distance
+    params = {k: cfg[k] for k in ("cutoffs", "neighbors", "subset", "compare", "select")}
+    params["distance"] = distance
+    out = Path(cfg["paths"]["results_dir"]) / "compare" / distance
+    with stage_run(cfg, f"compare@{distance}", params) as tr, atomic_dir(out) as tmp, \
+            atomic_dir(Path(cfg["paths"]["neighbors_dir"]) / distance) as ntmp:
+        metrics = run_compare(cfg, distance, args.quiet, tr, tmp, ntmp)
+    write_json(Path(cfg["paths"]["metrics_dir"]) / f"compare-{distance}.json",
+               {k: v for k, v in metrics.items() if k.startswith(("factor.", "tracks"))})
+    log.info("compared spaces (%s); results in %s", distance, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, __doc__ or "", argv,
+                     extra=lambda ap: ap.add_argument("--distance", required=True))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
