@@ -83,9 +83,13 @@ def prepare_spaces(
             f"duplicate space name(s) {preview(dups)}; every space needs a unique name."
         )
     aligned, dropped = align_spaces(spaces)
-    for name, k in dropped.items():
-        if k:
-            log.warning("%s: %d track(s) not shared by every space were dropped", name, k)
+    lost = {name: k for name, k in dropped.items() if k}
+    if lost:
+        log.warning(
+            "aligned on %d shared tracks; dropped %s",
+            aligned[0].n_tracks,
+            ", ".join(f"{k} from {name}" for name, k in lost.items()),
+        )
     n_shared = aligned[0].n_tracks
     if indices is not None:
         n = aligned[0].n_tracks

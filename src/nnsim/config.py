@@ -48,7 +48,9 @@ def compose(overrides: Sequence[str] = (), conf_dir: str | Path | None = None) -
         with initialize_config_dir(str(cdir), version_base=None):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"cannot compose {cdir} with overrides {list(overrides)}: {exc}") from None
+        raise ConfigError(
+            f"cannot compose {cdir} with overrides {list(overrides)}: {exc}"
+        ) from None
     OmegaConf.resolve(cfg)
     out = OmegaConf.to_container(cfg)
     assert isinstance(out, dict)
@@ -102,7 +104,9 @@ def get(cfg: Mapping[str, Any], key: str) -> Any:
 def _positive_ints(cfg: Mapping[str, Any], key: str) -> list[int]:
     vals = get(cfg, key)
     if not isinstance(vals, list) or not vals:
-        raise ConfigError(f"setting {key} must be a non-empty list of positive integers, got {vals!r}.")
+        raise ConfigError(
+            f"setting {key} must be a non-empty list of positive integers, got {vals!r}."
+        )
     for v in vals:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"setting {key}: {v!r} is not a positive integer (got {vals!r}).")
@@ -148,7 +152,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for m in get(cfg, "compare.measures"):
         if m not in VALID_MEASURES:
             raise ConfigError(
-                f"setting compare.measures: unknown measure {m!r}; valid: {', '.join(VALID_MEASURES)}."
+                f"setting compare.measures: unknown measure {m!r}; "
+                f"valid: {', '.join(VALID_MEASURES)}."
             )
     n_boot = get(cfg, "compare.n_boot")
     if not isinstance(n_boot, int) or n_boot < 0:

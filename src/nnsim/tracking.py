@@ -30,7 +30,10 @@ def git_revision(cwd: str | Path = ".") -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, check=True,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
@@ -91,7 +94,7 @@ def _setup(mcfg: Mapping[str, Any]) -> str:
 
     uri = str(mcfg["tracking_uri"])
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     name = str(mcfg["experiment"])
     exp = mlflow.get_experiment_by_name(name)
@@ -150,11 +153,11 @@ def stage_run(
         "nnsim.synthetic": cfg.get("data", {}).get("synthetic", False),
     }
     all_tags.update(tags or {})
-    if parent_run_id:
-        all_tags["mlflow.parentRunId"] = parent_run_id
     with mlflow.start_run(
-        experiment_id=exp_id, run_name=run_name or stage, tags={k: str(v) for k, v in all_tags.items()},
-        nested=parent_run_id is not None,
+        experiment_id=exp_id,
+        run_name=run_name or stage,
+        tags={k: str(v) for k, v in all_tags.items()},
+        parent_run_id=parent_run_id,
     ) as run:
         tr = Tracker(True)
         tr.run_id = run.info.run_id

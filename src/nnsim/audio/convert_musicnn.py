@@ -30,9 +30,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
-from tensorflow.core.protobuf import meta_graph_pb2  # noqa: E402
+import numpy as np
+import tensorflow.compat.v1 as tf
+from tensorflow.core.protobuf import meta_graph_pb2
 
 tf.disable_eager_execution()
 
@@ -43,7 +43,9 @@ IS_TRAINING = "model/Placeholder_2"
 def load_meta(ckpt_dir: Path) -> meta_graph_pb2.MetaGraphDef:
     meta_path = ckpt_dir / ".meta"
     if not meta_path.is_file():
-        sys.exit(f"{ckpt_dir}: no .meta file; expected a musicnn checkpoint folder (e.g. MSD_musicnn)")
+        sys.exit(
+            f"{ckpt_dir}: no .meta file; expected a musicnn checkpoint folder (e.g. MSD_musicnn)"
+        )
     mg = meta_graph_pb2.MetaGraphDef()
     mg.ParseFromString(meta_path.read_bytes())
     for node in mg.graph_def.node:
@@ -56,9 +58,12 @@ def check_nodes(mg: meta_graph_pb2.MetaGraphDef, names: list[str]) -> None:
     known = {n.name for n in mg.graph_def.node}
     missing = [n for n in names if n not in known]
     if missing:
-        cands = [n.name for n in mg.graph_def.node
-                 if n.name.startswith("model/") and n.op in ("Sigmoid", "BiasAdd", "Add", "Reshape",
-                                                              "AddV2", "Relu", "MaxPool")]
+        cands = [
+            n.name
+            for n in mg.graph_def.node
+            if n.name.startswith("model/")
+            and n.op in ("Sigmoid", "BiasAdd", "Add", "Reshape", "AddV2", "Relu", "MaxPool")
+        ]
         sys.exit(f"node(s) {missing} not in the graph; candidate outputs: {cands[:60]}")
 
 
@@ -104,10 +109,12 @@ def reference(ckpt_dir: Path, patches: Path, out: Path, outputs: list[str]) -> N
         with tf.Session(graph=graph) as sess:
             saver.restore(sess, str(ckpt_dir) + "/")
             fetch = [graph.get_tensor_by_name(o if ":" in o else o + ":0") for o in outputs]
-            feed = {graph.get_tensor_by_name(INPUT + ":0"): x,
-                    graph.get_tensor_by_name(IS_TRAINING + ":0"): False}
+            feed = {
+                graph.get_tensor_by_name(INPUT + ":0"): x,
+                graph.get_tensor_by_name(IS_TRAINING + ":0"): False,
+            }
             vals = sess.run(fetch, feed_dict=feed)
-    np.savez(out, **{o: v for o, v in zip(outputs, vals)})
+    np.savez(out, **{o: v for o, v in zip(outputs, vals, strict=False)})
 
 
 def main() -> None:

@@ -116,8 +116,13 @@ def find_audio(
 def settings_key(spec: ModelSpec, graph_sha: str, settings: AudioSettings) -> str:
     """Hash of everything besides the audio that determines a model's output."""
     blob = json.dumps(
-        {"graph": graph_sha, "layers": spec.layers, "input": spec.input,
-         "frontend": spec.frontend, "settings": asdict(settings)},
+        {
+            "graph": graph_sha,
+            "layers": spec.layers,
+            "input": spec.input,
+            "frontend": spec.frontend,
+            "settings": asdict(settings),
+        },
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -146,7 +151,7 @@ class TrackCache:
         p = self.path(model, skey, fhash)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **vecs)
+        np.savez(tmp, **dict(vecs))  # type: ignore[arg-type]
         tmp.replace(p)
 
 
@@ -203,12 +208,14 @@ class Extractor:
                     graphFilename=str(s.graph), inputs=[s.input], outputs=list(s.layers.values())
                 )
             elif s.frontend == "vggish":
-                (layer, node), = s.layers.items()
+                ((_layer, node),) = s.layers.items()
                 self.predictors[s.name] = es.TensorflowPredictVGGish(
                     graphFilename=str(s.graph), input=s.input, output=node
                 )
             else:
-                raise ConfigError(f"model {s.name}: unknown frontend {s.frontend!r}; valid: musicnn, vggish.")
+                raise ConfigError(
+                    f"model {s.name}: unknown frontend {s.frontend!r}; valid: musicnn, vggish."
+                )
 
     def load(self, path: Path) -> np.ndarray:
         """Decode, resample and check one file (raises :class:`SkipTrack`)."""
@@ -250,7 +257,7 @@ class Extractor:
                     arr = np.asarray(res[node], dtype=np.float32).reshape(patches.shape[0], -1)
                     vecs[layer] = arr.mean(axis=0)
             else:
-                (layer, _node), = s.layers.items()
+                ((layer, _node),) = s.layers.items()
                 arr = np.asarray(self.predictors[s.name](audio), dtype=np.float32)
                 if arr.ndim != 2 or arr.shape[0] == 0:
                     raise SkipTrack("too short: no complete VGGish patch")
@@ -272,8 +279,9 @@ class Extractor:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(specs: list[ModelSpec], settings: AudioSettings, cache_root: str,
-                 skeys: dict[str, str]) -> None:
+def _init_worker(
+    specs: list[ModelSpec], settings: AudioSettings, cache_root: str, skeys: dict[str, str]
+) -> None:
     _WORKER["ex"] = Extractor(specs, settings)
     _WORKER["cache"] = TrackCache(cache_root)
     _WORKER["skeys"] = skeys
@@ -366,15 +374,23 @@ def extract(
             todo_items.append((tid, str(path), fhash, missing))
         else:
             n_cached += 1
-    log.info("%d track(s) cached, %d to extract with %d model(s)", n_cached, len(todo_items), len(names))
+    log.info(
+        "%d track(s) cached, %d to extract with %d model(s)", n_cached, len(todo_items), len(names)
+    )
     skipped: list[tuple[str, str, str]] = []
     seconds = 0.0
     files = dict(tracks)
 
     def collect(results: Iterator[tuple[str, dict | None, str | None, float]]) -> None:
         nonlocal seconds
-        bar = tqdm(results, total=len(todo_items), desc="extracting", unit="track",
-                   disable=not show_progress, mininterval=2.0)
+        bar = tqdm(
+            results,
+            total=len(todo_items),
+            desc="extracting",
+            unit="track",
+            disable=not show_progress,
+            mininterval=2.0,
+        )
         for tid, res, reason, secs in bar:
             if res is None:
                 skipped.append((tid, str(files[tid]), str(reason)))
@@ -389,13 +405,16 @@ def extract(
             collect(map(_work, todo_items))
         else:
             ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, _init_worker, (list(specs), settings, str(cache_dir), skeys)) as pool:
+            with ctx.Pool(
+                workers, _init_worker, (list(specs), settings, str(cache_dir), skeys)
+            ) as pool:
                 collect(pool.imap_unordered(_work, todo_items, chunksize=1))
     ids = sorted(t for t, v in got.items() if all(m in v for m in names))
     vectors = {
         s.name: {
             layer: np.stack([got[t][s.name][layer] for t in ids]).astype(np.float32)
-            if ids else np.zeros((0, s.dims[layer]), dtype=np.float32)
+            if ids
+            else np.zeros((0, s.dims[layer]), dtype=np.float32)
             for layer in s.layers
         }
         for s in specs

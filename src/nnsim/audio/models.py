@@ -138,5 +138,6 @@ def check_graph(spec: ModelSpec) -> None:
                 f"model {spec.name}: {spec.graph} has sha256 {got}, expected {spec.sha256}. "
                 "Rebuild it (`dvc repro models`) or fetch the pinned file again"
                 + ("" if spec.checkpoint else f" ({download_hint(spec)})")
-                + "; update models.specs.*.sha256 in conf/ only if you changed the model on purpose."
+                + "; update models.specs.*.sha256 in conf/ only if you changed the model "
+                "on purpose."
             )

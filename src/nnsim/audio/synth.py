@@ -70,7 +70,7 @@ def _style_pad(rng, n, sr):
         t = np.arange(seg) / sr
         for iv in chord:
             f = root * 2 ** (iv / 12)
-            out[c * seg:(c + 1) * seg] += np.sin(2 * np.pi * f * t + rng.random() * 6) * 0.2
+            out[c * seg : (c + 1) * seg] += np.sin(2 * np.pi * f * t + rng.random() * 6) * 0.2
     lfo = 0.7 + 0.3 * np.sin(2 * np.pi * 0.2 * np.arange(n) / sr)
     return out * lfo
 
@@ -109,7 +109,7 @@ def _style_pluck(rng, n, sr):
     root = 146.8 * 2 ** (rng.integers(0, 12) / 12)
     minor = [0, 3, 7, 10, 12, 15]
     out = np.zeros(n)
-    for i, o in enumerate(_beat_onsets(bpm, n, sr, 2)):
+    for _i, o in enumerate(_beat_onsets(bpm, n, sr, 2)):
         f = root * 2 ** (minor[rng.integers(0, len(minor))] / 12)
         period = int(sr / f)
         burst = np.zeros(int(0.8 * sr))

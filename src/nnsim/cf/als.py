@@ -51,7 +51,7 @@ def stratified_split(
     for u in range(m.shape[0]):
         lo, hi = m.indptr[u], m.indptr[u + 1]
         n = hi - lo
-        n_test = min(int(round(test_ratio * n)), n - 1)
+        n_test = min(round(test_ratio * n), n - 1)
         if n_test > 0:
             is_test[lo + rng.choice(n, n_test, replace=False)] = True
     coo = m.tocoo()
@@ -72,7 +72,7 @@ def fit_als(
     deterministic: bool = True,
     show_progress: bool = False,
     callback: Callable[[int, float, float], None] | None = None,
-):  # noqa: ANN201 - implicit's model type
+):
     """Fit implicit's ALS on a users x items matrix.
 
     Parameters
@@ -115,10 +115,9 @@ def fit_als(
     return model
 
 
-def popularity_model(train: sp.csr_matrix):  # noqa: ANN201
+def popularity_model(train: sp.csr_matrix):
     """A model whose scores are training popularity, evaluated by the same implicit code."""
     from implicit.cpu.als import AlternatingLeastSquares
-
     from threadpoolctl import threadpool_limits
 
     pop = np.asarray((train > 0).sum(axis=0), dtype=np.float32).reshape(-1, 1)
@@ -129,7 +128,7 @@ def popularity_model(train: sp.csr_matrix):  # noqa: ANN201
     return model
 
 
-def evaluate(model, train: sp.csr_matrix, test: sp.csr_matrix, k: int = 10) -> dict[str, float]:  # noqa: ANN001
+def evaluate(model, train: sp.csr_matrix, test: sp.csr_matrix, k: int = 10) -> dict[str, float]:
     """NDCG@k, MAP@k, precision@k and AUC on held-out interactions (implicit's metrics).
 
     Items seen in training are excluded from the rankings.
@@ -186,15 +185,29 @@ def select_factors(
     splits = {s: stratified_split(matrix, test_ratio, s) for s in seeds}
     for s in seeds:
         tr, te = splits[s]
-        rows.append({"factors": 0, "seed": s, "model": "popularity", **evaluate(popularity_model(tr), tr, te, k)})
+        rows.append(
+            {
+                "factors": 0,
+                "seed": s,
+                "model": "popularity",
+                **evaluate(popularity_model(tr), tr, te, k),
+            }
+        )
     for s, f in tqdm(jobs, desc="ALS factor sweep", unit="fit", disable=not show_progress):
         tr, te = splits[s]
-        model = fit_als(tr, f, regularization=regularization, alpha=alpha, iterations=iterations,
-                        seed=s, deterministic=deterministic)
+        model = fit_als(
+            tr,
+            f,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            seed=s,
+            deterministic=deterministic,
+        )
         rows.append({"factors": f, "seed": s, "model": "als", **evaluate(model, tr, te, k)})
     table = pd.DataFrame(rows)
     agg = table.groupby(["model", "factors"], sort=True)[list(METRICS)].agg(["mean", "std"])
-    agg.columns = [f"{m}_{s}" for m, s in agg.columns]
+    agg.columns = [f"{col[0]}_{col[1]}" for col in agg.columns.to_flat_index()]
     summary = agg.reset_index()
     als = summary[summary["model"] == "als"].sort_values(
         ["ndcg_mean", "map_mean", "factors"], ascending=[False, False, True]

@@ -71,7 +71,9 @@ def read_log(path: str | Path) -> pd.DataFrame:
             f"(e.g. {raw[bad[0]]!r}). Values must be numbers."
         )
     if vals.isna().any():
-        raise InputError(f"{p}: empty/NaN value on line(s) {preview(line(df.index[vals.isna()]), 5)}.")
+        raise InputError(
+            f"{p}: empty/NaN value on line(s) {preview(line(df.index[vals.isna()]), 5)}."
+        )
     if (vals < 0).any():
         raise InputError(
             f"{p}: negative value on line(s) {preview(line(df.index[vals < 0]), 5)}. "
@@ -95,8 +97,13 @@ class FilterReport:
 
     def add(self, step: str, df: pd.DataFrame, **extra: object) -> None:
         self.steps.append(
-            {"step": step, "rows": len(df), "users": df["user_id"].nunique(),
-             "tracks": df["track_id"].nunique(), **extra}
+            {
+                "step": step,
+                "rows": len(df),
+                "users": df["user_id"].nunique(),
+                "tracks": df["track_id"].nunique(),
+                **extra,
+            }
         )
 
     def frame(self) -> pd.DataFrame:
@@ -207,7 +214,9 @@ def preprocess(
 
 def _nonempty(df: pd.DataFrame, step: str) -> None:
     if df.empty:
-        raise InputError(f"the interaction log is empty after {step}. Relax that filter in conf/cf/.")
+        raise InputError(
+            f"the interaction log is empty after {step}. Relax that filter in conf/cf/."
+        )
 
 
 def to_matrix(df: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:

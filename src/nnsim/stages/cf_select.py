@@ -29,7 +29,9 @@ def plot_selection(summary: pd.DataFrame, k: int, path: Path) -> None:
     pop = summary[summary["model"] == "popularity"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, m in zip(axes, ("ndcg", "map"), strict=True):
-        ax.errorbar(als["factors"], als[f"{m}_mean"], yerr=als[f"{m}_std"].fillna(0), marker="o", capsize=3)
+        ax.errorbar(
+            als["factors"], als[f"{m}_mean"], yerr=als[f"{m}_std"].fillna(0), marker="o", capsize=3
+        )
         if len(pop):
             ax.axhline(float(pop[f"{m}_mean"].iloc[0]), color="grey", ls="--", label="popularity")
         ax.set_xscale("log", base=2)
@@ -47,13 +49,26 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     sel_cfg = c["select"]
     df = pd.read_parquet("data/interim/interactions.parquet")
     matrix, _, _ = to_matrix(df)
-    params = {"cf": {"select": sel_cfg, "regularization": c["regularization"], "alpha": c["alpha"],
-                     "iterations": c["iterations"], "deterministic": c["deterministic"]}}
+    params = {
+        "cf": {
+            "select": sel_cfg,
+            "regularization": c["regularization"],
+            "alpha": c["alpha"],
+            "iterations": c["iterations"],
+            "deterministic": c["deterministic"],
+        }
+    }
     with stage_run(cfg, "cf_select", params) as tr:
         sel = select_factors(
-            matrix, sel_cfg["factors"], seeds=sel_cfg["seeds"], test_ratio=float(sel_cfg["test_ratio"]),
-            k=int(sel_cfg["k"]), regularization=float(c["regularization"]), alpha=float(c["alpha"]),
-            iterations=int(c["iterations"]), deterministic=bool(c["deterministic"]),
+            matrix,
+            sel_cfg["factors"],
+            seeds=sel_cfg["seeds"],
+            test_ratio=float(sel_cfg["test_ratio"]),
+            k=int(sel_cfg["k"]),
+            regularization=float(c["regularization"]),
+            alpha=float(c["alpha"]),
+            iterations=int(c["iterations"]),
+            deterministic=bool(c["deterministic"]),
             show_progress=not args.quiet,
         )
         out = Path(cfg["paths"]["results_dir"]) / "cf_select"
@@ -65,16 +80,27 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         pop = sel.summary[sel.summary["model"] == "popularity"].iloc[0]
         for _, row in als.iterrows():
             tr.log_metrics({f"cf.{m}": row[f"{m}_mean"] for m in METRICS}, step=int(row["factors"]))
-        metrics = {"best_factors": sel.best,
-                   "popularity": {m: float(pop[f"{m}_mean"]) for m in METRICS},
-                   "als": {str(int(r["factors"])): {m: float(r[f"{m}_mean"]) for m in METRICS}
-                           for _, r in als.iterrows()}}
+        metrics = {
+            "best_factors": sel.best,
+            "popularity": {m: float(pop[f"{m}_mean"]) for m in METRICS},
+            "als": {
+                str(int(r["factors"])): {m: float(r[f"{m}_mean"]) for m in METRICS}
+                for _, r in als.iterrows()
+            },
+        }
         write_json(Path(cfg["paths"]["metrics_dir"]) / "cf_select.json", metrics)
-        tr.log_metrics({"cf.best_factors": sel.best,
-                        **{f"cf.popularity.{m}": float(pop[f"{m}_mean"]) for m in METRICS}})
+        tr.log_metrics(
+            {
+                "cf.best_factors": sel.best,
+                **{f"cf.popularity.{m}": float(pop[f"{m}_mean"]) for m in METRICS},
+            }
+        )
         tr.log_artifacts(out)
-    log.info("factor selection (mean over seeds):\n%s\nbest: %d factors",
-             sel.summary.to_string(index=False), sel.best)
+    log.info(
+        "factor selection (mean over seeds):\n%s\nbest: %d factors",
+        sel.summary.to_string(index=False),
+        sel.best,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,9 @@ def run_stage(
     if extra:
         extra(ap)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("implicit", "alembic", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -62,15 +62,23 @@ def subset_indices(cfg: dict[str, Any], spaces: list[Space]) -> np.ndarray | Non
 
 
 def run_compare(
-    cfg: dict[str, Any], distance: str, quiet: bool, tracker: Any, out_dir: Path,
+    cfg: dict[str, Any],
+    distance: str,
+    quiet: bool,
+    tracker: Any,
+    out_dir: Path,
     tables_dir: Path | None,
 ) -> dict[str, float]:
     """Compute and write every table and figure of one distance; return the metrics."""
     ccfg = cfg["compare"]
     spaces = selected_spaces(cfg)
-    prep = prepare_spaces(spaces, distance=distance, cutoffs=cfg["cutoffs"],
-                          indices=subset_indices(cfg, spaces),
-                          drop_zero_rows=bool(ccfg["drop_zero_rows"]))
+    prep = prepare_spaces(
+        spaces,
+        distance=distance,
+        cutoffs=cfg["cutoffs"],
+        indices=subset_indices(cfg, spaces),
+        drop_zero_rows=bool(ccfg["drop_zero_rows"]),
+    )
     k = int(cfg["neighbors"]["k"])
     n = prep.spaces[0].n_tracks
     if k >= n:
@@ -78,24 +86,38 @@ def run_compare(
         log.warning("neighbors.k lowered to %d: only %d tracks", k, n)
     tables = {}
     for s in prep.spaces:
-        idx, dist = neighbors(s.X, k, distance, max_block_mb=float(cfg["neighbors"]["max_block_mb"]),
-                              show_progress=not quiet, name=s.name)
+        idx, dist = neighbors(
+            s.X,
+            k,
+            distance,
+            max_block_mb=float(cfg["neighbors"]["max_block_mb"]),
+            show_progress=not quiet,
+            name=s.name,
+        )
         tables[s.name] = idx
         if tables_dir is not None:
             np.save(tables_dir / f"{s.name}.indices.npy", idx)
             np.save(tables_dir / f"{s.name}.distances.npy", dist)
             if s.ids is not None:
                 (tables_dir / f"{s.name}.ids.txt").write_text("\n".join(s.ids) + "\n")
-    cmp = compare_tables(tables, cfg["cutoffs"], measures=ccfg["measures"], rbo_p=float(ccfg["rbo_p"]),
-                         n_boot=int(ccfg["n_boot"]), ci_level=float(ccfg["ci_level"]),
-                         seed=int(ccfg["seed"]), meta={s.name: s.meta for s in prep.spaces},
-                         show_progress=not quiet)
+    cmp = compare_tables(
+        tables,
+        cfg["cutoffs"],
+        measures=ccfg["measures"],
+        rbo_p=float(ccfg["rbo_p"]),
+        n_boot=int(ccfg["n_boot"]),
+        ci_level=float(ccfg["ci_level"]),
+        seed=int(ccfg["seed"]),
+        meta={s.name: s.meta for s in prep.spaces},
+        show_progress=not quiet,
+    )
     sim = similarity_frame(cmp, distance)
     sim.to_csv(out_dir / "similarity.csv", index=False, float_format="%.8g")
     curves_frame(cmp, distance).to_csv(out_dir / "curves.csv", index=False, float_format="%.8g")
     fac = factors_frame(cmp, distance, ccfg["variables"])
     fac.to_csv(out_dir / "factors.csv", index=False, float_format="%.8g")
-    title = f"NN-similarity ({distance}, {n} tracks{', SYNTHETIC demo' if cfg['data'].get('synthetic') else ''})"
+    label = ", SYNTHETIC demo" if cfg["data"].get("synthetic") else ""
+    title = f"NN-similarity ({distance}, {n} tracks{label})"
     heatmap(cmp.similarity, cmp.names, cmp.cutoffs, out_dir / "heatmap.png", title=title)
     K = cmp.curves.shape[-1]
     curves_plot(cmp.curves, cmp.names, np.arange(1, K + 1) / (n - 1), out_dir / "curves.png")
@@ -115,17 +137,24 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     params = {k: cfg[k] for k in ("cutoffs", "neighbors", "subset", "compare", "select")}
     params["distance"] = distance
     out = Path(cfg["paths"]["results_dir"]) / "compare" / distance
-    with stage_run(cfg, f"compare@{distance}", params) as tr, atomic_dir(out) as tmp, \
-            atomic_dir(Path(cfg["paths"]["neighbors_dir"]) / distance) as ntmp:
+    with (
+        stage_run(cfg, f"compare@{distance}", params) as tr,
+        atomic_dir(out) as tmp,
+        atomic_dir(Path(cfg["paths"]["neighbors_dir"]) / distance) as ntmp,
+    ):
         metrics = run_compare(cfg, distance, args.quiet, tr, tmp, ntmp)
-    write_json(Path(cfg["paths"]["metrics_dir"]) / f"compare-{distance}.json",
-               {k: v for k, v in metrics.items() if k.startswith(("factor.", "tracks"))})
+    write_json(
+        Path(cfg["paths"]["metrics_dir"]) / f"compare-{distance}.json",
+        {k: v for k, v in metrics.items() if k.startswith(("factor.", "tracks"))},
+    )
     log.info("compared spaces (%s); results in %s", distance, out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(run, __doc__ or "", argv,
-                     extra=lambda ap: ap.add_argument("--distance", required=True))
+    def extra(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--distance", required=True)
+
+    return run_stage(run, __doc__ or "", argv, extra=extra)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     demo = cfg["data"]["demo"]
     if not demo:
         with atomic_dir(DEMO_AUDIO) as out:
-            (out / "NOT-USED.txt").write_text(f"data={cfg['data']['name']}: the demo corpus is not used.\n")
+            (out / "NOT-USED.txt").write_text(
+                f"data={cfg['data']['name']}: the demo corpus is not used.\n"
+            )
         DEMO_TRACKS.write_text("track_id,style,file,synthetic\n")
         log.info("data=%s has no demo corpus; wrote placeholders", cfg["data"]["name"])
         return
@@ -45,10 +47,18 @@ def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             tid = f"demo{i:04d}"
             sub = out / f"{i % 10:02d}"  # MTG-Jamendo-like NN/ID layout
             sub.mkdir(exist_ok=True)
-            x = synth_clip(assign[i], int(demo["seed"]) * 100003 + i, duration=float(demo["duration"]), sr=sr)
+            x = synth_clip(
+                assign[i], int(demo["seed"]) * 100003 + i, duration=float(demo["duration"]), sr=sr
+            )
             sf.write(sub / f"{tid}.flac", x, sr, subtype="PCM_16")
-            rows.append({"track_id": tid, "style": assign[i], "file": f"{sub.name}/{tid}.flac",
-                         "synthetic": True})
+            rows.append(
+                {
+                    "track_id": tid,
+                    "style": assign[i],
+                    "file": f"{sub.name}/{tid}.flac",
+                    "synthetic": True,
+                }
+            )
         bad = out / "bad"
         bad.mkdir()
         (bad / "bad-corrupt.mp3").write_bytes(b"ID3\x03\x00 this is not audio " * 50)

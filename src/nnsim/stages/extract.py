@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nnsim.audio.extract import AudioSettings, extract, find_audio
@@ -29,21 +30,41 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     specs, skipped_models = [], {}
     for s in model_specs(cfg, cfg["paths"]["models_dir"]):
         if not s.graph.is_file() and not s.checkpoint:
-            skipped_models[s.name] = {"reason": f"graph {s.graph} not present", "fetch": download_hint(s)}
-            log.warning("skipping %s: graph %s not present; fetch it with: %s",
-                        s.name, s.graph, download_hint(s))
+            skipped_models[s.name] = {
+                "reason": f"graph {s.graph} not present",
+                "fetch": download_hint(s),
+            }
+            log.warning(
+                "skipping %s: graph %s not present; fetch it with: %s",
+                s.name,
+                s.graph,
+                download_hint(s),
+            )
             continue
         check_graph(s)
         specs.append(s)
     tracks = find_audio(cfg["data"]["audio_dir"], acfg["extensions"], acfg["track_id"])
-    log.info("%d audio files under %s; models: %s", len(tracks), cfg["data"]["audio_dir"],
-             ", ".join(s.name for s in specs))
-    params = {"audio": acfg, "models": {s.name: {"graph": str(s.graph), "layers": s.layers} for s in specs},
-              "data": {"audio_dir": cfg["data"]["audio_dir"]}}
+    log.info(
+        "%d audio files under %s; models: %s",
+        len(tracks),
+        cfg["data"]["audio_dir"],
+        ", ".join(s.name for s in specs),
+    )
+    params = {
+        "audio": acfg,
+        "models": {s.name: {"graph": str(s.graph), "layers": s.layers} for s in specs},
+        "data": {"audio_dir": cfg["data"]["audio_dir"]},
+    }
     with stage_run(cfg, "extract", params) as tr:
         t0 = time.perf_counter()
-        res = extract(tracks, specs, settings, acfg["cache_dir"], workers=int(acfg["workers"]),
-                      show_progress=not args.quiet)
+        res = extract(
+            tracks,
+            specs,
+            settings,
+            acfg["cache_dir"],
+            workers=int(acfg["workers"]),
+            show_progress=not args.quiet,
+        )
         wall = time.perf_counter() - t0
         out_dir = Path(cfg["paths"]["spaces_dir"]) / "cb"
         rows = []
@@ -52,32 +73,64 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                 sha = file_sha256(s.graph)
                 for layer in s.layers:
                     name = s.space_name(layer)
-                    meta = {"kind": "cb", "dataset": s.dataset, "architecture": s.architecture,
-                            "layer": layer, "model": s.name, "graph_sha256": sha,
-                            "node": s.layers[layer], "audio": dict(acfg),
-                            "synthetic": bool(cfg["data"].get("synthetic"))}
-                    save_space(Space(name, res.vectors[s.name][layer], res.ids, meta), tmp / f"{name}.npy")
-                    rows.append({"name": name, "file": f"{name}.npy", "kind": "cb", "dataset": s.dataset,
-                                 "architecture": s.architecture, "layer": layer})
+                    meta = {
+                        "kind": "cb",
+                        "dataset": s.dataset,
+                        "architecture": s.architecture,
+                        "layer": layer,
+                        "model": s.name,
+                        "graph_sha256": sha,
+                        "node": s.layers[layer],
+                        "audio": dict(acfg),
+                        "synthetic": bool(cfg["data"].get("synthetic")),
+                    }
+                    save_space(
+                        Space(name, res.vectors[s.name][layer], np.asarray(res.ids), meta),
+                        tmp / f"{name}.npy",
+                    )
+                    rows.append(
+                        {
+                            "name": name,
+                            "file": f"{name}.npy",
+                            "kind": "cb",
+                            "dataset": s.dataset,
+                            "architecture": s.architecture,
+                            "layer": layer,
+                        }
+                    )
             pd.DataFrame(rows).to_csv(tmp / "list.csv", index=False)
             pd.DataFrame(res.skipped, columns=["track_id", "file", "reason"]).to_csv(
-                tmp / "skipped.csv", index=False)
-            (tmp / "models.json").write_text(json.dumps(
-                {"used": [s.name for s in specs], "skipped": skipped_models}, indent=2) + "\n")
+                tmp / "skipped.csv", index=False
+            )
+            (tmp / "models.json").write_text(
+                json.dumps({"used": [s.name for s in specs], "skipped": skipped_models}, indent=2)
+                + "\n"
+            )
         minutes = res.audio_seconds / 60.0
         metrics = {
-            "tracks": len(res.ids), "skipped_files": len(res.skipped), "cached_tracks": res.n_cached,
-            "models": len(specs), "models_skipped": len(skipped_models),
-            "audio_minutes_extracted": minutes, "wall_seconds": wall,
-            "audio_minutes_per_wall_minute": minutes / (wall / 60.0) if wall > 0 and minutes else 0.0,
+            "tracks": len(res.ids),
+            "skipped_files": len(res.skipped),
+            "cached_tracks": res.n_cached,
+            "models": len(specs),
+            "models_skipped": len(skipped_models),
+            "audio_minutes_extracted": minutes,
+            "wall_seconds": wall,
+            "audio_minutes_per_wall_minute": minutes / (wall / 60.0)
+            if wall > 0 and minutes
+            else 0.0,
         }
         write_json(Path(cfg["paths"]["metrics_dir"]) / "extract.json", metrics)
         tr.log_metrics(metrics)
         tr.log_artifacts(out_dir / "skipped.csv", out_dir / "list.csv", out_dir / "models.json")
     for tid, f, reason in res.skipped:
         log.warning("skipped %s (%s): %s", tid, f, reason)
-    log.info("extracted %d tracks (%d skipped, %d from cache) in %.1f s", len(res.ids),
-             len(res.skipped), res.n_cached, wall)
+    log.info(
+        "extracted %d tracks (%d skipped, %d from cache) in %.1f s",
+        len(res.ids),
+        len(res.skipped),
+        res.n_cached,
+        wall,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,13 +31,28 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     c = cfg["cf"]
     df = read_log(cfg["data"]["interactions"])
     keep = cb_track_ids(cfg)
-    params = {"cf": {k: c[k] for k in ("aggregate", "event_weights", "min_user_interactions",
-                                        "min_track_interactions", "max_user_quantile", "restrict_to_cb")}}
+    params = {
+        "cf": {
+            k: c[k]
+            for k in (
+                "aggregate",
+                "event_weights",
+                "min_user_interactions",
+                "min_track_interactions",
+                "max_user_quantile",
+                "restrict_to_cb",
+            )
+        }
+    }
     with stage_run(cfg, "interactions", params) as tr:
         out, rep = preprocess(
-            df, aggregate_how=c["aggregate"], event_weights=c["event_weights"],
-            min_user=int(c["min_user_interactions"]), min_track=int(c["min_track_interactions"]),
-            max_user_quantile=float(c["max_user_quantile"]), keep_tracks=keep,
+            df,
+            aggregate_how=c["aggregate"],
+            event_weights=c["event_weights"],
+            min_user=int(c["min_user_interactions"]),
+            min_track=int(c["min_track_interactions"]),
+            max_user_quantile=float(c["max_user_quantile"]),
+            keep_tracks=keep,
         )
         interim = Path("data/interim")
         interim.mkdir(parents=True, exist_ok=True)
@@ -49,8 +64,12 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         report = rep.frame()
         report.to_csv(rdir / "report.csv", index=False)
         final = report.iloc[-1]
-        metrics = {"rows": int(final["rows"]), "users": int(final["users"]), "tracks": int(final["tracks"]),
-                   "density": float(final["rows"]) / (float(final["users"]) * float(final["tracks"]))}
+        metrics = {
+            "rows": int(final["rows"]),
+            "users": int(final["users"]),
+            "tracks": int(final["tracks"]),
+            "density": float(final["rows"]) / (float(final["users"]) * float(final["tracks"])),
+        }
         write_json(Path(cfg["paths"]["metrics_dir"]) / "interactions.json", metrics)
         tr.log_metrics(metrics)
         tr.log_artifacts(rdir / "report.csv")

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nnsim.audio.models import download_hint, file_sha256, model_specs
+from nnsim.audio.models import download_hint, model_specs
 from nnsim.errors import ConfigError, InputError
 from nnsim.stages.common import atomic_dir, log, run_stage
 
@@ -45,7 +45,8 @@ def freeze_one(tf_python: str, ckpt: Path, out: Path, outputs: list[str]) -> dic
         )
     proc = subprocess.run(
         [tf_python, str(CONVERTER), "freeze", str(ckpt), str(out), "--outputs", *outputs],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0:
         raise InputError(f"freezing {ckpt} failed:\n{proc.stderr.strip()[-2000:]}")
@@ -61,20 +62,28 @@ def build(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         for s in specs:
             if not s.checkpoint:
                 summary["unavailable"][s.name] = {
-                    "graph": str(s.graph), "present": s.graph.is_file(), "fetch": download_hint(s)
+                    "graph": str(s.graph),
+                    "present": s.graph.is_file(),
+                    "fetch": download_hint(s),
                 }
                 continue
             wheel = wheel or musicnn_dir()
             log.info("freezing %s from %s", s.name, wheel / s.checkpoint)
-            info = freeze_one(cfg["models"]["tf_python"], wheel / s.checkpoint,
-                              tmp / f"{s.name}.pb", list(s.layers.values()))
+            info = freeze_one(
+                cfg["models"]["tf_python"],
+                wheel / s.checkpoint,
+                tmp / f"{s.name}.pb",
+                list(s.layers.values()),
+            )
             if s.sha256 and info["sha256"] != s.sha256:
                 raise InputError(
                     f"model {s.name}: the rebuilt graph has sha256 {info['sha256']}, conf/ pins "
                     f"{s.sha256}. The TensorFlow or musicnn version differs from the one pinned; "
                     "fix the environment (make setup) or update the pin on purpose."
                 )
-            info.update(dataset=s.dataset, architecture=s.architecture, layers=s.layers, dims=s.dims)
+            info.update(
+                dataset=s.dataset, architecture=s.architecture, layers=s.layers, dims=s.dims
+            )
             summary["models"][s.name] = info
         if wheel is not None:
             lic = wheel.parent / "musicnn-0.1.0.dist-info" / "LICENSE.md"
@@ -83,7 +92,9 @@ def build(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         (tmp / "models.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     for name, u in summary["unavailable"].items():
         if not u["present"]:
-            log.warning("%s: no offline weights; its graph is absent, fetch with: %s", name, u["fetch"])
+            log.warning(
+                "%s: no offline weights; its graph is absent, fetch with: %s", name, u["fetch"]
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,16 +24,25 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         log.info("data=%s uses a real log; wrote an empty placeholder", cfg["data"]["name"])
         return
     tracks = pd.read_csv("data/demo/tracks.csv", dtype=str)
-    df = simulate_log(tracks["track_id"].to_numpy(), tracks["style"].to_numpy(),
-                      n_users=int(demo["n_users"]), events_per_user=int(demo["events_per_user"]),
-                      seed=int(demo["log_seed"]))
+    df = simulate_log(
+        tracks["track_id"].to_numpy(),
+        tracks["style"].to_numpy(),
+        n_users=int(demo["n_users"]),
+        events_per_user=int(demo["events_per_user"]),
+        seed=int(demo["log_seed"]),
+    )
     out = DEMO_LOG
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
     df.to_csv(tmp, index=False)
     tmp.replace(out)
-    log.info("simulated %d events by %d users over %d tracks -> %s", len(df),
-             df["user_id"].nunique(), df["track_id"].nunique(), out)
+    log.info(
+        "simulated %d events by %d users over %d tracks -> %s",
+        len(df),
+        df["user_id"].nunique(),
+        df["track_id"].nunique(),
+        out,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nnsim.config import CONF_DIR, compose, load_params, validate
+from nnsim.errors import ConfigError
+from nnsim.stages.common import run_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_params_yaml_is_the_composition_of_conf():
+    committed = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert compose() == committed
+
+
+def _options():
+    for group in sorted(p for p in CONF_DIR.iterdir() if p.is_dir()):
+        for opt in sorted(group.glob("*.yaml")):
+            yield f"{group.name}={opt.stem}"
+
+
+@pytest.mark.parametrize("override", list(_options()))
+def test_every_config_option_composes_and_validates(override):
+    cfg = compose([override])
+    if cfg["subset"] == "small" and not cfg["data"]["small_indices"]:
+        pytest.skip("small subset needs indices")
+    validate(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["cutoffs=[5,-1]"], "cutoffs: -1 is not a positive integer"),
+        (["distance=manhattan"], "distance"),
+        (["cutoffs=[5,500]"], "exceeds neighbors.k=50"),
+        (["neighbors.distances=[cosine,hamming]"], "valid: cosine, euclidean"),
+        (["subset=tiny"], "valid values: large, small"),
+        (["subset=small"], "needs data.small_indices"),
+        (["compare.measures=[kendall]"], "valid: overlap, rbo, spearman"),
+        (["models.list=[msd-musicnn,foo-net]"], "unknown model 'foo-net'"),
+        (["audio.resample_quality=9"], "audio.resample_quality=9"),
+    ],
+)
+def test_invalid_values_name_the_setting(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose(overrides))
+
+
+def test_unknown_group_option_lists_valid_ones():
+    with pytest.raises(ConfigError, match=r"(?s)data=nosuch.*demo.*jamendo.*latentjam"):
+        compose(["data=nosuch"])
+
+
+def test_stage_reports_config_errors_without_traceback(tmp_path, capsys):
+    p = tmp_path / "params.yaml"
+    cfg = compose()
+    cfg["cutoffs"] = [0]
+    p.write_text(yaml.safe_dump(cfg))
+    rc = run_stage(lambda c, a: None, "x", ["--params", str(p)])
+    assert rc == 2
+    assert "cutoffs: 0 is not a positive integer" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="make params"):
+        load_params(tmp_path / "missing.yaml")
