@@ -84,6 +84,10 @@ def freeze(ckpt_dir: Path, out: Path, outputs: list[str]) -> dict:
                 sess, graph.as_graph_def(), [o.split(":")[0] for o in outputs]
             )
     frozen = tf.graph_util.extract_sub_graph(frozen, [o.split(":")[0] for o in outputs])
+    for node in frozen.node:  # attributes newer than Essentia's TensorFlow 2.5 runtime knows
+        for attr in ("grad_a", "grad_b"):
+            if attr in node.attr:
+                del node.attr[attr]
     data = frozen.SerializeToString(deterministic=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")

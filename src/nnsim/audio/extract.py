@@ -43,6 +43,7 @@ class AudioSettings:
     sample_rate: int = 16000
     resample_quality: int = 1
     patch_hop: int = PATCH_FRAMES
+    vggish_patch_hop: int = 96
     min_duration: float = 3.0
     silence_rms: float = 1e-4
 
@@ -52,6 +53,7 @@ class AudioSettings:
             sample_rate=int(acfg["sample_rate"]),
             resample_quality=int(acfg["resample_quality"]),
             patch_hop=int(acfg["patch_hop"]),
+            vggish_patch_hop=int(acfg.get("vggish_patch_hop", 96)),
             min_duration=float(acfg["min_duration"]),
             silence_rms=float(acfg["silence_rms"]),
         )
@@ -171,7 +173,8 @@ def mel_patches(audio: np.ndarray, patch_hop: int) -> np.ndarray:
     """
     import essentia.standard as es
 
-    fc = es.FrameCutter(frameSize=512, hopSize=256, startFromZero=True, validFrameThresholdRatio=1)
+    # FrameCutter defaults (first frame centred on sample 0), as TensorflowPredictMusiCNN.
+    fc = es.FrameCutter(frameSize=512, hopSize=256)
     mel = es.TensorflowInputMusiCNN()
     frames = []
     while True:
@@ -210,7 +213,10 @@ class Extractor:
             elif s.frontend == "vggish":
                 ((_layer, node),) = s.layers.items()
                 self.predictors[s.name] = es.TensorflowPredictVGGish(
-                    graphFilename=str(s.graph), input=s.input, output=node
+                    graphFilename=str(s.graph),
+                    input=s.input,
+                    output=node,
+                    patchHopSize=settings.vggish_patch_hop,
                 )
             else:
                 raise ConfigError(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnsim.errors import ConfigError, InputError
+from nnsim.errors import ConfigError, InputError, preview
 
 #: Official Essentia graph file per model (download stage, CC BY-NC-SA 4.0).
 OFFICIAL_GRAPHS = {
@@ -120,6 +120,100 @@ def download_hint(spec: ModelSpec) -> str:
     return f"dvc import-url {OFFICIAL_URL}/{folder}/{fname} {spec.graph}"
 
 
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
+def _fields(buf: bytes) -> list[tuple[int, int, object]]:
+    """Top-level (field, wire type, value) of a protobuf message (bytes for wire type 2)."""
+    out: list[tuple[int, int, object]] = []
+    i = 0
+    while i < len(buf):
+        tag, i = _varint(buf, i)
+        field_no, wire = tag >> 3, tag & 7
+        val: object
+        if wire == 0:
+            val, i = _varint(buf, i)
+        elif wire == 1:
+            val, i = buf[i : i + 8], i + 8
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            val, i = buf[i : i + n], i + n
+        elif wire == 5:
+            val, i = buf[i : i + 4], i + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        out.append((field_no, wire, val))
+    return out
+
+
+def graph_nodes(path: str | Path) -> list[tuple[str, str]]:
+    """``(name, op)`` of every node of a frozen TensorFlow GraphDef, without TensorFlow.
+
+    Reads the protobuf wire format directly (GraphDef.node = field 1; NodeDef.name = 1,
+    NodeDef.op = 2), so the runtime environment needs no TensorFlow Python package.
+    """
+    try:
+        nodes = []
+        for field_no, wire, val in _fields(Path(path).read_bytes()):
+            if field_no == 1 and wire == 2:
+                name = op = ""
+                assert isinstance(val, bytes)
+                for f2, w2, v2 in _fields(val):
+                    if w2 == 2 and f2 in (1, 2):
+                        assert isinstance(v2, bytes)
+                        if f2 == 1:
+                            name = v2.decode()
+                        else:
+                            op = v2.decode()
+                nodes.append((name, op))
+        return nodes
+    except (ValueError, IndexError, UnicodeDecodeError):
+        raise InputError(f"{path}: not a TensorFlow GraphDef (.pb) file.") from None
+
+
+#: Node types worth proposing as outputs when a configured node is missing.
+_OUTPUT_OPS = {
+    "Sigmoid",
+    "Softmax",
+    "BiasAdd",
+    "Add",
+    "AddV2",
+    "Reshape",
+    "Relu",
+    "MatMul",
+    "Identity",
+    "Mean",
+    "MaxPool",
+}
+
+
+def check_nodes(spec: ModelSpec) -> None:
+    """The input and every layer node exist in the graph; else list candidate outputs."""
+    nodes = graph_nodes(spec.graph)
+    names = {n for n, _ in nodes}
+    wanted = [spec.input, *spec.layers.values()]
+    missing = [n for n in wanted if n not in names]
+    if missing:
+        cands = [
+            n
+            for n, op in nodes
+            if op in _OUTPUT_OPS and "/cond/" not in n and not n.endswith("/read")
+        ][::-1]  # nearest the output first
+        raise InputError(
+            f"model {spec.name}: node(s) {missing} not in {spec.graph}. Candidate outputs "
+            f"(last layers first): {preview(cands, 25)}. "
+            f"Fix models.specs.{spec.name}.layers/input in conf/."
+        )
+
+
 def check_graph(spec: ModelSpec) -> None:
     """Graph present and (if pinned) with the expected hash; else a clear error."""
     if not spec.graph.is_file():
@@ -141,3 +235,4 @@ def check_graph(spec: ModelSpec) -> None:
                 + "; update models.specs.*.sha256 in conf/ only if you changed the model "
                 "on purpose."
             )
+    check_nodes(spec)

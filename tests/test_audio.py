@@ -1,0 +1,267 @@
+"""Content-based extraction: conversion fidelity, node/shape contracts, skipping, resumption,
+the VGGish stand-in path and the bad inputs.  Uses the real musicnn weights (frozen by the
+TensorFlow environment made by `make setup`) and Essentia-TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from nnsim.audio.extract import AudioSettings, Extractor, extract, find_audio, mel_patches
+from nnsim.audio.models import check_graph, file_sha256, graph_nodes, model_specs
+from nnsim.audio.synth import STYLES, synth_clip
+from nnsim.config import compose
+from nnsim.errors import ConfigError, InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+TF_PYTHON = ROOT / ".venv-tf" / "bin" / "python"
+CONVERTER = ROOT / "src" / "nnsim" / "audio" / "convert_musicnn.py"
+SR = 16000
+
+
+def musicnn_ckpt(name: str) -> Path:
+    from nnsim.stages.models import musicnn_dir
+
+    return musicnn_dir() / name
+
+
+@pytest.fixture(scope="session")
+def frozen(tmp_path_factory):
+    """The four musicnn graphs frozen by the real converter (in the TensorFlow environment)."""
+    if not TF_PYTHON.is_file():
+        pytest.fail(".venv-tf missing: run `make setup` (the TensorFlow conversion environment)")
+    out = tmp_path_factory.mktemp("frozen")
+    cfg = compose()
+    infos = {}
+    for s in model_specs(cfg, out):
+        if not s.checkpoint:
+            continue
+        proc = subprocess.run(
+            [
+                str(TF_PYTHON),
+                str(CONVERTER),
+                "freeze",
+                str(musicnn_ckpt(s.checkpoint)),
+                str(out / f"{s.name}.pb"),
+                "--outputs",
+                *s.layers.values(),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        infos[s.name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out, cfg, infos
+
+
+def specs_at(cfg, models_dir):
+    cfg = json.loads(json.dumps(cfg))
+    cfg["models"]["list"] = [m for m in cfg["models"]["list"] if m != "audioset-vggish"]
+    specs = model_specs(cfg, models_dir)
+    for s in specs:
+        s.graph = Path(models_dir) / f"{s.name}.pb"
+    return specs
+
+
+def test_rebuilt_graphs_match_the_pinned_hashes(frozen):
+    out, cfg, infos = frozen
+    for name, info in infos.items():
+        assert info["sha256"] == cfg["models"]["specs"][name]["sha256"], name
+        assert file_sha256(out / f"{name}.pb") == info["sha256"]
+
+
+@pytest.mark.slow
+def test_frozen_graph_in_essentia_matches_checkpoint_in_tensorflow(frozen, tmp_path):
+    out, cfg, _ = frozen
+    audio = synth_clip("arp", 3, duration=12.0)
+    patches = mel_patches(audio, 187)
+    np.save(tmp_path / "patches.npy", patches)
+    for s in specs_at(cfg, out):
+        ref_path = tmp_path / f"{s.name}.npz"
+        subprocess.run(
+            [
+                str(TF_PYTHON),
+                str(CONVERTER),
+                "reference",
+                str(musicnn_ckpt(s.checkpoint)),
+                str(tmp_path / "patches.npy"),
+                str(ref_path),
+                "--outputs",
+                *s.layers.values(),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        ref = np.load(ref_path)
+        import essentia
+        import essentia.standard as es
+
+        pool = essentia.Pool()
+        pool.set(s.input, patches[:, None])
+        res = es.TensorflowPredict(
+            graphFilename=str(s.graph), inputs=[s.input], outputs=list(s.layers.values())
+        )(pool)
+        for node in s.layers.values():
+            got = np.asarray(res[node]).reshape(ref[node].shape)
+            np.testing.assert_allclose(got, ref[node], atol=2e-5, rtol=0)
+
+
+def test_node_and_shape_contracts_and_essentia_patching(frozen):
+    out, cfg, _ = frozen
+    specs = specs_at(cfg, out)
+    ex = Extractor(specs, AudioSettings())
+    audio = synth_clip("house", 5, duration=9.0)
+    res = ex.run(audio, [s.name for s in specs])
+    dims = {name: {k: v.shape for k, v in vecs.items()} for name, vecs in res.items()}
+    assert dims == {
+        "msd-musicnn": {"embeddings": (200,), "taggrams": (50,)},
+        "mtat-musicnn": {"embeddings": (200,), "taggrams": (50,)},
+        "msd-vgg": {"embeddings": (256,), "taggrams": (50,)},
+        "mtat-vgg": {"embeddings": (256,), "taggrams": (50,)},
+    }
+    for vecs in res.values():
+        assert np.all((vecs["taggrams"] > 0) & (vecs["taggrams"] < 1))
+    # Our patching equals Essentia's own TensorflowPredictMusiCNN without overlap.
+    import essentia.standard as es
+
+    s = specs[0]
+    own = es.TensorflowPredictMusiCNN(
+        graphFilename=str(s.graph), output="model/Sigmoid", patchHopSize=187
+    )(audio)
+    np.testing.assert_allclose(np.asarray(own).mean(axis=0), res[s.name]["taggrams"], atol=1e-5)
+
+
+def _corpus(folder: Path, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        sub = folder / f"{i % 3:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        sf.write(sub / f"{1000 + i}.flac", synth_clip(STYLES[i % len(STYLES)], i, duration=6.0), SR)
+
+
+def test_bad_files_are_skipped_with_reasons_and_resume_is_incremental(frozen, tmp_path):
+    out, cfg, _ = frozen
+    specs = specs_at(cfg, out)[:2]
+    audio_dir = tmp_path / "audio"
+    _corpus(audio_dir, 3)
+    (audio_dir / "00" / "2000.mp3").write_bytes(b"\x00garbage" * 100)
+    sf.write(audio_dir / "01" / "2001.wav", np.zeros(SR * 5, dtype=np.float32), SR)
+    sf.write(audio_dir / "02" / "2002.ogg", synth_clip("pad", 1, duration=1.0), SR)
+    tracks = find_audio(audio_dir, ["mp3", "ogg", "flac", "wav"], "stem")
+    assert [t for t, _ in tracks] == ["1000", "1001", "1002", "2000", "2001", "2002"]
+    cache = tmp_path / "cache"
+    res = extract(tracks, specs, AudioSettings(), cache, workers=1, show_progress=False)
+    assert res.ids == ["1000", "1001", "1002"]
+    reasons = {t: r for t, _, r in res.skipped}
+    assert reasons["2000"].startswith("unreadable")
+    assert reasons["2001"].startswith("silent")
+    assert reasons["2002"].startswith("too short")
+    for vecs in res.vectors.values():
+        assert all(np.isfinite(v).all() for v in vecs.values())
+    # Add one file: only it is extracted; results for the others come from the cache.
+    _corpus(audio_dir, 1, start=3)
+    tracks = find_audio(audio_dir, ["flac"], "stem")
+    res2 = extract(tracks, specs, AudioSettings(), cache, workers=2, show_progress=False)
+    assert res2.n_cached == 3 and res2.ids == ["1000", "1001", "1002", "1003"]
+    np.testing.assert_array_equal(
+        res2.vectors[specs[0].name]["taggrams"][:3], res.vectors[specs[0].name]["taggrams"]
+    )
+    assert res2.audio_seconds == pytest.approx(6.0, abs=0.1)
+    # An interrupted run (a cache entry lost, a torn write) recomputes only what is missing.
+    victim = next(cache.rglob("*.npz"))
+    victim.write_bytes(b"torn")
+    res3 = extract(tracks, specs, AudioSettings(), cache, workers=1, show_progress=False)
+    assert res3.n_cached == 3
+    np.testing.assert_allclose(
+        res3.vectors[specs[0].name]["embeddings"],
+        res2.vectors[specs[0].name]["embeddings"],
+        atol=1e-6,
+    )
+
+
+def test_vggish_standin_graph_path(tmp_path):
+    pb, weights = tmp_path / "vggish.pb", tmp_path / "w.npz"
+    subprocess.run(
+        [
+            str(TF_PYTHON),
+            str(ROOT / "tests" / "tf_helpers" / "make_vggish_standin.py"),
+            str(pb),
+            str(weights),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    cfg = compose(["models.list=[audioset-vggish]"])
+    (spec,) = model_specs(cfg, tmp_path)
+    assert spec.frontend == "vggish" and spec.checkpoint is None
+    spec.graph = pb
+    check_graph(spec)
+    ex = Extractor([spec], AudioSettings())
+    audio = synth_clip("drums", 2, duration=10.0)
+    res = ex.run(audio, [spec.name])
+    v = res[spec.name]["embeddings"]
+    assert v.shape == (128,) and np.isfinite(v).all()
+    import essentia.standard as es
+
+    direct = np.asarray(
+        es.TensorflowPredictVGGish(
+            graphFilename=str(pb),
+            input="model/Placeholder",
+            output="model/vggish/embeddings",
+            patchHopSize=96,
+        )(audio)
+    )
+    assert direct.shape == (10, 128)  # 10 s / 0.96 s patches, no overlap
+    np.testing.assert_allclose(v, direct.mean(axis=0), atol=1e-6)
+
+
+def test_model_bad_inputs(frozen, tmp_path):
+    out, cfg, _ = frozen
+    spec = specs_at(cfg, out)[0]
+    spec.sha256 = "0" * 64
+    with pytest.raises(InputError, match=r"has sha256 .* expected 0000"):
+        check_graph(spec)
+    spec.sha256 = None
+    spec.layers = {"embeddings": "model/not_a_node", "taggrams": "model/Sigmoid"}
+    with pytest.raises(InputError, match=r"model/not_a_node.*Candidate outputs .*model/Sigmoid"):
+        check_graph(spec)
+    spec.graph = tmp_path / "missing.pb"
+    with pytest.raises(InputError, match="dvc repro models"):
+        check_graph(spec)
+    (vgg,) = model_specs(compose(["models.list=[audioset-vggish]"]), tmp_path)
+    with pytest.raises(
+        InputError, match=r"dvc import-url https://essentia\.upf\.edu/models/.*vggish-3\.pb"
+    ):
+        check_graph(vgg)
+    bad = dict(cfg)
+    with pytest.raises(ConfigError, match="valid: msd-musicnn"):
+        model_specs({**bad, "models": {**bad["models"], "list": ["nope"]}})
+    assert ("model/Sigmoid", "Sigmoid") in graph_nodes(out / "msd-musicnn.pb")
+
+
+def test_audio_folder_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        find_audio(tmp_path / "nope", ["mp3"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="has no files with extensions"):
+        find_audio(tmp_path / "empty", ["mp3"])
+    d = tmp_path / "dups"
+    (d / "a").mkdir(parents=True)
+    (d / "b").mkdir()
+    (d / "a" / "1.wav").write_bytes(b"x")
+    (d / "b" / "1.wav").write_bytes(b"x")
+    with pytest.raises(InputError, match="track_id=relpath"):
+        find_audio(d, ["wav"])
+    assert [t for t, _ in find_audio(d, ["wav"], "relpath")] == ["a/1", "b/1"]
+    with pytest.raises(ConfigError, match="valid: stem, relpath"):
+        find_audio(d, ["wav"], "hash")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__]))
