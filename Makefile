@@ -47,7 +47,10 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python benchmarks/bench_similarity.py
+	$(RUN) python benchmarks/bench_similarity.py
+	$(RUN) python benchmarks/bench_cf.py
+	$(RUN) dvc repro models
+	$(RUN) python benchmarks/bench_extract.py
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root mlruns/artifacts --host 127.0.0.1 --port 5000

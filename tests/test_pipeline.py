@@ -1,0 +1,172 @@
+"""End to end: `dvc repro` of the embedded demo in a fresh copy of the repository, a second
+repro that does nothing, a changed cutoff that reruns only the comparison, the MLflow runs read
+back through a real `mlflow server`, and a small Hydra multirun sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from nnsim.config import compose, dump
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.slow
+
+
+def sh(args, cwd, check=True, timeout=1800):
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NNSIM_MLFLOW": "1"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A fresh clone-like copy (tracked files only) on which the demo pipeline ran once."""
+    dst = tmp_path_factory.mktemp("clone") / "nnsim"
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    for f in files:
+        (dst / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, dst / f)
+    (dst / ".venv-tf").symlink_to(ROOT / ".venv-tf")
+    sh(["git", "init", "-q"], dst)
+    sh(["git", "add", "-A"], dst)
+    sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], dst)
+    t0 = time.time()
+    proc = sh(["dvc", "repro"], dst)
+    (dst / "first-repro.log").write_text(proc.stdout + proc.stderr)
+    (dst / "first-repro.seconds").write_text(f"{time.time() - t0:.1f}")
+    return dst
+
+
+def test_demo_pipeline_produces_every_output(repo):
+    cb = pd.read_csv(repo / "spaces/cb/list.csv")
+    assert len(cb) == 8 and set(cb["layer"]) == {"embeddings", "taggrams"}
+    skipped = pd.read_csv(repo / "spaces/cb/skipped.csv")
+    assert sorted(skipped["track_id"]) == ["bad-corrupt", "bad-short", "bad-silent"]
+    models = json.loads((repo / "spaces/cb/models.json").read_text())
+    assert "audioset-vggish" in models["skipped"]
+    assert "dvc import-url" in models["skipped"]["audioset-vggish"]["fetch"]
+    assert sorted(pd.read_csv(repo / "spaces/cf/list.csv")["name"]) == ["cf-128", "cf-64", "cf-96"]
+    sel = json.loads((repo / "metrics/cf_select.json").read_text())
+    best = sel["als"][str(sel["best_factors"])]
+    assert best["ndcg"] > sel["popularity"]["ndcg"]
+    for d in ("cosine", "euclidean"):
+        sim = pd.read_csv(repo / f"results/compare/{d}/similarity.csv")
+        assert len(sim) == 11 * 10 // 2 * 4
+        fac = pd.read_csv(repo / f"results/compare/{d}/factors.csv")
+        assert sorted(fac["variable"].unique()) == ["architecture", "dataset", "layer"]
+        assert (repo / f"results/compare/{d}/heatmap.png").stat().st_size > 10_000
+    assert float((repo / "first-repro.seconds").read_text()) < 600
+
+
+def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
+    out = sh(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in out
+    cfg = compose()
+    cfg["cutoffs"] = [5, 10, 20, 40]
+    (repo / "params.yaml").write_text(dump(cfg))
+    status = sh(["dvc", "status", "--json"], repo).stdout
+    # data.dvc (your raw data, not used by the demo) is absent in a fresh clone without a remote.
+    changed = set(json.loads(status)) - {"data.dvc"}
+    assert changed == {"compare@cosine", "compare@euclidean"}
+    out = sh(["dvc", "repro"], repo).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"compare@cosine", "compare@euclidean"}
+    sim = pd.read_csv(repo / "results/compare/cosine/similarity.csv")
+    assert sorted(sim["cutoff"].unique()) == [5, 10, 20, 40]
+
+
+def test_bad_setting_fails_at_start_without_outputs(repo):
+    cfg = yaml.safe_load((repo / "params.yaml").read_text())
+    good = (repo / "params.yaml").read_text()
+    cfg["neighbors"]["distances"] = ["cosine", "manhattan"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(cfg))
+    proc = sh(["dvc", "repro", "compare@manhattan"], repo, check=False)
+    assert proc.returncode != 0
+    assert "valid: cosine, euclidean" in proc.stdout + proc.stderr
+    assert not (repo / "results/compare/manhattan").exists()
+    (repo / "params.yaml").write_text(good)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_sweep_and_runs_read_back_through_mlflow_server(repo):
+    sh([sys.executable, "-m", "nnsim.stages.sweep", "-m", "distance=cosine,euclidean",
+        "cutoffs=[5,10]"], repo)
+    port = _free_port()
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", "sqlite:///mlruns/mlflow.db",
+         "--default-artifact-root", "mlruns/artifacts", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not start")
+        with urllib.request.urlopen(
+            base + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=nnsim", timeout=30
+        ) as r:
+            exp = json.loads(r.read())["experiment"]
+        runs = _post(base + "/api/2.0/mlflow/runs/search",
+                     {"experiment_ids": [exp["experiment_id"]], "max_results": 200})["runs"]
+        def tags(run):
+            return {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+        stages = {tags(r).get("dvc.stage") for r in runs}
+        assert {"extract", "interactions", "cf_select", "cf", "compare@cosine"} <= stages
+        cmp_run = next(r for r in runs if tags(r).get("dvc.stage") == "compare@cosine")
+        keys = {m["key"] for m in cmp_run["data"]["metrics"]}
+        assert "S5.msd-musicnn-embeddings.mtat-vgg-taggrams" in keys
+        assert "factor.dataset.S5" in keys
+        assert tags(cmp_run)["git.revision"] != "unknown"
+        sweep = [r for r in runs if tags(r).get("dvc.stage") == "sweep"]
+        parents = [r for r in sweep if tags(r).get("nnsim.role") == "parent"]
+        children = [r for r in sweep if "mlflow.parentRunId" in tags(r)]
+        assert len(parents) == 1 and len(children) == 2
+        assert {tags(c)["mlflow.parentRunId"] for c in children} == {parents[0]["info"]["run_id"]}
+        cf_sel = next(r for r in runs if tags(r).get("dvc.stage") == "cf_select")
+        with urllib.request.urlopen(
+            f"{base}/api/2.0/mlflow/metrics/get-history?run_id={cf_sel['info']['run_id']}"
+            "&metric_key=cf.ndcg", timeout=30
+        ) as r:
+            hist = json.loads(r.read())["metrics"]
+        assert sorted(int(h["step"]) for h in hist) == [8, 16, 32, 64, 96, 128]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
