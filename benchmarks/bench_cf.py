@@ -25,10 +25,10 @@ from nnsim.cf.log import preprocess, read_log, to_matrix
 
 def make_log(n_users: int, n_tracks: int, nnz: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    pop = rng.pareto(1.1, n_tracks) + 1
+    pop = rng.pareto(2.5, n_tracks) + 1
     pop /= pop.sum()
     act = rng.pareto(1.3, n_users) + 1
-    act = np.maximum(5, (act / act.sum() * nnz * 1.15).astype(int))
+    act = np.maximum(5, (act / act.sum() * nnz * 1.27).astype(int))
     users = np.repeat(np.arange(n_users), act)
     tracks = rng.choice(n_tracks, users.size, p=pop)
     vals = rng.integers(1, 20, users.size)
