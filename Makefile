@@ -38,7 +38,9 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(RUN) python -m nnsim.stages.params --check
 	$(RUN) python -m pytest
 
 lint: setup

@@ -40,8 +40,9 @@ def sh(args, cwd, check=True, timeout=1800):
 def repo(tmp_path_factory):
     """A fresh clone-like copy (tracked files only) on which the demo pipeline ran once."""
     dst = tmp_path_factory.mktemp("clone") / "nnsim"
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for f in files:
         (dst / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, dst / f)
@@ -113,22 +114,46 @@ def _free_port():
 
 
 def _post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
 
 
 def test_sweep_and_runs_read_back_through_mlflow_server(repo):
-    sh([sys.executable, "-m", "nnsim.stages.sweep", "-m", "distance=cosine,euclidean",
-        "cutoffs=[5,10]"], repo)
+    sh(
+        [
+            sys.executable,
+            "-m",
+            "nnsim.stages.sweep",
+            "-m",
+            "distance=cosine,euclidean",
+            "cutoffs=[5,10]",
+        ],
+        repo,
+    )
     port = _free_port()
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", "sqlite:///mlruns/mlflow.db",
-         "--default-artifact-root", "mlruns/artifacts", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
-        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            "sqlite:///mlruns/mlflow.db",
+            "--default-artifact-root",
+            "mlruns/artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -144,10 +169,14 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
             base + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=nnsim", timeout=30
         ) as r:
             exp = json.loads(r.read())["experiment"]
-        runs = _post(base + "/api/2.0/mlflow/runs/search",
-                     {"experiment_ids": [exp["experiment_id"]], "max_results": 200})["runs"]
+        runs = _post(
+            base + "/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [exp["experiment_id"]], "max_results": 200},
+        )["runs"]
+
         def tags(run):
             return {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+
         stages = {tags(r).get("dvc.stage") for r in runs}
         assert {"extract", "interactions", "cf_select", "cf", "compare@cosine"} <= stages
         cmp_run = next(r for r in runs if tags(r).get("dvc.stage") == "compare@cosine")
@@ -163,7 +192,8 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
         cf_sel = next(r for r in runs if tags(r).get("dvc.stage") == "cf_select")
         with urllib.request.urlopen(
             f"{base}/api/2.0/mlflow/metrics/get-history?run_id={cf_sel['info']['run_id']}"
-            "&metric_key=cf.ndcg", timeout=30
+            "&metric_key=cf.ndcg",
+            timeout=30,
         ) as r:
             hist = json.loads(r.read())["metrics"]
         assert sorted(int(h["step"]) for h in hist) == [8, 16, 32, 64, 96, 128]
