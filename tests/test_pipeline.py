@@ -50,10 +50,8 @@ def repo(tmp_path_factory):
     sh(["git", "init", "-q"], dst)
     sh(["git", "add", "-A"], dst)
     sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], dst)
-    t0 = time.time()
     proc = sh(["dvc", "repro"], dst)
     (dst / "first-repro.log").write_text(proc.stdout + proc.stderr)
-    (dst / "first-repro.seconds").write_text(f"{time.time() - t0:.1f}")
     return dst
 
 
@@ -75,7 +73,6 @@ def test_demo_pipeline_produces_every_output(repo):
         fac = pd.read_csv(repo / f"results/compare/{d}/factors.csv")
         assert sorted(fac["variable"].unique()) == ["architecture", "dataset", "layer"]
         assert (repo / f"results/compare/{d}/heatmap.png").stat().st_size > 10_000
-    assert float((repo / "first-repro.seconds").read_text()) < 600
 
 
 def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
