@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nnsim.audio.extract import AudioSettings, Extractor, extract, find_audio, mel_patches
+from nnsim.audio.extract import (
+    AudioSettings,
+    Extractor,
+    extract,
+    find_audio,
+    frame_signal,
+    mel_patches,
+)
 from nnsim.audio.models import check_graph, file_sha256, graph_nodes, model_specs
 from nnsim.audio.synth import STYLES, synth_clip
 from nnsim.config import compose
@@ -136,6 +143,18 @@ def test_node_and_shape_contracts_and_essentia_patching(frozen):
         graphFilename=str(s.graph), output="model/Sigmoid", patchHopSize=187
     )(audio)
     np.testing.assert_allclose(np.asarray(own).mean(axis=0), res[s.name]["taggrams"], atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [255, 256, 257, 512, 513, 767, 12345, 144000, 144100])
+def test_framing_equals_essentia_framecutter(n):
+    import essentia.standard as es
+
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    fc = es.FrameCutter(frameSize=512, hopSize=256)
+    ref = []
+    while len(fr := fc(x)):
+        ref.append(np.asarray(fr))
+    np.testing.assert_array_equal(frame_signal(x, 512, 256), np.asarray(ref))
 
 
 def _corpus(folder: Path, n: int, start: int = 0) -> None:
