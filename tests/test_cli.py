@@ -149,6 +149,49 @@ def test_indices_and_alignment(space_dir, capsys):
     np.testing.assert_allclose(sim["chance"], 5 / 69, rtol=1e-6)
 
 
+def test_shared_ids_file_latentjam_style(tmp_path, capsys):
+    # LatentJam: one .npy per space, one ids file for all, a small-indices file.
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        np.save(tmp_path / f"{name}.npy", rng.standard_normal((30, 4)).astype(np.float32))
+    (tmp_path / "list.csv").write_text("name,file\na,a.npy\nb,b.npy\n")
+    (tmp_path / "large-jamendo-ids.txt").write_text("\n".join(f"t{i}" for i in range(30)) + "\n")
+    (tmp_path / "small-indices.txt").write_text("\n".join(map(str, range(0, 30, 3))) + "\n")
+    rc = run(
+        [
+            "compare",
+            tmp_path / "list.csv",
+            "--ids",
+            tmp_path / "large-jamendo-ids.txt",
+            "--indices",
+            tmp_path / "small-indices.txt",
+            "--cutoffs",
+            3,
+            "--out",
+            tmp_path / "o",
+            "--quiet",
+            "--n-boot",
+            0,
+        ]
+    )
+    assert rc == 0
+    assert pd.read_csv(tmp_path / "o" / "similarity.csv")["chance"].iloc[0] == pytest.approx(3 / 9)
+    (tmp_path / "bad-ids.txt").write_text("x\ny\n")
+    rc = run(
+        [
+            "compare",
+            tmp_path / "list.csv",
+            "--ids",
+            tmp_path / "bad-ids.txt",
+            "--out",
+            tmp_path / "o2",
+            "--quiet",
+        ]
+    )
+    assert rc == 2
+    assert "2 track ids for a matrix of 30 rows" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -68,7 +68,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_out_dir(out, args.force)
     check_cutoffs(args.cutoffs)
-    spaces = read_space_list(args.list, args.data_dir)
+    spaces = read_space_list(args.list, args.data_dir, args.ids)
     log.info("loaded %d spaces from %s", len(spaces), args.list)
     indices = None
     if args.indices:
@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--cutoffs", type=int, nargs="+", default=[5, 10, 100, 200])
     c.add_argument("--distance", default="cosine", choices=VALID_DISTANCES)
     c.add_argument("--out", required=True, help="output folder (new or empty unless --force)")
+    c.add_argument(
+        "--ids",
+        default=None,
+        help="track ids shared by every space without its own (large-jamendo-ids.txt)",
+    )
     c.add_argument(
         "--indices", default=None, help="file of 0-based row indices to keep (small-indices.txt)"
     )

@@ -259,7 +259,11 @@ def save_space(space: Space, path: str | Path) -> Path:
     return p
 
 
-def read_space_list(list_path: str | Path, data_dir: str | Path | None = None) -> list[Space]:
+def read_space_list(
+    list_path: str | Path,
+    data_dir: str | Path | None = None,
+    shared_ids: str | Path | None = None,
+) -> list[Space]:
     """Load every space named in a list file (``name,file[,kind,dataset,architecture,layer,ids]``).
 
     Parameters
@@ -269,6 +273,9 @@ def read_space_list(list_path: str | Path, data_dir: str | Path | None = None) -
         present) are relative to ``data_dir``.  Whitespace around values is stripped.
     data_dir : str or Path, optional
         Folder the files are relative to; defaults to the list's folder.
+    shared_ids : str or Path, optional
+        One id file for every space without ids of its own (LatentJam's
+        ``large-jamendo-ids.txt``: all spaces share one row order).
 
     Returns
     -------
@@ -310,11 +317,22 @@ def read_space_list(list_path: str | Path, data_dir: str | Path | None = None) -
             f"{lp}: {len(missing_files)} space file(s) not found: {preview(missing_files, 5)}. "
             "Paths are relative to --data-dir."
         )
+    common = read_ids(shared_ids) if shared_ids is not None else None
     spaces = []
     for _, row in df.iterrows():
         meta = {c: row[c] for c in df.columns if c not in ("name", "file", "ids") and row[c] != ""}
-        ids = base / row["ids"] if "ids" in df.columns and row["ids"] else None
-        spaces.append(load_space(base / row["file"], name=row["name"], ids=ids, meta=meta))
+        ids: Path | np.ndarray | None = (
+            base / row["ids"] if "ids" in df.columns and row["ids"] else None
+        )
+        path = base / row["file"]
+        if ids is None and common is not None and not ids_sidecar(path).is_file():
+            ids = common
+        try:
+            spaces.append(load_space(path, name=row["name"], ids=ids, meta=meta))
+        except InputError as exc:
+            if ids is common and common is not None:
+                raise InputError(f"{exc} (ids from --ids {shared_ids})") from None
+            raise
     return spaces
 
 
