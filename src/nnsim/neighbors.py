@@ -17,9 +17,9 @@ from typing import Literal
 
 import numba
 import numpy as np
-from tqdm.auto import tqdm
 
 from nnsim.errors import ConfigError, InputError, preview
+from nnsim.progress import progress
 from nnsim.spaces import as_matrix
 
 log = logging.getLogger(__name__)
@@ -265,7 +265,7 @@ def neighbors(
     XT = X.T
     buf = np.empty((rows, n), dtype=np.float32)  # reused: one allocation, no page faults per block
     starts = range(0, n, rows)
-    for start in tqdm(starts, desc=f"neighbours {name}", unit="block", disable=not show_progress):
+    for start in progress(starts, desc=f"neighbours {name}", unit="block", enabled=show_progress):
         stop = min(n, start + rows)
         S = np.matmul(X[start:stop], XT, out=buf[: stop - start])
         _topk_block(S, scale, offset, start, k, indices[start:stop], scores[start:stop])

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from tqdm.auto import tqdm
 
 from nnsim.errors import ConfigError, InputError
+from nnsim.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ def compare_tables(
     curves = np.ones((m, m, K))
     W = bootstrap_weights(N, n_boot, seed) if n_boot > 0 else None
     pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
-    for i, j in tqdm(pairs, desc="pairs", unit="pair", disable=not show_progress):
+    for i, j in progress(pairs, desc="pairs", unit="pair", enabled=show_progress):
         res = pair_overlap(tables[names[i]], tables[names[j]], cut, measures=wanted, rbo_p=rbo_p)
         curves[i, j] = curves[j, i] = res.curve
         for key in wanted:

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from nnsim.audio.models import ModelSpec, file_sha256
 from nnsim.errors import ConfigError, InputError, preview
+from nnsim.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ def extract(
     got: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     todo_items = []
     n_cached = 0
-    for tid, path in tqdm(tracks, desc="hashing audio", unit="file", disable=not show_progress):
+    for tid, path in progress(tracks, desc="hashing audio", unit="file", enabled=show_progress):
         fhash = file_sha256(path)
         have = {}
         for m in names:
@@ -409,13 +409,8 @@ def extract(
 
     def collect(results: Iterator[tuple[str, dict | None, str | None, float]]) -> None:
         nonlocal seconds
-        bar = tqdm(
-            results,
-            total=len(todo_items),
-            desc="extracting",
-            unit="track",
-            disable=not show_progress,
-            mininterval=2.0,
+        bar = progress(
+            results, total=len(todo_items), desc="extracting", unit="track", enabled=show_progress
         )
         for tid, res, reason, secs in bar:
             if res is None:

@@ -179,7 +179,7 @@ def select_factors(
             f"{matrix.shape} (users x tracks) after filtering; lower cf.select.factors."
         )
     rows = []
-    from tqdm.auto import tqdm
+    from nnsim.progress import progress
 
     jobs = [(s, f) for s in seeds for f in factor_list]
     splits = {s: stratified_split(matrix, test_ratio, s) for s in seeds}
@@ -193,7 +193,7 @@ def select_factors(
                 **evaluate(popularity_model(tr), tr, te, k),
             }
         )
-    for s, f in tqdm(jobs, desc="ALS factor sweep", unit="fit", disable=not show_progress):
+    for s, f in progress(jobs, desc="ALS factor sweep", unit="fit", enabled=show_progress):
         tr, te = splits[s]
         model = fit_als(
             tr,

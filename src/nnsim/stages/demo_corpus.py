@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from tqdm.auto import tqdm
 
 from nnsim.audio.synth import synth_clip
+from nnsim.progress import progress
 from nnsim.stages.common import atomic_dir, log, run_stage
 
 #: Fixed outputs of the stage (DVC outs), whatever data option is selected.
@@ -43,7 +43,9 @@ def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     audio_dir = DEMO_AUDIO
     rows = []
     with atomic_dir(audio_dir) as out:
-        for i in tqdm(range(n), desc="synthesising demo clips", unit="clip", disable=args.quiet):
+        for i in progress(
+            range(n), desc="synthesising demo clips", unit="clip", enabled=not args.quiet
+        ):
             tid = f"demo{i:04d}"
             sub = out / f"{i % 10:02d}"  # MTG-Jamendo-like NN/ID layout
             sub.mkdir(exist_ok=True)
