@@ -284,3 +284,33 @@ def test_audio_folder_errors(tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_extract_stage_fails_clearly_when_no_track_extracts(frozen, tmp_path, capsys):
+    from nnsim.config import dump
+    from nnsim.stages.extract import main as extract_main
+
+    out, _, _ = frozen
+    mdir = tmp_path / "models"
+    mdir.mkdir()
+    (mdir / "frozen").symlink_to(out)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "quiet.wav", np.zeros(SR * 5, dtype=np.float32), SR)
+    cfg = compose(
+        [
+            f"paths.models_dir={mdir}",
+            f"data.audio_dir={audio}",
+            f"audio.cache_dir={tmp_path / 'c'}",
+            f"paths.spaces_dir={tmp_path / 'spaces'}",
+            f"paths.metrics_dir={tmp_path / 'm'}",
+            "mlflow=off",
+            "audio.workers=1",
+        ]
+    )
+    params = tmp_path / "params.yaml"
+    params.write_text(dump(cfg))
+    assert extract_main(["--params", str(params), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "could be extracted" in err and "silent" in err
+    assert not (tmp_path / "spaces" / "cb").exists()

@@ -19,6 +19,7 @@ import pandas as pd
 
 from nnsim.audio.extract import AudioSettings, extract, find_audio
 from nnsim.audio.models import check_graph, download_hint, file_sha256, model_specs
+from nnsim.errors import InputError
 from nnsim.spaces import Space, save_space
 from nnsim.stages.common import atomic_dir, log, run_stage, write_json
 from nnsim.tracking import stage_run
@@ -43,6 +44,11 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             continue
         check_graph(s)
         specs.append(s)
+    if not specs:
+        raise InputError(
+            "no model graph is available: "
+            + "; ".join(f"{k}: {v['fetch']}" for k, v in skipped_models.items())
+        )
     tracks = find_audio(cfg["data"]["audio_dir"], acfg["extensions"], acfg["track_id"])
     log.info(
         "%d audio files under %s; models: %s",
@@ -66,6 +72,12 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             show_progress=not args.quiet,
         )
         wall = time.perf_counter() - t0
+        if not res.ids:
+            raise InputError(
+                f"no track of {cfg['data']['audio_dir']} could be extracted ({len(res.skipped)} "
+                f"skipped, e.g. {res.skipped[0][1]}: {res.skipped[0][2]}). Check the audio files "
+                "and audio.min_duration / audio.silence_rms."
+            )
         out_dir = Path(cfg["paths"]["spaces_dir"]) / "cb"
         rows = []
         with atomic_dir(out_dir) as tmp:
