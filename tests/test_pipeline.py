@@ -119,7 +119,7 @@ def _post(url, body):
 
 
 def test_sweep_and_runs_read_back_through_mlflow_server(repo):
-    sh(
+    proc = sh(
         [
             sys.executable,
             "-m",
@@ -130,6 +130,11 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
         ],
         repo,
     )
+    # Same tracks and vectors as the pipeline: the sweep reuses its neighbour tables.
+    assert "reusing the neighbour table" in proc.stdout + proc.stderr
+    job = repo / "results" / "sweeps"
+    sims = sorted(job.glob("*/0/similarity.csv"))
+    assert sims and set(pd.read_csv(sims[-1])["cutoff"]) == {5, 10}
     port = _free_port()
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     server = subprocess.Popen(

@@ -10,6 +10,7 @@ bootstrap CIs, the S_n curves and the Table-2 aggregates, under
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,29 @@ def subset_indices(cfg: dict[str, Any], spaces: list[Space]) -> np.ndarray | Non
     return read_indices(cfg["data"]["small_indices"], n)
 
 
+def space_fingerprint(space: Space, distance: str) -> str:
+    """Hash of a prepared space's vectors, track ids and the distance (neighbour-table key)."""
+    h = hashlib.sha256(distance.encode())
+    h.update(np.ascontiguousarray(space.X).tobytes())
+    if space.ids is not None:
+        h.update("\n".join(space.ids).encode())
+    return h.hexdigest()
+
+
+def cached_table(folder: Path, space: Space, distance: str, k: int) -> np.ndarray | None:
+    """A neighbour table the pipeline already computed for exactly these vectors, or None."""
+    idx_path = folder / f"{space.name}.indices.npy"
+    fp_path = folder / f"{space.name}.fingerprint"
+    if not (idx_path.is_file() and fp_path.is_file()):
+        return None
+    if fp_path.read_text().strip() != space_fingerprint(space, distance):
+        return None
+    idx = np.load(idx_path, mmap_mode="r")
+    if idx.ndim != 2 or idx.shape[1] < k:
+        return None
+    return np.ascontiguousarray(idx[:, :k])
+
+
 def run_compare(
     cfg: dict[str, Any],
     distance: str,
@@ -68,8 +92,14 @@ def run_compare(
     tracker: Any,
     out_dir: Path,
     tables_dir: Path | None,
+    reuse_dir: Path | None = None,
 ) -> dict[str, float]:
-    """Compute and write every table and figure of one distance; return the metrics."""
+    """Compute and write every table and figure of one distance; return the metrics.
+
+    ``tables_dir``: where to save the neighbour tables (with a fingerprint of the vectors);
+    ``reuse_dir``: where to look for tables computed earlier on exactly the same vectors
+    (same tracks, same subset), whose first ``k`` columns are the answer (the sweep app).
+    """
     ccfg = cfg["compare"]
     spaces = selected_spaces(cfg)
     prep = prepare_spaces(
@@ -86,6 +116,11 @@ def run_compare(
         log.warning("neighbors.k lowered to %d: only %d tracks", k, n)
     tables = {}
     for s in prep.spaces:
+        cached = cached_table(reuse_dir, s, distance, k) if reuse_dir is not None else None
+        if cached is not None:
+            log.info("%s: reusing the neighbour table in %s", s.name, reuse_dir)
+            tables[s.name] = cached
+            continue
         idx, dist = neighbors(
             s.X,
             k,
@@ -100,6 +135,7 @@ def run_compare(
             np.save(tables_dir / f"{s.name}.distances.npy", dist)
             if s.ids is not None:
                 (tables_dir / f"{s.name}.ids.txt").write_text("\n".join(s.ids) + "\n")
+            (tables_dir / f"{s.name}.fingerprint").write_text(space_fingerprint(s, distance) + "\n")
     cmp = compare_tables(
         tables,
         cfg["cutoffs"],

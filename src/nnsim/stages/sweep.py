@@ -77,7 +77,8 @@ def app(dcfg: DictConfig) -> float:
             parent_run_id=parent,
             tags={"nnsim.sweep": hc.sweep.dir if multirun else "", "nnsim.overrides": name},
         ) as tr:
-            metrics = run_compare(cfg, cfg["distance"], True, tr, out_dir, None)
+            reuse = Path(cfg["paths"]["neighbors_dir"]) / cfg["distance"]
+            metrics = run_compare(cfg, cfg["distance"], True, tr, out_dir, None, reuse_dir=reuse)
     except NnsimError as exc:
         print(f"nnsim: error: {exc}", file=sys.stderr)
         sys.exit(2)
