@@ -97,10 +97,15 @@ def main() -> None:
     ap.add_argument("--spaces", type=int, default=12)
     ap.add_argument("--small", type=int, default=1372, help="tracks of the small-subset timing")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "similarity.json"))
+    ap.add_argument(
+        "--skip-baseline", action="store_true", help="only nnsim (e.g. to measure memory at scale)"
+    )
     args = ap.parse_args()
     print(f"nnsim: {args.spaces} spaces x {args.n_tracks} tracks, cutoffs {CUTOFFS}, cosine")
     res_b = run_nnsim(args.n_tracks, args.spaces, CUTOFFS)
     print(f"  nnsim total {res_b['total_s']:.1f} s, peak RSS {res_b['peak_rss_mb']:.0f} MB")
+    if args.skip_baseline:
+        return
     res_small = run_nnsim(args.small, args.spaces, CUTOFFS)
     print(f"  nnsim small subset ({args.small} tracks): {res_small['total_s']:.2f} s")
     print("baseline: scikit-learn NearestNeighbors + Python sets ...")
