@@ -19,7 +19,7 @@ from nnsim.stages.common import log, run_stage, write_json
 from nnsim.tracking import stage_run
 
 
-def plot_selection(summary: pd.DataFrame, k: int, path: Path) -> None:
+def plot_selection(summary: pd.DataFrame, k: int, path: Path, simulated: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,7 +38,8 @@ def plot_selection(summary: pd.DataFrame, k: int, path: Path) -> None:
         ax.set_xlabel("factors")
         ax.set_ylabel(f"{m.upper()}@{k}")
         ax.legend(fontsize=7)
-    fig.suptitle("ALS factor selection (stratified 80/20 split)")
+    label = ", SIMULATED demo log" if simulated else ""
+    fig.suptitle(f"ALS factor selection (stratified 80/20 split{label})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -75,7 +76,9 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         out.mkdir(parents=True, exist_ok=True)
         sel.table.to_csv(out / "runs.csv", index=False)
         sel.summary.to_csv(out / "summary.csv", index=False)
-        plot_selection(sel.summary, int(sel_cfg["k"]), out / "figure.png")
+        plot_selection(
+            sel.summary, int(sel_cfg["k"]), out / "figure.png", bool(cfg["data"].get("synthetic"))
+        )
         als = sel.summary[sel.summary["model"] == "als"]
         pop = sel.summary[sel.summary["model"] == "popularity"].iloc[0]
         for _, row in als.iterrows():
