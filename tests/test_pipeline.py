@@ -64,6 +64,10 @@ def test_demo_pipeline_produces_every_output(repo):
     assert "audioset-vggish" in models["skipped"]
     assert "dvc import-url" in models["skipped"]["audioset-vggish"]["fetch"]
     assert sorted(pd.read_csv(repo / "spaces/cf/list.csv")["name"]) == ["cf-128", "cf-64", "cf-96"]
+    # CF spaces carry only tracks that have content-based features (they align with CB).
+    cb_ids = set((repo / "spaces/cb/msd-musicnn-embeddings.ids.txt").read_text().split())
+    cf_ids = set((repo / "spaces/cf/cf-96.ids.txt").read_text().split())
+    assert cf_ids and cf_ids <= cb_ids
     sel = json.loads((repo / "metrics/cf_select.json").read_text())
     best = sel["als"][str(sel["best_factors"])]
     assert best["ndcg"] > sel["popularity"]["ndcg"]
