@@ -22,7 +22,7 @@ from nnsim.errors import NnsimError, OutputError
 from nnsim.neighbors import VALID_DISTANCES
 from nnsim.plots import heatmap
 from nnsim.similarity import VALID_MEASURES, check_cutoffs
-from nnsim.spaces import read_indices, read_space_list
+from nnsim.spaces import read_space_list
 
 log = logging.getLogger("nnsim")
 
@@ -70,17 +70,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     check_cutoffs(args.cutoffs)
     spaces = read_space_list(args.list, args.data_dir, args.ids)
     log.info("loaded %d spaces from %s", len(spaces), args.list)
-    indices = None
-    if args.indices:
-        from nnsim.spaces import align_spaces
-
-        n_rows = align_spaces(spaces)[0][0].n_tracks
-        indices = read_indices(args.indices, n_rows)
     prep = prepare_spaces(
         spaces,
         distance=args.distance,
         cutoffs=args.cutoffs,
-        indices=indices,
+        indices=args.indices,
         drop_zero_rows=args.drop_zero_rows,
     )
     n = prep.spaces[0].n_tracks
@@ -91,8 +85,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             + ", ".join(f"{k} dropped {v}" for k, v in dropped.items())
             + f"; {prep.n_shared} shared tracks kept"
         )
-    if indices is not None:
-        print(f"subset {args.indices}: {indices.size} of {prep.n_shared} tracks")
+    if args.indices:
+        n_subset = prep.spaces[0].n_tracks + prep.dropped_zero.size
+        print(f"subset {args.indices}: {n_subset} of {prep.n_shared} tracks")
     if prep.dropped_zero.size:
         print(f"dropped {prep.dropped_zero.size} all-zero track(s) from every space (cosine)")
     cmp = compare_spaces(

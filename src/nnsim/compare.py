@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from nnsim.errors import InputError, preview
 from nnsim.factors import DEFAULT_VARIABLES, factor_table
 from nnsim.neighbors import check_distance, neighbors, zero_rows
 from nnsim.similarity import Comparison, check_cutoffs, compare_tables
-from nnsim.spaces import Space, align_spaces, subset_rows
+from nnsim.spaces import Space, align_spaces, read_indices, subset_rows
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def prepare_spaces(
     *,
     distance: str,
     cutoffs: Sequence[int] | np.ndarray,
-    indices: np.ndarray | None = None,
+    indices: np.ndarray | str | Path | None = None,
     drop_zero_rows: bool = False,
 ) -> PreparedSpaces:
     """Align spaces on shared ids, apply a row subset, and check everything before heavy work.
@@ -62,8 +63,9 @@ def prepare_spaces(
         ``cosine`` or ``euclidean``.
     cutoffs : sequence of int
         Must all be below the final number of tracks.
-    indices : np.ndarray [shape=(m,)], optional
-        Rows (of the aligned spaces) to keep, e.g. the paper's small subset.
+    indices : np.ndarray [shape=(m,)] or path, optional
+        Rows (of the aligned spaces) to keep, e.g. the paper's small subset, or a file of
+        them (one 0-based index per line, LatentJam's ``small-indices.txt``).
     drop_zero_rows : bool
         Under cosine, drop tracks that are all-zero in any space (from every space) instead
         of raising.
@@ -91,12 +93,13 @@ def prepare_spaces(
             ", ".join(f"{k} from {name}" for name, k in lost.items()),
         )
     n_shared = aligned[0].n_tracks
+    if isinstance(indices, (str, Path)):
+        indices = read_indices(indices, n_shared)
     if indices is not None:
-        n = aligned[0].n_tracks
         idx = np.asarray(indices, dtype=np.int64)
-        bad = idx[(idx < 0) | (idx >= n)]
+        bad = idx[(idx < 0) | (idx >= n_shared)]
         if bad.size:
-            raise InputError(f"subset indices out of range for {n} tracks: {preview(bad)}.")
+            raise InputError(f"subset indices out of range for {n_shared} tracks: {preview(bad)}.")
         aligned = subset_rows(aligned, idx)
     zero = np.array([], dtype=np.int64)
     if distance == "cosine":

@@ -22,7 +22,7 @@ from nnsim.errors import InputError
 from nnsim.neighbors import neighbors
 from nnsim.plots import curves_plot, heatmap
 from nnsim.similarity import compare_tables
-from nnsim.spaces import Space, read_indices, read_space_list
+from nnsim.spaces import Space, read_space_list
 from nnsim.stages.common import atomic_dir, log, run_stage, write_json
 from nnsim.tracking import stage_run
 
@@ -51,15 +51,6 @@ def selected_spaces(cfg: dict[str, Any]) -> list[Space]:
             "dataset/layer selection or run the extraction and CF stages first."
         )
     return keep
-
-
-def subset_indices(cfg: dict[str, Any], spaces: list[Space]) -> np.ndarray | None:
-    if cfg["subset"] != "small":
-        return None
-    from nnsim.spaces import align_spaces
-
-    n = align_spaces(spaces)[0][0].n_tracks
-    return read_indices(cfg["data"]["small_indices"], n)
 
 
 def space_fingerprint(space: Space, distance: str) -> str:
@@ -106,7 +97,7 @@ def run_compare(
         spaces,
         distance=distance,
         cutoffs=cfg["cutoffs"],
-        indices=subset_indices(cfg, spaces),
+        indices=cfg["data"]["small_indices"] if cfg["subset"] == "small" else None,
         drop_zero_rows=bool(ccfg["drop_zero_rows"]),
     )
     k = int(cfg["neighbors"]["k"])
