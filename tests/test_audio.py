@@ -314,3 +314,13 @@ def test_extract_stage_fails_clearly_when_no_track_extracts(frozen, tmp_path, ca
     err = capsys.readouterr().err
     assert "could be extracted" in err and "silent" in err
     assert not (tmp_path / "spaces" / "cb").exists()
+
+
+def test_official_source_points_at_official_graphs_without_local_pins(tmp_path):
+    cfg = compose(["models.source=official"])
+    specs = {s.name: s for s in model_specs(cfg, tmp_path)}
+    assert specs["msd-musicnn"].graph == tmp_path / "official" / "msd-musicnn-1.pb"
+    assert specs["mtat-vgg"].graph == tmp_path / "official" / "mtt-vgg-1.pb"
+    assert all(s.sha256 is None and s.checkpoint is None for s in specs.values())
+    with pytest.raises(InputError, match=r"autotagging/mtt/mtt-vgg-1\.pb"):
+        check_graph(specs["mtat-vgg"])

@@ -105,7 +105,9 @@ def model_specs(cfg: Mapping[str, Any], models_dir: str | Path = "models") -> li
                 input=s.get("input", "model/Placeholder"),
                 layers=dict(s["layers"]),
                 dims={k: int(v) for k, v in s["dims"].items()},
-                sha256=s.get("sha256"),
+                # Pins are for the graphs frozen here; official files are pinned by their
+                # `dvc import-url` .dvc files instead.
+                sha256=None if graph == official else s.get("sha256"),
                 checkpoint=None if mcfg["source"] == "official" else s.get("checkpoint"),
             )
         )
