@@ -77,13 +77,6 @@ class Tracker:
             elif p.is_file():
                 mlflow.log_artifact(str(p), artifact_path=artifact_path)
 
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        if not self.active:
-            return
-        import mlflow
-
-        mlflow.set_tags({k: str(v) for k, v in tags.items()})
-
 
 def _metric_key(key: str) -> str:
     return "".join(c if c.isalnum() or c in "_-. /" else "_" for c in key)
