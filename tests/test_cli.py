@@ -58,6 +58,7 @@ def test_compare_writes_all_outputs(space_dir, capsys):
         "ci_low",
         "ci_high",
         "chance",
+        "differs_in",
     ]
     m = 9
     assert len(sim) == m * (m - 1) // 2 * 3
@@ -197,7 +198,9 @@ def test_shared_ids_file_latentjam_style(tmp_path, capsys):
     [
         (["--distance", "manhattan"], "invalid choice"),
         (["--cutoffs", "150"], "cutoff 150 needs more than 150 tracks"),
-        (["--cutoffs", "0"], "positive integers"),
+        (["--cutoffs", "0"], "--cutoffs: 0 is not a positive integer"),
+        (["--n-boot", "-5"], "--n-boot must be an integer >= 0"),
+        (["--cutoffs", "10", "5", "5"], "--cutoffs 5 10"),
     ],
 )
 def test_bad_settings(space_dir, capsys, args, message):

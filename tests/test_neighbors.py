@@ -7,6 +7,8 @@ from reference import exact_rows, slow_neighbors
 from nnsim.errors import ConfigError, InputError
 from nnsim.neighbors import block_rows_for, neighbors
 
+MB = 256.0  # the block bound; results do not depend on it (tested below)
+
 
 def _gap_mask(dist64: np.ndarray, tol: float) -> np.ndarray:
     """Positions whose float64 distance is separated from both neighbours by > tol."""
@@ -67,7 +69,7 @@ def test_duplicates_and_exact_ties_match_exactly(distance):
 
 def test_self_excluded_by_index_not_by_column_zero():
     X = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    idx, dist = neighbors(X, 2, "euclidean")
+    idx, dist = neighbors(X, 2, "euclidean", max_block_mb=MB)
     # Row 1's nearest are rows 0 and 2 (distance 0), never itself; lowest index first.
     assert idx[1].tolist() == [0, 2]
     assert idx[0].tolist() == [1, 2]
@@ -86,20 +88,20 @@ def test_block_rows_bounded_by_memory():
 def test_errors_name_the_problem():
     X = np.ones((5, 3), dtype=np.float32)
     with pytest.raises(ConfigError, match="valid distances: cosine, euclidean"):
-        neighbors(X, 2, "manhattan")
+        neighbors(X, 2, "manhattan", max_block_mb=MB)
     with pytest.raises(ConfigError, match="cutoffs below 5"):
-        neighbors(X, 5, "cosine")
+        neighbors(X, 5, "cosine", max_block_mb=MB)
     Z = X.copy()
     Z[[1, 3]] = 0
     with pytest.raises(InputError, match=r"rows: 1, 3.*--drop-zero-rows"):
-        neighbors(Z, 2, "cosine")
-    neighbors(Z, 2, "euclidean")  # zero rows are fine under euclidean
+        neighbors(Z, 2, "cosine", max_block_mb=MB)
+    neighbors(Z, 2, "euclidean", max_block_mb=MB)  # zero rows are fine under euclidean
     N = X.copy()
     N[2, 1] = np.nan
     with pytest.raises(InputError, match="rows: 2"):
-        neighbors(N, 2, "euclidean")
+        neighbors(N, 2, "euclidean", max_block_mb=MB)
     with pytest.raises(InputError, match="2-D"):
-        neighbors(np.ones(5), 2, "euclidean")
+        neighbors(np.ones(5), 2, "euclidean", max_block_mb=MB)
 
 
 @pytest.mark.parametrize("distance", ["cosine", "euclidean"])
@@ -110,7 +112,7 @@ def test_large_rows_use_sampled_floor_and_stay_exact(distance):
     X = np.concatenate([base, base[:2500]])
     rows = rng.choice(X.shape[0], 60, replace=False)
     for k in (10, 200):
-        idx, _ = neighbors(X, k, distance)
+        idx, _ = neighbors(X, k, distance, max_block_mb=MB)
         np.testing.assert_array_equal(idx[rows], exact_rows(X, rows, k, distance))
 
 
@@ -123,7 +125,7 @@ def test_floor_that_overshoots_falls_back_to_full_scan():
     sampled = np.arange(0, n, n // 2048)[1:130]
     X[0] = 0
     X[sampled] = rng.standard_normal((sampled.size, 3)).astype(np.float32) * 0.1
-    idx, _ = neighbors(X, k, "euclidean")
+    idx, _ = neighbors(X, k, "euclidean", max_block_mb=MB)
     ref = exact_rows(X, np.array([0]), k, "euclidean")
     np.testing.assert_array_equal(idx[0], ref[0])
     assert set(sampled) <= set(idx[0].tolist())

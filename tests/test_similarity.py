@@ -14,6 +14,9 @@ from nnsim.similarity import (
     pair_overlap,
 )
 
+OV = {"measures": ["overlap"], "rbo_p": 0.9}
+CT = {"measures": ["overlap"], "rbo_p": 0.9, "ci_level": 0.95}
+
 
 def _random_tables(n_rows: int, n_items: int, k: int, seed: int, share: float = 0.5):
     """Two neighbour tables with partial, shuffled overlap."""
@@ -32,17 +35,17 @@ def test_paper_section3_example():
     # L_X,5 = (t1..t5), L_Y,5 = (t2, t6, t3, t7, t8): S_5 = 2/5.
     A = np.array([[1, 2, 3, 4, 5]])
     B = np.array([[2, 6, 3, 7, 8]])
-    res = pair_overlap(A, B, [5])
+    res = pair_overlap(A, B, [5], **OV)
     assert res.mean[0] == pytest.approx(2 / 5)
     # Swapping the ranks of t2 and t3 in Y does not change S_5 (it ignores rank).
     B2 = np.array([[3, 6, 2, 7, 8]])
-    assert pair_overlap(A, B2, [5]).mean[0] == pytest.approx(2 / 5)
+    assert pair_overlap(A, B2, [5], **OV).mean[0] == pytest.approx(2 / 5)
 
 
 def test_every_cutoff_matches_set_intersection():
     A, B = _random_tables(60, 300, 40, seed=3)
     cut = list(range(1, 41))
-    res = pair_overlap(A, B, cut)
+    res = pair_overlap(A, B, cut, **OV)
     for ci, n in enumerate(cut):
         ref = slow_overlap(A, B, n)
         np.testing.assert_allclose(res.per_track[:, ci], ref)
@@ -58,7 +61,7 @@ def test_rank_aware_variants_match_slow_versions():
             a, b = A[r, :n].tolist(), B[r, :n].tolist()
             assert res.rbo[r, ci] == pytest.approx(slow_rbo_ext(a, b, 0.8))
             assert res.spearman[r, ci] == pytest.approx(slow_spearman_union(a, b))
-    same = pair_overlap(A, A, cut, measures=["rbo", "spearman"])
+    same = pair_overlap(A, A, cut, measures=["rbo", "spearman"], rbo_p=0.9)
     np.testing.assert_allclose(same.rbo, 1.0)
     np.testing.assert_allclose(same.spearman, 1.0)
     np.testing.assert_allclose(same.per_track, 1.0)
@@ -75,7 +78,7 @@ def test_random_lists_sit_at_chance_level():
         ).astype(np.int32)
 
     tables = {"a": table(), "b": table()}
-    cmp = compare_tables(tables, [5, 50], n_boot=500, seed=0)
+    cmp = compare_tables(tables, [5, 50], n_boot=500, seed=0, **CT)
     chance = chance_level([5, 50], N)
     assert np.all(cmp.ci_low["overlap"][0, 1] <= chance)
     assert np.all(chance <= cmp.ci_high["overlap"][0, 1])
@@ -87,7 +90,7 @@ def test_bootstrap_ci_brackets_the_mean_and_is_seeded():
     per = rng.random((300, 3))
     W = bootstrap_weights(300, 400, seed=9)
     assert W.shape == (400, 300) and np.all(W.sum(axis=1) == 300)
-    lo, hi = bootstrap_ci(per, W)
+    lo, hi = bootstrap_ci(per, W, 0.95)
     mean = per.mean(axis=0)
     assert np.all(lo < mean) and np.all(mean < hi)
     # Width close to the normal approximation 2 * 1.96 * sd / sqrt(n).
@@ -99,7 +102,7 @@ def test_bootstrap_ci_brackets_the_mean_and_is_seeded():
 def test_compare_tables_is_symmetric_with_unit_diagonal():
     A, B = _random_tables(50, 200, 20, seed=7)
     C, _ = _random_tables(50, 200, 20, seed=8)
-    cmp = compare_tables({"x": A, "y": B, "z": C}, [5, 20], n_boot=50)
+    cmp = compare_tables({"x": A, "y": B, "z": C}, [5, 20], n_boot=50, seed=0, **CT)
     S = cmp.similarity
     np.testing.assert_allclose(S, S.transpose(1, 0, 2))
     np.testing.assert_allclose(S[[0, 1, 2], [0, 1, 2]], 1.0)
@@ -116,8 +119,8 @@ def test_cutoff_and_measure_validation():
         check_cutoffs([5, 10], n_tracks=10)
     A = np.zeros((3, 4), dtype=np.int32)
     with pytest.raises(ConfigError, match="valid: overlap, rbo, spearman"):
-        pair_overlap(A, A, [2], measures=["kendall"])
+        pair_overlap(A, A, [2], measures=["kendall"], rbo_p=0.9)
     with pytest.raises(InputError, match="largest cutoff is 5"):
-        pair_overlap(A, A, [5])
+        pair_overlap(A, A, [5], **OV)
     with pytest.raises(InputError, match="at least two"):
-        compare_tables({"a": A}, [2])
+        compare_tables({"a": A}, [2], n_boot=0, seed=0, **CT)

@@ -9,7 +9,7 @@ import os as _os
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from nnsim.compare import compare_spaces, prepare_spaces
+from nnsim.compare import CompareOptions, prepare_spaces, run_comparison
 from nnsim.errors import ConfigError, InputError, NnsimError, OutputError
 from nnsim.factors import factor_table
 from nnsim.neighbors import VALID_DISTANCES, neighbors
@@ -23,6 +23,7 @@ from nnsim.spaces import Space, align_spaces, load_space, read_space_list, save_
 
 __all__ = [
     "VALID_DISTANCES",
+    "CompareOptions",
     "Comparison",
     "ConfigError",
     "InputError",
@@ -31,7 +32,6 @@ __all__ = [
     "Space",
     "align_spaces",
     "chance_level",
-    "compare_spaces",
     "compare_tables",
     "factor_table",
     "load_space",
@@ -39,6 +39,7 @@ __all__ = [
     "pair_overlap",
     "prepare_spaces",
     "read_space_list",
+    "run_comparison",
     "save_space",
 ]
 __version__ = "0.1.0"

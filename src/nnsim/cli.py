@@ -1,45 +1,76 @@
-"""Command-line interface: ``nnsim compare LIST.csv --data-dir DIR --out OUT/ ...``."""
+"""Command-line interface: ``nnsim compare LIST.csv --data-dir DIR --out OUT/ ...``.
+
+Defaults are not written here: they come from composing ``conf/`` (the working directory's,
+else the installed checkout's) for your own data (``data=jamendo``), so ``nnsim compare``
+and the pipeline use the same settings unless told otherwise.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
-
-from nnsim.compare import (
-    compare_spaces,
-    curves_frame,
-    factors_frame,
-    prepare_spaces,
-    similarity_frame,
-)
-from nnsim.errors import NnsimError, OutputError
-from nnsim.neighbors import VALID_DISTANCES
-from nnsim.plots import heatmap
-from nnsim.similarity import VALID_MEASURES, check_cutoffs
+from nnsim.compare import CompareOptions, run_comparison
+from nnsim.config import compose, validate
+from nnsim.errors import ConfigError, NnsimError, OutputError
+from nnsim.report import REPORT_FILES, write_report
+from nnsim.settings import DISTANCES, MEASURES
 from nnsim.spaces import read_space_list
+from nnsim.tables import TableStore
 
 log = logging.getLogger("nnsim")
 
+#: Overrides the CLI composes ``conf/`` with (a user's own spaces, not the demo).
+CLI_OVERRIDES: tuple[str, ...] = ("data=jamendo",)
 #: Files ``nnsim compare`` writes into OUT.
-COMPARE_OUTPUTS = ("similarity.csv", "curves.csv", "factors.csv", "heatmap.png")
+COMPARE_OUTPUTS = REPORT_FILES
 
 
 def check_out_dir(out: Path, force: bool, outputs: Sequence[str] = COMPARE_OUTPUTS) -> None:
-    """Refuse a non-empty output folder unless ``force`` (checked before any work).
+    """Check ``--out`` before any work: a folder we can create and write, empty unless ``force``.
 
     Raises
     ------
     OutputError
-        ``out`` is a file, or a non-empty folder and ``force`` is False.
+        ``out`` (or a parent) is a file, the path is invalid, the nearest existing folder is
+        not writable, or ``out`` is a non-empty folder and ``force`` is False.
     """
+    if "\0" in str(out):
+        raise OutputError(f"{out!r}: --out contains a NUL character. Choose a plain folder path.")
+    try:
+        name_max = os.pathconf(out.anchor or ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    long = [p for p in out.parts if len(os.fsencode(p)) > name_max]
+    if long:
+        raise OutputError(
+            f"{out}: --out has a path component longer than {name_max} bytes "
+            f"({long[0][:20]}...). Choose a shorter folder name."
+        )
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: --out exists and is not a folder. Choose a folder path.")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(
+            f"{out}: --out lies under {existing}, which is a file, not a folder. "
+            "Choose a path whose parents are folders."
+        )
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".nnsim-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(
+            f"{out}: cannot write under {existing} ({exc.strerror}). Choose a writable folder."
+        ) from None
     if out.is_dir() and any(out.iterdir()) and not force:
         raise OutputError(
             f"{out}: output folder is not empty. Choose a new folder, or pass --force to "
@@ -47,37 +78,66 @@ def check_out_dir(out: Path, force: bool, outputs: Sequence[str] = COMPARE_OUTPU
         )
 
 
-def write_outputs(
-    out: Path,
-    frames: Mapping[str, pd.DataFrame],
-    figures: Mapping[str, Callable[[Path], object]],
-) -> None:
-    """Write tables to a scratch folder next to ``out`` and move them in when all succeeded."""
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as tmp:
-        t = Path(tmp)
-        for fname, df in frames.items():
-            df.to_csv(t / fname, index=False, float_format="%.8g")
-        for fname, draw in figures.items():
-            draw(t / fname)
-        for f in t.iterdir():
-            f.replace(out / f.name)
+def defaults() -> dict[str, Any]:
+    """The CLI's defaults: ``conf/`` composed with :data:`CLI_OVERRIDES`."""
+    return compose(CLI_OVERRIDES)
+
+
+def settings_from_args(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+    """The composed settings with the command line's values in place, validated."""
+    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    cfg["cutoffs"] = list(args.cutoffs)
+    cfg["distance"] = args.distance
+    cfg["neighbors"] = dict(base["neighbors"], max_block_mb=args.max_block_mb)
+    cfg["neighbors"]["k"] = max(args.cutoffs)  # tables as wide as the largest cutoff
+    cfg["compare"] = dict(
+        base["compare"],
+        measures=list(args.measures),
+        rbo_p=args.rbo_p,
+        n_boot=args.n_boot,
+        ci_level=args.ci_level,
+        seed=args.seed,
+        drop_zero_rows=bool(args.drop_zero_rows),
+    )
+    if sorted(set(args.cutoffs)) != list(args.cutoffs):
+        raise ConfigError(
+            f"--cutoffs {' '.join(map(str, args.cutoffs))}: give them increasing without "
+            f"repeats, e.g. --cutoffs {' '.join(map(str, sorted(set(args.cutoffs))))}."
+        )
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        msg = str(exc)
+        for key, opt in (
+            ("setting cutoffs", "--cutoffs"),
+            ("setting compare.n_boot", "--n-boot"),
+            ("setting compare.rbo_p", "--rbo-p"),
+            ("setting compare.ci_level", "--ci-level"),
+            ("setting neighbors.max_block_mb", "--max-block-mb"),
+        ):
+            msg = msg.replace(key, opt)
+        raise ConfigError(msg) from None
+    return cfg
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    cfg = settings_from_args(args, args.base)
     check_out_dir(out, args.force)
-    check_cutoffs(args.cutoffs)
+    if args.tables:
+        check_out_dir(Path(args.tables), True)
     spaces = read_space_list(args.list, args.data_dir, args.ids)
     log.info("loaded %d spaces from %s", len(spaces), args.list)
-    prep = prepare_spaces(
+    result = run_comparison(
         spaces,
+        CompareOptions.from_config(cfg),
         distance=args.distance,
-        cutoffs=args.cutoffs,
         indices=args.indices,
-        drop_zero_rows=args.drop_zero_rows,
+        store=TableStore(args.tables, args.distance) if args.tables else None,
+        show_progress=not args.quiet,
     )
-    n = prep.spaces[0].n_tracks
+    prep = result.prepared
+    n = result.n_tracks
     dropped = {k: v for k, v in prep.dropped_unshared.items() if v}
     if dropped:
         print(
@@ -86,42 +146,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
             + f"; {prep.n_shared} shared tracks kept"
         )
     if args.indices:
-        n_subset = prep.spaces[0].n_tracks + prep.dropped_zero.size
-        print(f"subset {args.indices}: {n_subset} of {prep.n_shared} tracks")
+        print(f"subset {args.indices}: {n + prep.dropped_zero.size} of {prep.n_shared} tracks")
     if prep.dropped_zero.size:
         print(f"dropped {prep.dropped_zero.size} all-zero track(s) from every space (cosine)")
-    cmp = compare_spaces(
-        prep.spaces,
-        args.cutoffs,
-        args.distance,
-        measures=args.measures,
-        rbo_p=args.rbo_p,
-        n_boot=args.n_boot,
-        seed=args.seed,
-        max_block_mb=args.max_block_mb,
-        show_progress=not args.quiet,
-    )
-    frames = {
-        "similarity.csv": similarity_frame(cmp, args.distance),
-        "curves.csv": curves_frame(cmp, args.distance),
-        "factors.csv": factors_frame(cmp, args.distance),
-    }
-    figures = {
-        "heatmap.png": lambda p: heatmap(
-            cmp.similarity,
-            cmp.names,
-            cmp.cutoffs,
-            p,
-            title=f"NN-similarity ({args.distance}, {n} tracks)",
+    amb = result.ambiguous[result.ambiguous["ambiguous_lists"] > 0]
+    if len(amb):
+        print(
+            "ambiguous cut-offs (n-th and (n+1)-th neighbour equally far, see ambiguous.csv): "
+            + ", ".join(f"{r.space} n={r.cutoff}: {r.ambiguous_lists}" for r in amb.itertuples())
         )
-    }
-    write_outputs(out, frames, figures)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as tmp:
+        files = write_report(result, Path(tmp), variables=list(cfg["compare"]["variables"]))
+        for f in files:
+            f.replace(out / f.name)
     written = ", ".join(COMPARE_OUTPUTS)
-    print(f"compared {len(cmp.names)} spaces over {n} tracks; wrote {written} to {out}")
+    print(
+        f"compared {len(result.comparison.names)} spaces over {n} tracks; wrote {written} to {out}"
+    )
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(base: dict[str, Any]) -> argparse.ArgumentParser:
+    """The argument parser, its defaults taken from the composed settings ``base``."""
+    cmp_cfg = base["compare"]
     p = argparse.ArgumentParser(
         prog="nnsim", description="Nearest-neighbour similarity of latent spaces."
     )
@@ -129,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "compare",
         help="compare every pair of spaces in a list",
-        description="Compute S_n for every pair of spaces in LIST.csv (columns name,file).",
+        description="Compute S_n for every pair of spaces in LIST.csv (columns name,file). "
+        "Defaults come from conf/ (data=jamendo).",
     )
     c.add_argument("list", help="CSV with columns name,file[,kind,dataset,architecture,layer,ids]")
     c.add_argument(
@@ -137,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="folder the list's files are relative to (default: its folder)",
     )
-    c.add_argument("--cutoffs", type=int, nargs="+", default=[5, 10, 100, 200])
-    c.add_argument("--distance", default="cosine", choices=VALID_DISTANCES)
+    c.add_argument("--cutoffs", type=int, nargs="+", default=list(base["cutoffs"]))
+    c.add_argument("--distance", default=base["distance"], choices=DISTANCES)
     c.add_argument("--out", required=True, help="output folder (new or empty unless --force)")
     c.add_argument(
         "--ids",
@@ -151,33 +200,46 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--measures",
         nargs="+",
-        default=["overlap"],
-        choices=VALID_MEASURES,
+        default=list(cmp_cfg["measures"]),
+        choices=MEASURES,
         help="overlap is the paper's S_n; rbo and spearman are rank-aware extras",
     )
-    c.add_argument("--rbo-p", type=float, default=0.9, help="RBO persistence p")
+    c.add_argument("--rbo-p", type=float, default=cmp_cfg["rbo_p"], help="RBO persistence p")
     c.add_argument(
-        "--n-boot", type=int, default=1000, help="bootstrap replicates for the 95%% CI (0: none)"
+        "--n-boot",
+        type=int,
+        default=cmp_cfg["n_boot"],
+        help="bootstrap replicates for the CIs (0: none)",
     )
-    c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    c.add_argument("--ci-level", type=float, default=cmp_cfg["ci_level"], help="CI level")
+    c.add_argument("--seed", type=int, default=cmp_cfg["seed"], help="bootstrap seed")
     c.add_argument(
-        "--max-block-mb", type=float, default=256.0, help="memory bound of one score block (MiB)"
+        "--max-block-mb",
+        type=float,
+        default=base["neighbors"]["max_block_mb"],
+        help="memory bound of one float32 score block (MiB); results do not depend on it",
     )
     c.add_argument(
         "--drop-zero-rows",
         action="store_true",
+        default=bool(cmp_cfg["drop_zero_rows"]),
         help="under cosine, drop all-zero tracks from every space",
     )
+    c.add_argument("--tables", default=None, help="also save the neighbour tables in this folder")
     c.add_argument("--force", action="store_true", help="write into a non-empty --out")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
-    c.set_defaults(func=cmd_compare)
+    c.set_defaults(func=cmd_compare, base=base)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        parser = build_parser(defaults())
+    except NnsimError as exc:
+        print(f"nnsim: error: {exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except NnsimError as exc:

@@ -1,24 +1,27 @@
-"""Compare a set of spaces end to end: validate, align, neighbours, S_n, aggregates, tables.
+"""The one comparison workflow: validate, align, neighbour tables, S_n, aggregates.
 
-This is the pure, array-in/tables-out layer behind ``nnsim compare`` and the pipeline's
-``compare`` stage.  It does not touch the disk (see :mod:`nnsim.cli` for that).
+:func:`run_comparison` is used alike by ``nnsim compare`` (:mod:`nnsim.cli`), the pipeline's
+``compare`` stage and the sweep app; :mod:`nnsim.report` writes what it returns.  It touches
+the disk only through an optional :class:`nnsim.tables.TableStore`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nnsim.errors import InputError, preview
-from nnsim.factors import DEFAULT_VARIABLES, factor_table
-from nnsim.neighbors import check_distance, neighbors, zero_rows
+from nnsim.errors import InputError, NnsimError, preview
+from nnsim.factors import factor_table
+from nnsim.neighbors import ambiguous_cutoffs, check_distance, neighbors, zero_rows
 from nnsim.similarity import Comparison, check_cutoffs, compare_tables
 from nnsim.spaces import Space, align_spaces, read_indices, subset_rows
+from nnsim.tables import NeighborTable, TableStore
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def prepare_spaces(
     distance: str,
     cutoffs: Sequence[int] | np.ndarray,
     indices: np.ndarray | str | Path | None = None,
-    drop_zero_rows: bool = False,
+    drop_zero_rows: bool,
 ) -> PreparedSpaces:
     """Align spaces on shared ids, apply a row subset, and check everything before heavy work.
 
@@ -116,62 +119,242 @@ def prepare_spaces(
                 )
             zero = np.unique(np.concatenate(list(bad_spaces.values())))
             keep = np.setdiff1d(np.arange(aligned[0].n_tracks), zero)
+            if keep.size < 2:
+                by_file = "; ".join(
+                    f"{s.source} ({s.name}): {per_space[s.name].size} all-zero row(s)"
+                    for s in aligned
+                    if per_space[s.name].size
+                )
+                raise InputError(
+                    f"--drop-zero-rows would leave {keep.size} of {aligned[0].n_tracks} tracks: "
+                    f"{by_file}. These spaces have no cosine direction for (almost) any track; "
+                    "compare them with euclidean distance or fix the vectors."
+                )
             log.warning("dropping %d all-zero track(s) from every space", zero.size)
             aligned = subset_rows(aligned, keep)
     check_cutoffs(cutoffs, aligned[0].n_tracks)
     return PreparedSpaces(aligned, dropped, zero, n_shared)
 
 
-def compare_spaces(
+@dataclass
+class CompareOptions:
+    """Settings of one comparison (the ``neighbors`` and ``compare`` groups of ``conf/``).
+
+    Build it with :meth:`from_config` so every value comes from ``conf/``.
+    """
+
+    cutoffs: list[int]
+    k: int
+    max_block_mb: float
+    measures: list[str]
+    rbo_p: float
+    n_boot: int
+    ci_level: float
+    seed: int
+    drop_zero_rows: bool
+    variables: list[str]
+    ambiguity_rtol: float
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> CompareOptions:
+        """Options from a composed configuration (``params.yaml`` or :func:`compose`)."""
+        c, nb = cfg["compare"], cfg["neighbors"]
+        return cls(
+            cutoffs=[int(x) for x in cfg["cutoffs"]],
+            k=int(nb["k"]),
+            max_block_mb=float(nb["max_block_mb"]),
+            measures=list(c["measures"]),
+            rbo_p=float(c["rbo_p"]),
+            n_boot=int(c["n_boot"]),
+            ci_level=float(c["ci_level"]),
+            seed=int(c["seed"]),
+            drop_zero_rows=bool(c["drop_zero_rows"]),
+            variables=list(c["variables"]),
+            ambiguity_rtol=float(c["ambiguity_rtol"]),
+        )
+
+
+@dataclass
+class CompareResult:
+    """Everything one comparison produced.
+
+    Attributes
+    ----------
+    comparison : Comparison
+        S_n (and extra measures) of every pair with CIs and curves.
+    prepared : PreparedSpaces
+        The aligned spaces that were compared and what preparing them removed.
+    tables : dict of str to NeighborTable
+        Neighbour tables per space (width ``k + 1`` when the tracks allow it: the extra
+        column decides whether the cutoff ``k`` is ambiguous).
+    ambiguous : pandas.DataFrame
+        ``space, cutoff, ambiguous_lists, share`` (lists whose n-th and (n+1)-th
+        neighbours are within ``ambiguity_rtol``).
+    factors : pandas.DataFrame
+        Table-2 aggregates with CIs.
+    distance : str
+    reused : list of str
+        Spaces whose tables came from the store instead of being computed.
+    """
+
+    comparison: Comparison
+    prepared: PreparedSpaces
+    tables: dict[str, NeighborTable]
+    ambiguous: pd.DataFrame
+    factors: pd.DataFrame
+    distance: str
+    reused: list[str]
+
+    @property
+    def n_tracks(self) -> int:
+        """Tracks compared."""
+        return int(self.comparison.n_tracks)
+
+
+def run_comparison(
     spaces: Sequence[Space],
-    cutoffs: Sequence[int] | np.ndarray,
-    distance: str = "cosine",
+    options: CompareOptions,
     *,
-    measures: Sequence[str] = ("overlap",),
-    rbo_p: float = 0.9,
-    n_boot: int = 1000,
-    ci_level: float = 0.95,
-    seed: int = 0,
-    max_block_mb: float = 256.0,
+    distance: str,
+    indices: np.ndarray | str | Path | None = None,
+    store: TableStore | None = None,
+    reuse: TableStore | None = None,
     show_progress: bool = False,
-) -> Comparison:
-    """Neighbour tables of every (prepared) space at the largest cutoff, then all pairs.
+) -> CompareResult:
+    """The one comparison workflow: spaces + settings -> neighbour tables, S_n, aggregates.
+
+    Used alike by ``nnsim compare``, the ``compare`` stage and the sweep app.
 
     Parameters
     ----------
     spaces : sequence of Space
-        Aligned spaces (see :func:`prepare_spaces`).
-    cutoffs : sequence of int
-    distance : str
-    measures, rbo_p, n_boot, ci_level, seed
-        See :func:`nnsim.similarity.compare_tables`.
-    max_block_mb : float
-        Memory bound of one score block in the neighbour search.
+        At least two spaces with unique names (aligned here on shared ids).
+    options : CompareOptions
+        Cutoffs, table width, bootstrap, measures, ... (from ``conf/``).
+    distance : {"cosine", "euclidean"}
+    indices : array or path, optional
+        Rows of the aligned spaces to keep (the paper's small subset).
+    store : TableStore, optional
+        Where to save every neighbour table (with the fingerprint of its vectors).
+    reuse : TableStore, optional
+        Where to look for tables of exactly these vectors before computing.
     show_progress : bool
 
     Returns
     -------
-    Comparison
+    CompareResult
     """
-    cut = check_cutoffs(cutoffs, spaces[0].n_tracks)
-    K = int(cut[-1])
-    tables = {}
-    for s in spaces:
-        log.info("neighbours of %s (%d x %d, %s, K=%d)", s.name, s.n_tracks, s.dim, distance, K)
-        tables[s.name], _ = neighbors(
-            s.X, K, distance, max_block_mb=max_block_mb, show_progress=show_progress, name=s.name
-        )
-    return compare_tables(
-        tables,
+    check_distance(distance)
+    prep = prepare_spaces(
+        spaces,
+        distance=distance,
+        cutoffs=options.cutoffs,
+        indices=indices,
+        drop_zero_rows=options.drop_zero_rows,
+    )
+    n = prep.spaces[0].n_tracks
+    cut = check_cutoffs(options.cutoffs, n)
+    k = max(int(options.k), int(cut[-1]))
+    if k >= n:
+        log.warning("neighbors.k lowered to %d: only %d tracks", n - 1, n)
+    width = min(k + 1, n - 1)  # one more column: is the cutoff k ambiguous?
+    tables: dict[str, NeighborTable] = {}
+    reused: list[str] = []
+    amb_rows = []
+    for s in prep.spaces:
+        table = reuse.load(s, width) if reuse is not None else None
+        if table is not None:
+            log.info("%s: reusing the neighbour table in %s", s.name, reuse.folder)  # type: ignore[union-attr]
+            reused.append(s.name)
+        else:
+            log.info(
+                "neighbours of %s (%d x %d, %s, k=%d)", s.name, s.n_tracks, s.dim, distance, width
+            )
+            idx, dist = neighbors(
+                s.X,
+                width,
+                distance,
+                max_block_mb=options.max_block_mb,
+                show_progress=show_progress,
+                name=s.name,
+            )
+            table = NeighborTable(idx, dist)
+        if store is not None:
+            store.save(s, table)
+        tables[s.name] = table
+        counts = ambiguous_cutoffs(table.distances, cut, rtol=options.ambiguity_rtol)
+        for c, a in zip(cut, counts, strict=True):
+            amb_rows.append(
+                {"space": s.name, "cutoff": int(c), "ambiguous_lists": int(a), "share": a / n}
+            )
+        if counts.any():
+            log.warning(
+                "%s: ambiguous cut-offs (n-th and (n+1)-th neighbours within a relative %g): %s",
+                s.name,
+                options.ambiguity_rtol,
+                ", ".join(
+                    f"n={c}: {a} of {n} lists" for c, a in zip(cut, counts, strict=True) if a
+                ),
+            )
+    cmp = compare_tables(
+        {name: t.indices for name, t in tables.items()},
         cut,
-        measures=measures,
-        rbo_p=rbo_p,
-        n_boot=n_boot,
-        ci_level=ci_level,
-        seed=seed,
-        meta={s.name: s.meta for s in spaces},
+        measures=options.measures,
+        rbo_p=options.rbo_p,
+        n_boot=options.n_boot,
+        ci_level=options.ci_level,
+        seed=options.seed,
+        meta={s.name: s.meta for s in prep.spaces},
         show_progress=show_progress,
     )
+    check_finite(cmp)
+    fac = factor_table(
+        cmp.similarity,
+        cmp.names,
+        cmp.meta,
+        cmp.cutoffs,
+        options.variables,
+        boot=cmp.boot,
+        ci_level=options.ci_level,
+    )
+    fac.insert(0, "distance", distance)
+    return CompareResult(
+        comparison=cmp,
+        prepared=prep,
+        tables=tables,
+        ambiguous=pd.DataFrame(amb_rows, columns=["space", "cutoff", "ambiguous_lists", "share"]),
+        factors=fac,
+        distance=distance,
+        reused=reused,
+    )
+
+
+def check_finite(cmp: Comparison) -> None:
+    """Any non-finite score is an error naming the pair (never a number in a table)."""
+    for key, vals in cmp.values.items():
+        bad = np.argwhere(~np.isfinite(vals))
+        if bad.size:
+            i, j, _ = bad[0]
+            raise NnsimError(
+                f"non-finite {key} score for {cmp.names[i]} vs {cmp.names[j]}; check these "
+                "spaces' values (they may be outside what float32 can hold)."
+            )
+
+
+def pair_difference(
+    a: Mapping[str, object], b: Mapping[str, object], variables: Sequence[str]
+) -> str:
+    """What two spaces differ in: one variable's name, ``CF``, ``several`` or ``none``.
+
+    A pair with a collaborative-filtering space (``kind == "cf"``) is ``CF``; otherwise the
+    variables (e.g. dataset, architecture, layer) whose values differ decide.
+    """
+    if "cf" in (str(a.get("kind", "")), str(b.get("kind", ""))):
+        return "CF"
+    diff = [v for v in variables if str(a.get(v, "")) != str(b.get(v, ""))]
+    if not diff:
+        return "none"
+    return diff[0] if len(diff) == 1 else "several"
 
 
 def similarity_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
@@ -229,12 +412,3 @@ def curves_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
                 )
             )
     return pd.concat(frames, ignore_index=True)
-
-
-def factors_frame(
-    cmp: Comparison, distance: str, variables: Sequence[str] = DEFAULT_VARIABLES
-) -> pd.DataFrame:
-    """Table-2 aggregates of a comparison (see :func:`nnsim.factors.factor_table`)."""
-    df = factor_table(cmp.similarity, cmp.names, cmp.meta, cmp.cutoffs, variables)
-    df.insert(0, "distance", distance)
-    return df

@@ -29,7 +29,7 @@ def factor_pairs(
     names: Sequence[str],
     meta: Mapping[str, Mapping[str, object]],
     variable: str,
-    variables: Sequence[str] = DEFAULT_VARIABLES,
+    variables: Sequence[str],
 ) -> list[tuple[int, int]]:
     """Index pairs ``(i, j)``, ``i < j``, of spaces differing in ``variable`` only.
 
@@ -65,7 +65,10 @@ def factor_table(
     names: Sequence[str],
     meta: Mapping[str, Mapping[str, object]],
     cutoffs: Sequence[int] | np.ndarray,
-    variables: Sequence[str] = DEFAULT_VARIABLES,
+    variables: Sequence[str],
+    *,
+    boot: np.ndarray | None = None,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Average NN-similarity along each variable (the paper's Table 2).
 
@@ -81,12 +84,18 @@ def factor_table(
         Cutoffs, length ``c``.
     variables : sequence of str
         Variables to aggregate over.
+    boot : np.ndarray [shape=(m, m, n_boot, c)], optional
+        Paired bootstrap replicates of S_n (:attr:`nnsim.similarity.Comparison.boot`); the
+        aggregate's CI is the percentile interval of the replicates' mean over the pairs.
+    ci_level : float
+        Confidence level.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``variable, levels, cutoff, similarity, std, min, max, n_pairs, pairs``;
-        one row per variable with at least one pair and cutoff.
+        Columns ``variable, levels, cutoff, similarity, ci_low, ci_high, std, min, max,
+        n_pairs, pairs``; one row per variable with at least one pair and cutoff (CI bounds
+        equal the value without replicates).
     """
     rows = []
     for var in variables:
@@ -97,12 +106,19 @@ def factor_table(
         label = "; ".join(f"{names[i]}|{names[j]}" for i, j in pairs)
         for ci, cut in enumerate(cutoffs):
             vals = np.array([S[i, j, ci] for i, j in pairs])
+            lo = hi = float(vals.mean())
+            if boot is not None and boot.shape[2] > 0:
+                reps = np.mean([boot[i, j, :, ci] for i, j in pairs], axis=0)
+                alpha = (1.0 - ci_level) / 2.0
+                lo, hi = float(np.quantile(reps, alpha)), float(np.quantile(reps, 1.0 - alpha))
             rows.append(
                 {
                     "variable": var,
                     "levels": " vs ".join(lv),
                     "cutoff": int(cut),
                     "similarity": float(vals.mean()),
+                    "ci_low": lo,
+                    "ci_high": hi,
                     "std": float(vals.std()),
                     "min": float(vals.min()),
                     "max": float(vals.max()),
@@ -110,5 +126,17 @@ def factor_table(
                     "pairs": label,
                 }
             )
-    cols = ["variable", "levels", "cutoff", "similarity", "std", "min", "max", "n_pairs", "pairs"]
+    cols = [
+        "variable",
+        "levels",
+        "cutoff",
+        "similarity",
+        "ci_low",
+        "ci_high",
+        "std",
+        "min",
+        "max",
+        "n_pairs",
+        "pairs",
+    ]
     return pd.DataFrame(rows, columns=cols)

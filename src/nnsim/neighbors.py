@@ -1,13 +1,28 @@
-"""Exact k-nearest-neighbour tables by blocked matrix products.
+"""Exact k-nearest-neighbour tables: blocked float32 products, then exact float64 re-ranking.
 
 A neighbour table is ``(indices int32 (n, k), distances float32 (n, k))``: row ``i`` lists
 the ``k`` nearest other tracks of track ``i`` sorted by distance, the query itself excluded
 by index (not by dropping column 0, which with duplicate rows is not always the query), and
 ties broken by the smaller track index so results are deterministic.
 
-The distance matrix is never held whole: rows are processed in blocks whose size is bounded
-by ``max_block_mb``; selection of the ``k`` best of each row is a single pass with a bounded
-heap compiled by numba (parallel over rows).
+How the answer is made exact
+----------------------------
+1. The space is put on a safe scale in float64 first: cosine uses unit rows, euclidean a
+   centred copy divided by its largest row norm.  Neither changes any neighbour list, and
+   the float32 products can then neither overflow nor underflow nor cancel catastrophically.
+2. A blocked float32 pass (``max_block_mb`` bounds one block of scores) keeps ``k + margin``
+   candidates per row.
+3. The candidates are re-ranked by distances computed in float64 from the vectors
+   themselves (direct differences; cosine as ``||u - v||^2 / 2`` of the float64 unit rows,
+   which is 0 for parallel vectors), ties broken by the smaller index.
+4. A row is *certified* when the float32 score of its last candidate is worse than its
+   ``k``-th best by more than twice a rigorous bound of the float32 error; then no track
+   outside the candidates can enter the exact top ``k``.  Rows that are not certified (many
+   exact or near ties) are recomputed against every track in float64.
+
+So the indices equal those of a float64 evaluation of every pair (up to float64 rounding,
+~1e-15 relative), are the same for every ``max_block_mb`` and never depend on where a row
+falls in a block; equal vectors get equal distances.
 """
 
 from __future__ import annotations
@@ -18,15 +33,16 @@ from typing import Literal
 import numba
 import numpy as np
 
-from nnsim.errors import ConfigError, InputError, preview
+from nnsim.errors import ConfigError, InputError, NnsimError, preview
 from nnsim.progress import progress
+from nnsim.settings import DISTANCES
 from nnsim.spaces import as_matrix
 
 log = logging.getLogger(__name__)
 
 Distance = Literal["cosine", "euclidean"]
-#: Distances understood by :func:`neighbors`.
-VALID_DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
+#: Distances understood by :func:`neighbors` (defined once, in :mod:`nnsim.settings`).
+VALID_DISTANCES: tuple[str, ...] = DISTANCES
 
 
 def check_distance(distance: str) -> str:
@@ -184,17 +200,132 @@ def _topk_block(
 
 def block_rows_for(n: int, max_block_mb: float) -> int:
     """Rows per block so that one ``(rows, n)`` float32 block fits in ``max_block_mb``."""
-    if max_block_mb <= 0:
+    if not max_block_mb > 0:
         raise ConfigError(f"max_block_mb must be positive, got {max_block_mb}.")
     return int(max(1, min(n, (max_block_mb * 2**20) // (4 * n))))
+
+
+#: Unit roundoff of float32.
+_U32 = 2.0**-24
+
+
+def candidate_margin(k: int, n: int) -> int:
+    """Extra float32 candidates per row kept for the exact re-ranking (``k + margin <= n-1``)."""
+    return int(min(n - 1 - k, max(16, k // 4)))
+
+
+def float32_error_bound(dim: int) -> float:
+    """Bound on the error of one float32 score of the scaled vectors (norms <= 1).
+
+    Rounding the float64 vectors to float32 (``2u``), a dot product of length ``dim`` in any
+    summation order (``dim * u``), the euclidean score ``2 x.y - |y|^2`` (twice the dot
+    product plus the rounded squared norm and the final additions), with a factor 2 of safety.
+    """
+    return 2.0 * (2.0 * (dim + 2) + 8.0) * _U32
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+def _rerank(
+    W: np.ndarray,
+    cand: np.ndarray,
+    k: int,
+    cosine: bool,
+    out_idx: np.ndarray,
+    out_dist: np.ndarray,
+) -> None:
+    """Order each row's candidates by exact float64 distance (ties: smaller index first)."""
+    n, kc = cand.shape
+    d = W.shape[1]
+    for r in numba.prange(n):
+        ci = np.sort(cand[r])
+        dist = np.empty(kc, dtype=np.float64)
+        for p in range(kc):
+            j = ci[p]
+            acc = 0.0
+            for t in range(d):
+                diff = W[r, t] - W[j, t]
+                acc += diff * diff
+            dist[p] = acc
+        order = np.argsort(dist, kind="mergesort")  # stable: index order among ties
+        for p in range(k):
+            q = order[p]
+            out_idx[r, p] = ci[q]
+            out_dist[r, p] = 0.5 * dist[q] if cosine else np.sqrt(dist[q])
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+def _full_rows(
+    W: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    cosine: bool,
+    out_idx: np.ndarray,
+    out_dist: np.ndarray,
+) -> None:
+    """Exact float64 top ``k`` of the given rows against every other row."""
+    n, d = W.shape
+    for a in numba.prange(rows.shape[0]):
+        r = rows[a]
+        dist = np.empty(n - 1, dtype=np.float64)
+        idx = np.empty(n - 1, dtype=np.int32)
+        w = 0
+        for j in range(n):
+            if j == r:
+                continue
+            acc = 0.0
+            for t in range(d):
+                diff = W[r, t] - W[j, t]
+                acc += diff * diff
+            dist[w] = acc
+            idx[w] = j
+            w += 1
+        order = np.argsort(dist, kind="mergesort")
+        for p in range(k):
+            q = order[p]
+            out_idx[r, p] = idx[q]
+            out_dist[r, p] = 0.5 * dist[q] if cosine else np.sqrt(dist[q])
+
+
+def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """float64 vectors for the exact distances, float32 scaled vectors, and 'all equal'.
+
+    Returns
+    -------
+    exact : np.ndarray [shape=(n, d), dtype=float64]
+        Unit rows (cosine) or the vectors themselves (euclidean: direct differences).
+    work : np.ndarray [shape=(n, d), dtype=float32]
+        Rows of norm <= 1 for the float32 pass (cosine: unit rows; euclidean: centred and
+        divided by the largest row norm).
+    constant : bool
+        Every row is the same point (euclidean) or direction (cosine).
+    """
+    X64 = X.astype(np.float64)
+    if distance == "cosine":
+        norms = np.sqrt(np.einsum("ij,ij->i", X64, X64))
+        zeros = np.flatnonzero(norms == 0)
+        if zeros.size:
+            raise InputError(
+                f"{name}: {zeros.size} all-zero row(s) have no cosine direction "
+                f"(0-based rows: {preview(zeros)}). Remove them, use euclidean distance, "
+                "or drop them from every space (--drop-zero-rows)."
+            )
+        exact = X64 / norms[:, None]
+        work64 = exact
+    else:
+        exact = X64
+        centred = X64 - X64.mean(axis=0)
+        top = float(np.sqrt(np.einsum("ij,ij->i", centred, centred)).max())
+        work64 = centred / top if top > 0 else centred
+    constant = bool(np.all(exact == exact[0]))
+    return exact, work64.astype(np.float32), constant
 
 
 def neighbors(
     X: np.ndarray,
     k: int,
-    distance: Distance | str = "cosine",
+    distance: Distance | str,
     *,
-    max_block_mb: float = 256.0,
+    max_block_mb: float,
     show_progress: bool = False,
     name: str = "space",
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -203,13 +334,14 @@ def neighbors(
     Parameters
     ----------
     X : np.ndarray [shape=(n, d)]
-        Vectors (converted to float32).
+        Vectors (any finite float32 values; translation and scale are handled).
     k : int
         Neighbours per row, ``1 <= k <= n - 1``.
     distance : {"cosine", "euclidean"}
         Cosine distance ``1 - cos`` or Euclidean distance.
     max_block_mb : float
-        Memory bound of one block of the score matrix (rows x n float32), in MiB.
+        Memory bound of one block of the float32 score matrix (rows x n), in MiB.  The
+        result does not depend on it.
     show_progress : bool
         Show a tqdm bar over blocks.
     name : str
@@ -220,7 +352,7 @@ def neighbors(
     indices : np.ndarray [shape=(n, k), dtype=int32]
         Neighbour rows, nearest first; self excluded; ties broken by smaller index.
     distances : np.ndarray [shape=(n, k), dtype=float32]
-        Their distances, non-decreasing along each row.
+        Their distances (computed in float64, rounded once), non-decreasing along each row.
 
     Raises
     ------
@@ -228,49 +360,114 @@ def neighbors(
         All-zero rows under cosine (listed), NaN/inf rows, bad shapes.
     ConfigError
         Unknown distance, or ``k`` out of range.
+    NnsimError
+        A non-finite distance or an index that was not computed (a bug: never returned).
 
     Examples
     --------
     >>> X = np.array([[0, 0], [1, 0], [3, 0]], dtype=np.float32)
-    >>> idx, dist = neighbors(X, 1, "euclidean")
+    >>> idx, dist = neighbors(X, 1, "euclidean", max_block_mb=1)
     >>> idx.ravel().tolist(), dist.ravel().tolist()
     ([1, 0, 1], [1.0, 1.0, 2.0])
     """
     check_distance(distance)
     X = as_matrix(X, name)
-    n = X.shape[0]
+    n, dim = X.shape
     k = int(k)
     if not 1 <= k <= n - 1:
         raise ConfigError(
             f"{name}: cutoff {k} needs at least {k + 1} tracks, but there are {n}. "
             f"Use cutoffs below {n}."
         )
-    sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
-    if distance == "cosine":
-        zeros = np.flatnonzero(sq == 0)
-        if zeros.size:
-            raise InputError(
-                f"{name}: {zeros.size} all-zero row(s) have no cosine direction "
-                f"(0-based rows: {preview(zeros)}). Remove them, use euclidean distance, "
-                "or drop them from every space (--drop-zero-rows)."
-            )
-        inv = (1.0 / np.sqrt(sq)).astype(np.float32)
-        scale, offset = inv, np.zeros(n, dtype=np.float32)
-    else:
-        sq32 = sq.astype(np.float32)
-        scale, offset = np.full(n, 2.0, dtype=np.float32), -sq32
-    indices = np.empty((n, k), dtype=np.int32)
-    scores = np.empty((n, k), dtype=np.float32)
     rows = block_rows_for(n, max_block_mb)
-    XT = X.T
+    cosine = distance == "cosine"
+    exact, work, constant = _prepare(X, distance, name)
+    indices = np.empty((n, k), dtype=np.int32)
+    dist64 = np.empty((n, k), dtype=np.float64)
+    if constant:
+        log.warning(
+            "%s: every track is the same %s; every neighbour list is a tie (broken by track "
+            "index) and S_n with this space is at chance level.",
+            name,
+            "direction" if cosine else "point",
+        )
+        _full_rows(exact, np.arange(n, dtype=np.int64), k, cosine, indices, dist64)
+        return _checked(indices, dist64, n, name)
+    kc = k + candidate_margin(k, n)
+    if cosine:
+        scale, offset = np.ones(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+    else:
+        sq = np.einsum("ij,ij->i", work, work, dtype=np.float64).astype(np.float32)
+        scale, offset = np.full(n, 2.0, dtype=np.float32), -sq
+    cand = np.empty((n, kc), dtype=np.int32)
+    scores = np.empty((n, kc), dtype=np.float32)
+    WT = work.T
     buf = np.empty((rows, n), dtype=np.float32)  # reused: one allocation, no page faults per block
     starts = range(0, n, rows)
     for start in progress(starts, desc=f"neighbours {name}", unit="block", enabled=show_progress):
         stop = min(n, start + rows)
-        S = np.matmul(X[start:stop], XT, out=buf[: stop - start])
-        _topk_block(S, scale, offset, start, k, indices[start:stop], scores[start:stop])
-    if distance == "cosine":
-        dist = 1.0 - scores * scale[:, None]
-    else:
-        dist = np.sqrt(np.maximum(sq.astype(np.float32)[:, None] - scores, 0.0))
-    return indices, dist.astype(np.float32, copy=False)
+        S = np.matmul(work[start:stop], WT, out=buf[: stop - start])
+        _topk_block(S, scale, offset, start, kc, cand[start:stop], scores[start:stop])
+    _rerank(exact, cand, k, cosine, indices, dist64)
+    if kc < n - 1:
+        gap = scores[:, k - 1].astype(np.float64) - scores[:, kc - 1]
+        uncertain = np.flatnonzero(~(gap > 2.0 * float32_error_bound(dim)))
+        if uncertain.size:
+            log.info(
+                "%s: %d of %d rows have near-ties around the cut-off; recomputing them "
+                "against every track in float64",
+                name,
+                uncertain.size,
+                n,
+            )
+            _full_rows(exact, uncertain.astype(np.int64), k, cosine, indices, dist64)
+    return _checked(indices, dist64, n, name)
+
+
+def _checked(
+    indices: np.ndarray, dist64: np.ndarray, n: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refuse to return an index that was not computed or a non-finite distance."""
+    own = np.arange(n)[:, None]
+    if indices.min() < 0 or indices.max() >= n or np.any(indices == own):
+        raise NnsimError(f"{name}: the neighbour search produced invalid indices (a bug).")
+    dist = dist64.astype(np.float32)
+    if not np.all(np.isfinite(dist)):
+        raise NnsimError(
+            f"{name}: non-finite neighbour distances; the space's values are outside what "
+            "float32 can hold. Rescale the space (S_n does not depend on its scale)."
+        )
+    return indices, dist
+
+
+def ambiguous_cutoffs(
+    distances: np.ndarray, cutoffs: np.ndarray | list[int], *, rtol: float = 1e-6
+) -> np.ndarray:
+    """Lists whose n-th and (n+1)-th neighbours are (nearly) equally far, per cutoff.
+
+    At such a cutoff the list is decided by the index tie-break, not by the space: S_n is
+    not well defined there.
+
+    Parameters
+    ----------
+    distances : np.ndarray [shape=(n_tracks, >= max(cutoffs) + 1)]
+        Sorted neighbour distances.  A cutoff equal to the table width (no (n+1)-th
+        neighbour, e.g. ``n = n_tracks - 1``) counts no list as ambiguous.
+    cutoffs : array_like [shape=(c,)]
+    rtol : float
+        Relative tolerance: ``d[n] - d[n-1] <= rtol * max(d[n], tiny)``.
+
+    Returns
+    -------
+    np.ndarray [shape=(c,), dtype=int64]
+        Number of ambiguous lists per cutoff.
+    """
+    D = np.asarray(distances, dtype=np.float64)
+    out = np.zeros(len(cutoffs), dtype=np.int64)
+    for c, cut in enumerate(cutoffs):
+        cut = int(cut)
+        if cut >= D.shape[1]:
+            continue
+        a, b = D[:, cut - 1], D[:, cut]
+        out[c] = int(np.count_nonzero(b - a <= rtol * np.maximum(np.abs(b), 1e-300)))
+    return out

@@ -66,8 +66,30 @@ def heatmap(
     return out
 
 
-def curves_plot(curves: np.ndarray, names: list[str], chance: np.ndarray, path: str | Path) -> Path:
-    """S_n against n for every pair of spaces, with the chance level.
+#: Colours of pair groups in :func:`curves_plot` (what the two spaces differ in).
+GROUP_COLOURS = {
+    "dataset": "tab:blue",
+    "architecture": "tab:orange",
+    "layer": "tab:green",
+    "CF": "tab:red",
+    "several": "tab:gray",
+    "none": "tab:purple",
+}
+
+
+def curves_plot(
+    curves: np.ndarray,
+    names: list[str],
+    chance: np.ndarray,
+    path: str | Path,
+    *,
+    groups: np.ndarray | None = None,
+    title: str = "$S_n$ of every pair",
+) -> Path:
+    """S_n against n for every pair, coloured by what the pair differs in, with chance.
+
+    As the paper's Figure 2: one line per pair, one colour per group (dataset, architecture,
+    layer, CF, several), a legend with the number of pairs per group, the chance level dashed.
 
     Parameters
     ----------
@@ -76,6 +98,9 @@ def curves_plot(curves: np.ndarray, names: list[str], chance: np.ndarray, path: 
     chance : np.ndarray [shape=(K,)]
         Chance level for n = 1..K.
     path : str or Path
+    groups : np.ndarray [shape=(m, m), dtype=object], optional
+        Group label per pair (default: every pair in one group "pair").
+    title : str
 
     Returns
     -------
@@ -83,16 +108,26 @@ def curves_plot(curves: np.ndarray, names: list[str], chance: np.ndarray, path: 
     """
     m, K = len(names), curves.shape[-1]
     n = np.arange(1, K + 1)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    counts: dict[str, int] = {}
     for i in range(m):
         for j in range(i + 1, m):
-            ax.plot(n, curves[i, j], lw=0.8, label=f"{names[i]} / {names[j]}" if m <= 5 else None)
-    ax.plot(n, chance, "k--", lw=1, label="chance")
+            g = str(groups[i, j]) if groups is not None else "pair"
+            counts[g] = counts.get(g, 0) + 1
+            ax.plot(n, curves[i, j], lw=0.9, alpha=0.8, color=GROUP_COLOURS.get(g, "tab:olive"))
+    handles = [
+        plt.Line2D([], [], color=GROUP_COLOURS.get(g, "tab:olive"), lw=2) for g in sorted(counts)
+    ]
+    labels = [f"differ in {g} ({counts[g]} pairs)" for g in sorted(counts)]
+    handles.append(plt.Line2D([], [], color="k", ls="--", lw=1))
+    labels.append("chance n/(N-1)")
+    ax.plot(n, chance, "k--", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("cutoff n")
     ax.set_ylabel("$S_n$")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=6)
+    ax.set_title(title, fontsize=9)
+    ax.legend(handles, labels, fontsize=7, loc="best")
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=120)

@@ -28,11 +28,12 @@ import numpy as np
 
 from nnsim.errors import ConfigError, InputError
 from nnsim.progress import progress
+from nnsim.settings import MEASURES
 
 log = logging.getLogger(__name__)
 
 #: Measures understood by :func:`compare_tables`; ``overlap`` is the paper's S_n.
-VALID_MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman")
+VALID_MEASURES: tuple[str, ...] = MEASURES
 
 
 def check_cutoffs(cutoffs: Sequence[int] | np.ndarray, n_tracks: int | None = None) -> np.ndarray:
@@ -232,8 +233,8 @@ def pair_overlap(
     B: np.ndarray,
     cutoffs: Sequence[int] | np.ndarray,
     *,
-    measures: Sequence[str] = ("overlap",),
-    rbo_p: float = 0.9,
+    measures: Sequence[str],
+    rbo_p: float,
 ) -> PairOverlap:
     """S_n of two neighbour tables at every cutoff, from one pass over the rows.
 
@@ -258,7 +259,7 @@ def pair_overlap(
 
     >>> A = np.array([[1, 2, 3, 4, 5]])
     >>> B = np.array([[2, 6, 3, 7, 8]])
-    >>> float(pair_overlap(A, B, [5]).mean[0])
+    >>> float(pair_overlap(A, B, [5], measures=["overlap"], rbo_p=0.9).mean[0])
     0.4
     """
     cut = check_cutoffs(cutoffs)
@@ -318,8 +319,30 @@ def bootstrap_weights(n_tracks: int, n_boot: int, seed: int) -> np.ndarray:
     return W
 
 
+def bootstrap_means(per_track: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Bootstrap replicates of the mean over reference tracks.
+
+    Parameters
+    ----------
+    per_track : np.ndarray [shape=(n_tracks, c)]
+    weights : np.ndarray [shape=(n_boot, n_tracks)]
+        From :func:`bootstrap_weights`.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_boot, c), dtype=float64]
+    """
+    return (weights.astype(np.float64) @ per_track.astype(np.float64)) / per_track.shape[0]
+
+
+def percentile_ci(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of bootstrap replicates along axis 0."""
+    alpha = (1.0 - level) / 2.0
+    return np.quantile(replicates, alpha, axis=0), np.quantile(replicates, 1.0 - alpha, axis=0)
+
+
 def bootstrap_ci(
-    per_track: np.ndarray, weights: np.ndarray, level: float = 0.95
+    per_track: np.ndarray, weights: np.ndarray, level: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap CI of the mean over reference tracks.
 
@@ -336,9 +359,7 @@ def bootstrap_ci(
     -------
     low, high : np.ndarray [shape=(c,)]
     """
-    means = (weights @ per_track.astype(np.float32)) / per_track.shape[0]
-    alpha = (1.0 - level) / 2.0
-    return np.quantile(means, alpha, axis=0), np.quantile(means, 1.0 - alpha, axis=0)
+    return percentile_ci(bootstrap_means(per_track, weights), level)
 
 
 @dataclass
@@ -360,6 +381,11 @@ class Comparison:
         S_n for every n = 1..K.
     meta : dict of str to dict
         Metadata of each space (for aggregates).
+    boot : np.ndarray [shape=(m, m, n_boot, c)] or None
+        Bootstrap replicates of S_n per pair (paired: the same resampled tracks for every
+        pair), from which aggregates over pairs get their CIs.
+    ci_level : float
+        Confidence level of the CIs.
     """
 
     names: list[str]
@@ -370,6 +396,8 @@ class Comparison:
     ci_high: dict[str, np.ndarray]
     curves: np.ndarray
     meta: dict[str, dict[str, object]] = field(default_factory=dict)
+    boot: np.ndarray | None = None
+    ci_level: float = 0.95
 
     @property
     def similarity(self) -> np.ndarray:
@@ -386,11 +414,11 @@ def compare_tables(
     tables: Mapping[str, np.ndarray],
     cutoffs: Sequence[int] | np.ndarray,
     *,
-    measures: Sequence[str] = ("overlap",),
-    rbo_p: float = 0.9,
-    n_boot: int = 1000,
-    ci_level: float = 0.95,
-    seed: int = 0,
+    measures: Sequence[str],
+    rbo_p: float,
+    n_boot: int,
+    ci_level: float,
+    seed: int,
     meta: Mapping[str, Mapping[str, object]] | None = None,
     show_progress: bool = False,
 ) -> Comparison:
@@ -428,6 +456,10 @@ def compare_tables(
     if len(n_tracks) != 1:
         raise InputError(f"neighbour tables cover different track counts {sorted(n_tracks)}.")
     N = n_tracks.pop()
+    if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 0:
+        raise ConfigError(f"n_boot must be an integer >= 0 (0: no CIs), got {n_boot!r}.")
+    if not 0.0 < ci_level < 1.0:
+        raise ConfigError(f"ci_level must be in (0, 1), got {ci_level!r}.")
     cut = check_cutoffs(cutoffs, N)
     K = int(cut[-1])
     wanted = ["overlap"] + [m for m in measures if m != "overlap"]
@@ -437,6 +469,7 @@ def compare_tables(
     highs = {k: np.ones((m, m, c)) for k in wanted}
     curves = np.ones((m, m, K))
     W = bootstrap_weights(N, n_boot, seed) if n_boot > 0 else None
+    boot = np.zeros((m, m, n_boot, c)) if W is not None else None
     pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
     for i, j in progress(pairs, desc="pairs", unit="pair", enabled=show_progress):
         res = pair_overlap(tables[names[i]], tables[names[j]], cut, measures=wanted, rbo_p=rbo_p)
@@ -445,7 +478,13 @@ def compare_tables(
             per = {"overlap": res.per_track, "rbo": res.rbo, "spearman": res.spearman}[key]
             assert per is not None
             mean = per.mean(axis=0)
-            lo, hi = bootstrap_ci(per, W, ci_level) if W is not None else (mean, mean)
+            lo, hi = mean, mean
+            if W is not None:
+                reps = bootstrap_means(per, W)
+                lo, hi = percentile_ci(reps, ci_level)
+                if key == "overlap":
+                    assert boot is not None
+                    boot[i, j] = boot[j, i] = reps
             values[key][i, j] = values[key][j, i] = mean
             lows[key][i, j] = lows[key][j, i] = lo
             highs[key][i, j] = highs[key][j, i] = hi
@@ -458,4 +497,6 @@ def compare_tables(
         ci_high=highs,
         curves=curves,
         meta={k: dict(v) for k, v in (meta or {}).items()},
+        boot=boot,
+        ci_level=ci_level,
     )

@@ -8,8 +8,10 @@ manifest (``<stem>.json``).  Spaces are compared only after alignment on shared 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +100,16 @@ def as_matrix(X: Any, source: str = "<array>") -> np.ndarray:
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InputError(f"{source}: the matrix is empty (shape {arr.shape}).")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
+        finite_in = np.isfinite(arr).all(axis=1)
+        too_big = finite_in & (np.abs(arr) > np.finfo(np.float32).max).any(axis=1)
+        if too_big.any():
+            bad = np.flatnonzero(too_big)
+            raise InputError(
+                f"{source}: {bad.size} row(s) hold finite {arr.dtype} values beyond float32's "
+                f"range (|x| > 3.4e38; 0-based rows: {preview(bad)}). Spaces are compared in "
+                "float32: rescale the space (S_n does not depend on its scale)."
+            )
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
@@ -161,8 +173,43 @@ def read_ids(path: str | Path) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: track-id file not found. Give an existing file (one id per line).")
-    lines = [ln.strip() for ln in p.read_text().splitlines()]
+    lines = [ln.strip() for ln in _read_text(p, "track-id file").splitlines()]
     return np.asarray([ln for ln in lines if ln], dtype=str)
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file's content, or an error naming the file and the line that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}, line {line}: the {what} is not UTF-8 text (byte {exc.start}). "
+            "Save it as UTF-8 (e.g. `iconv -t UTF-8`)."
+        ) from None
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """A space's ``<stem>.json`` metadata: a JSON object, or an error naming file and line."""
+    text = _read_text(path, "metadata file")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}). The metadata file beside a "
+            'space must be a JSON object such as {"kind": "cb", "dataset": "msd"}; '
+            "fix it or delete it."
+        ) from None
+    if not isinstance(obj, dict):
+        raise InputError(
+            f"{path}, line 1: the metadata must be a JSON object ({{...}}), found a "
+            f"{type(obj).__name__}. Fix it or delete it."
+        )
+    return obj
+
+
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 def ids_sidecar(npy_path: str | Path) -> Path:
@@ -198,11 +245,22 @@ def load_space(
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: space file not found. Check the path (relative to --data-dir).")
+    with open(p, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC:
+        kind = "an empty file" if not head else f"a file starting with {head!r}"
+        if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+            kind = "a text file"
+        raise InputError(
+            f"{p}: not a .npy file ({kind}). Save each space with np.save(path, X) from a "
+            "float matrix."
+        )
     try:
         X = np.load(p, allow_pickle=False)
     except ValueError as exc:  # object arrays, truncated files
+        reason = "it holds Python objects" if "pickled" in str(exc) else str(exc)
         raise InputError(
-            f"{p}: cannot read as a numeric .npy array ({exc}). "
+            f"{p}: cannot read as a numeric .npy array ({reason}). "
             "Save it with np.save from a float matrix."
         ) from None
     if isinstance(X, np.lib.npyio.NpzFile):  # pragma: no cover - defensive
@@ -210,7 +268,7 @@ def load_space(
     manifest: dict[str, Any] = {}
     man_path = p.with_suffix(".json")
     if man_path.is_file():
-        manifest = json.loads(man_path.read_text())
+        manifest = _read_manifest(man_path)
     if meta:
         manifest.update({k: v for k, v in meta.items() if v is not None and v == v})
     ids_arr: np.ndarray | None
@@ -288,7 +346,21 @@ def read_space_list(
     base = Path(data_dir) if data_dir is not None else lp.parent
     if not base.is_dir():
         raise InputError(f"{base}: --data-dir is not a folder.")
-    df = pd.read_csv(lp, dtype=str, skipinitialspace=True, keep_default_na=False)
+    text = _read_text(lp, "space list")
+    if not text.strip():
+        raise InputError(
+            f"{lp}: the space list is empty. Write a header line 'name,file' and one row per space."
+        )
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, skipinitialspace=True, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        m = re.search(r"line (\d+), saw (\d+)", str(exc))
+        where = f", line {m.group(1)}" if m else ""
+        detail = f" ({m.group(2)} fields)" if m else ""
+        raise InputError(
+            f"{lp}{where}: a row has more fields than the header{detail}. Quote values that "
+            "contain commas, or add the column to the header line."
+        ) from None
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in ("name", "file") if c not in df.columns]
     if missing:
@@ -413,30 +485,36 @@ def read_indices(path: str | Path, n_rows: int) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: indices file not found.")
-    vals = []
-    for lineno, line in enumerate(p.read_text().splitlines(), start=1):
+    text = _read_text(p, "indices file")
+    vals, lines = [], []
+    for lineno, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
         if not s:
             continue
-        try:
-            vals.append(int(s))
-        except ValueError:
+        if not re.fullmatch(r"[+-]?[0-9]+", s):
             raise InputError(
                 f"{p}, line {lineno}: {s!r} is not an integer row index. "
-                "The file needs one 0-based row index per line."
-            ) from None
+                "The file needs one 0-based row index per line (digits only)."
+            )
+        vals.append(int(s))
+        lines.append(lineno)
     idx = np.asarray(vals, dtype=np.int64)
     if idx.size == 0:
-        raise InputError(f"{p}: no indices found.")
+        raise InputError(f"{p}: no indices found; give one 0-based row index per line.")
+    line_no = np.asarray(lines, dtype=np.int64)
     bad = np.flatnonzero((idx < 0) | (idx >= n_rows))
     if bad.size:
         raise InputError(
-            f"{p}: index(es) out of range for {n_rows} rows on line(s) {preview(bad + 1)} "
-            f"(values {preview(idx[bad])})."
+            f"{p}: index(es) out of range for {n_rows} rows on line(s) {preview(line_no[bad])} "
+            f"(values {preview(idx[bad])}). Indices are 0-based rows of the aligned spaces."
         )
     uniq, counts = np.unique(idx, return_counts=True)
     if (counts > 1).any():
-        raise InputError(f"{p}: repeated indices {preview(uniq[counts > 1])}.")
+        rep = uniq[counts > 1]
+        where = [int(line_no[i]) for i in range(idx.size) if idx[i] in set(rep.tolist())]
+        raise InputError(
+            f"{p}: repeated indices {preview(rep)} (lines {preview(where)}); keep each row once."
+        )
     return idx
 
 

@@ -56,6 +56,31 @@ class Tracker:
         clean = {_metric_key(k): float(v) for k, v in metrics.items() if v == v}
         mlflow.log_metrics(clean, step=step)
 
+    def log_metric_steps(self, series: Mapping[str, Mapping[int, float]]) -> None:
+        """Log metrics with steps (e.g. NDCG per factor count) in one batch call.
+
+        Parameters
+        ----------
+        series : mapping of str to mapping of int to float
+            ``{key: {step: value}}``.
+        """
+        if not self.active or not series:
+            return
+        import time
+
+        import mlflow
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(_metric_key(k), float(v), now, int(step))
+            for k, by_step in series.items()
+            for step, v in by_step.items()
+            if v == v
+        ]
+        assert self.run_id is not None
+        mlflow.tracking.MlflowClient().log_batch(self.run_id, metrics=metrics)
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log flattened params in one call (long values truncated)."""
         if not self.active:
@@ -157,3 +182,37 @@ def stage_run(
         if params:
             tr.log_params(params)
         yield tr
+
+
+def sweep_parent(cfg: Mapping[str, Any], sweep_dir: str) -> str | None:
+    """The run id of a multirun's parent run (created by its first job), found by its tag.
+
+    Returns None when tracking is off.
+    """
+    mcfg = cfg.get("mlflow", {})
+    if not mcfg.get("enabled", False) or os.environ.get("NNSIM_MLFLOW", "1") == "0":
+        return None
+    import mlflow
+
+    exp_id = _setup(mcfg)
+    found = mlflow.search_runs(
+        [exp_id],
+        filter_string=f"tags.`nnsim.sweep` = '{sweep_dir}' and tags.`nnsim.role` = 'parent'",
+        output_format="list",
+    )
+    if found:
+        return str(found[0].info.run_id)
+    with stage_run(
+        cfg,
+        "sweep",
+        run_name=f"sweep {Path(sweep_dir).name}",
+        tags={"nnsim.sweep": sweep_dir, "nnsim.role": "parent"},
+    ) as tr:
+        tr.log_params({"sweep.dir": sweep_dir})
+        return tr.run_id
+
+
+def log_comparison(tracker: Tracker, metrics: Mapping[str, float], out_dir: str | Path) -> None:
+    """The one tracking call of a comparison: its metrics (one batch) and its files."""
+    tracker.log_metrics(metrics)
+    tracker.log_artifacts(out_dir)

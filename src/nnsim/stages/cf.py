@@ -1,4 +1,7 @@
-"""Stage ``cf``: ALS on all filtered interactions at ``cf.factors`` → CF spaces (item factors).
+"""Stage ``cf``: ALS on all filtered interactions → CF spaces (item factors).
+
+The factor counts are the one ``cf_select`` measured best (``results/cf_select/best.json``)
+plus ``cf.extra_factors``, so the CF spaces are not ones the selection rejected.
 
 Writes ``spaces/cf/cf-<factors>.npy`` (+ ids, manifest) and ``spaces/cf/list.csv``.
 """
@@ -6,6 +9,7 @@ Writes ``spaces/cf/cf-<factors>.npy`` (+ ids, manifest) and ``spaces/cf/list.csv
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +20,7 @@ import pandas as pd
 from nnsim.cf.als import fit_als
 from nnsim.cf.log import to_matrix
 from nnsim.errors import InputError
+from nnsim.io import write_space_list
 from nnsim.spaces import Space, save_space
 from nnsim.stages.common import atomic_dir, log, run_stage
 from nnsim.tracking import stage_run
@@ -30,27 +35,48 @@ def losses_callback(acc: list[float]) -> Callable[[int, float, float], None]:
     return cb
 
 
+def factor_counts(cfg: dict[str, Any]) -> list[int]:
+    """The best factor count measured by ``cf_select`` followed by ``cf.extra_factors``."""
+    best_file = Path(cfg["paths"]["results_dir"]) / "cf_select" / "best.json"
+    if not best_file.is_file():
+        raise InputError(f"{best_file} not found; run the cf_select stage first (dvc repro).")
+    best = int(json.loads(best_file.read_text())["best_factors"])
+    extra = [int(f) for f in cfg["cf"]["extra_factors"] or [] if int(f) != best]
+    return [best, *dict.fromkeys(extra)]
+
+
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     c = cfg["cf"]
-    df = pd.read_parquet("data/interim/interactions.parquet")
+    df = pd.read_parquet(Path(cfg["paths"]["interim_dir"]) / "interactions.parquet")
     matrix, _users, tracks = to_matrix(df)
-    if max(c["factors"]) >= min(matrix.shape):
+    factors = factor_counts(cfg)
+    if max(factors) >= min(matrix.shape):
         raise InputError(
-            f"cf.factors={c['factors']} needs fewer factors than users and tracks "
-            f"({matrix.shape[0]} x {matrix.shape[1]} after filtering); lower cf.factors."
+            f"factor counts {factors} (best of cf_select + cf.extra_factors) need fewer factors "
+            f"than users and tracks ({matrix.shape[0]} x {matrix.shape[1]} after filtering); "
+            "lower cf.extra_factors or cf.select.factors."
         )
     params = {
         "cf": {
             k: c[k]
-            for k in ("factors", "regularization", "alpha", "iterations", "seed", "deterministic")
-        }
+            for k in (
+                "extra_factors",
+                "regularization",
+                "alpha",
+                "iterations",
+                "seed",
+                "deterministic",
+            )
+        },
+        "cf.factors": factors,
     }
     rows = []
+    final_loss: dict[str, float] = {}
     with (
         stage_run(cfg, "cf", params) as tr,
         atomic_dir(Path(cfg["paths"]["spaces_dir"]) / "cf") as tmp,
     ):
-        for f in c["factors"]:
+        for f in factors:
             losses: list[float] = []
             model = fit_als(
                 matrix,
@@ -87,9 +113,10 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                 }
             )
             if losses:
-                tr.log_metrics({f"cf.loss.{f}": losses[-1]})
+                final_loss[f"cf.loss.{f}"] = losses[-1]
             log.info("%s: %d tracks x %d factors", name, tracks.size, f)
-        pd.DataFrame(rows).to_csv(tmp / "list.csv", index=False)
+        write_space_list(tmp / "list.csv", rows)
+        tr.log_metrics(final_loss)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,7 @@ def plot_selection(summary: pd.DataFrame, k: int, path: Path, simulated: bool = 
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     c = cfg["cf"]
     sel_cfg = c["select"]
-    df = pd.read_parquet("data/interim/interactions.parquet")
+    df = pd.read_parquet(Path(cfg["paths"]["interim_dir"]) / "interactions.parquet")
     matrix, _, _ = to_matrix(df)
     params = {
         "cf": {
@@ -81,8 +81,12 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         )
         als = sel.summary[sel.summary["model"] == "als"]
         pop = sel.summary[sel.summary["model"] == "popularity"].iloc[0]
-        for _, row in als.iterrows():
-            tr.log_metrics({f"cf.{m}": row[f"{m}_mean"] for m in METRICS}, step=int(row["factors"]))
+        tr.log_metric_steps(
+            {
+                f"cf.{m}": {int(r["factors"]): float(r[f"{m}_mean"]) for _, r in als.iterrows()}
+                for m in METRICS
+            }
+        )
         metrics = {
             "best_factors": sel.best,
             "popularity": {m: float(pop[f"{m}_mean"]) for m in METRICS},
@@ -92,6 +96,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             },
         }
         write_json(Path(cfg["paths"]["metrics_dir"]) / "cf_select.json", metrics)
+        write_json(out / "best.json", {"best_factors": sel.best})  # read by the cf stage
         tr.log_metrics(
             {
                 "cf.best_factors": sel.best,

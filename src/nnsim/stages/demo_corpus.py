@@ -16,22 +16,26 @@ import pandas as pd
 import soundfile as sf
 
 from nnsim.audio.synth import synth_clip
+from nnsim.io import atomic_write_text
 from nnsim.progress import progress
 from nnsim.stages.common import atomic_dir, log, run_stage
 
-#: Fixed outputs of the stage (DVC outs), whatever data option is selected.
-DEMO_AUDIO = Path("data/demo/audio")
-DEMO_TRACKS = Path("data/demo/tracks.csv")
+
+def demo_paths(cfg: dict[str, Any]) -> tuple[Path, Path]:
+    """The stage's outputs (DVC outs, whatever data option is selected): audio folder, list."""
+    root = Path(cfg["paths"]["demo_dir"])
+    return root / "audio", root / "tracks.csv"
 
 
 def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    DEMO_AUDIO, DEMO_TRACKS = demo_paths(cfg)
     demo = cfg["data"]["demo"]
     if not demo:
         with atomic_dir(DEMO_AUDIO) as out:
             (out / "NOT-USED.txt").write_text(
                 f"data={cfg['data']['name']}: the demo corpus is not used.\n"
             )
-        DEMO_TRACKS.write_text("track_id,style,file,synthetic\n")
+        atomic_write_text(DEMO_TRACKS, "track_id,style,file,synthetic\n")
         log.info("data=%s has no demo corpus; wrote placeholders", cfg["data"]["name"])
         return
     sr = int(cfg["audio"]["sample_rate"])
@@ -68,7 +72,7 @@ def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         sf.write(bad / "bad-short.wav", synth_clip("pad", 7, duration=1.0, sr=sr), sr)
     tracks_csv = DEMO_TRACKS
     tracks_csv.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(tracks_csv, index=False)
+    atomic_write_text(tracks_csv, pd.DataFrame(rows).to_csv(index=False))
     log.info("wrote %d synthetic clips (+3 bad files) to %s", n, audio_dir)
 
 

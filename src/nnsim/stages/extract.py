@@ -20,6 +20,7 @@ import pandas as pd
 from nnsim.audio.extract import AudioSettings, extract, find_audio
 from nnsim.audio.models import check_graph, download_hint, file_sha256, model_specs
 from nnsim.errors import InputError
+from nnsim.io import write_space_list
 from nnsim.spaces import Space, save_space
 from nnsim.stages.common import atomic_dir, log, run_stage, write_json
 from nnsim.tracking import stage_run
@@ -110,7 +111,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                             "layer": layer,
                         }
                     )
-            pd.DataFrame(rows).to_csv(tmp / "list.csv", index=False)
+            write_space_list(tmp / "list.csv", rows)
             pd.DataFrame(res.skipped, columns=["track_id", "file", "reason"]).to_csv(
                 tmp / "skipped.csv", index=False
             )

@@ -54,7 +54,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             max_user_quantile=float(c["max_user_quantile"]),
             keep_tracks=keep,
         )
-        interim = Path("data/interim")
+        interim = Path(cfg["paths"]["interim_dir"])
         interim.mkdir(parents=True, exist_ok=True)
         tmp = interim / ".interactions.parquet.partial"
         out.to_parquet(tmp, index=False)

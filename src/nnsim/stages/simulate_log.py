@@ -10,20 +10,19 @@ from typing import Any
 import pandas as pd
 
 from nnsim.cf.simulate import simulate_log
+from nnsim.io import atomic_write_text
 from nnsim.stages.common import log, run_stage
-
-#: Fixed output of the stage (DVC out).
-DEMO_LOG = Path("data/demo/interactions.csv")
 
 
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    root = Path(cfg["paths"]["demo_dir"])
+    DEMO_LOG = root / "interactions.csv"  # the stage's DVC out, whatever data option
     demo = cfg["data"]["demo"]
     if not demo:
-        DEMO_LOG.parent.mkdir(parents=True, exist_ok=True)
-        DEMO_LOG.write_text("user_id,track_id,value,event\n")
+        atomic_write_text(DEMO_LOG, "user_id,track_id,value,event\n")
         log.info("data=%s uses a real log; wrote an empty placeholder", cfg["data"]["name"])
         return
-    tracks = pd.read_csv("data/demo/tracks.csv", dtype=str)
+    tracks = pd.read_csv(root / "tracks.csv", dtype=str)
     df = simulate_log(
         tracks["track_id"].to_numpy(),
         tracks["style"].to_numpy(),
@@ -31,11 +30,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         events_per_user=int(demo["events_per_user"]),
         seed=int(demo["log_seed"]),
     )
-    out = DEMO_LOG
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    df.to_csv(tmp, index=False)
-    tmp.replace(out)
+    out = atomic_write_text(DEMO_LOG, df.to_csv(index=False))
     log.info(
         "simulated %d events by %d users over %d tracks -> %s",
         len(df),

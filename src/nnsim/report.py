@@ -1,0 +1,138 @@
+"""The one writer of comparison outputs: CSV tables, figures and the metrics for tracking.
+
+Used by ``nnsim compare``, the ``compare`` stage and the sweep app, so all three write the
+same files (:data:`REPORT_FILES`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nnsim.compare import CompareResult, curves_frame, pair_difference, similarity_frame
+from nnsim.plots import curves_plot, heatmap
+
+#: Files :func:`write_report` writes.
+REPORT_FILES: tuple[str, ...] = (
+    "similarity.csv",
+    "curves.csv",
+    "factors.csv",
+    "ambiguous.csv",
+    "heatmap.png",
+    "curves.png",
+)
+
+
+def pair_groups(result: CompareResult, variables: list[str]) -> np.ndarray:
+    """What each pair differs in (see :func:`nnsim.compare.pair_difference`).
+
+    Returns
+    -------
+    np.ndarray [shape=(m, m), dtype=object]
+    """
+    cmp = result.comparison
+    m = len(cmp.names)
+    out = np.full((m, m), "", dtype=object)
+    for i in range(m):
+        for j in range(m):
+            if i != j:
+                out[i, j] = pair_difference(
+                    cmp.meta.get(cmp.names[i], {}), cmp.meta.get(cmp.names[j], {}), variables
+                )
+    return out
+
+
+def write_report(
+    result: CompareResult, out_dir: str | Path, *, variables: list[str], note: str = ""
+) -> list[Path]:
+    """Write every table and figure of a comparison into ``out_dir``.
+
+    Parameters
+    ----------
+    result : CompareResult
+    out_dir : str or Path
+        Existing folder (the caller makes it atomic).
+    variables : list of str
+        Metadata variables that label the curves (``compare.variables``).
+    note : str
+        Appended to figure titles (e.g. ``SYNTHETIC demo``).
+
+    Returns
+    -------
+    list of Path
+        The files written, in :data:`REPORT_FILES` order.
+    """
+    out = Path(out_dir)
+    cmp, d = result.comparison, result.distance
+    sim = similarity_frame(cmp, d)
+    groups = pair_groups(result, variables)
+    sim.insert(
+        len(sim.columns),
+        "differs_in",
+        [
+            groups[cmp.names.index(a), cmp.names.index(b)]
+            for a, b in zip(sim["src"], sim["dst"], strict=True)
+        ],
+    )
+    sim.to_csv(out / "similarity.csv", index=False, float_format="%.8g")
+    curves_frame(cmp, d).to_csv(out / "curves.csv", index=False, float_format="%.8g")
+    result.factors.to_csv(out / "factors.csv", index=False, float_format="%.8g")
+    result.ambiguous.to_csv(out / "ambiguous.csv", index=False, float_format="%.8g")
+    n = result.n_tracks
+    suffix = f", {note}" if note else ""
+    heatmap(
+        cmp.similarity,
+        cmp.names,
+        cmp.cutoffs,
+        out / "heatmap.png",
+        title=f"NN-similarity ({d}, {n} tracks{suffix})",
+    )
+    K = cmp.curves.shape[-1]
+    curves_plot(
+        cmp.curves,
+        cmp.names,
+        np.arange(1, K + 1) / (n - 1),
+        out / "curves.png",
+        groups=groups,
+        title=f"$S_n$ of every pair ({d}, {n} tracks{suffix})",
+    )
+    return [out / f for f in REPORT_FILES]
+
+
+def comparison_metrics(result: CompareResult) -> dict[str, float]:
+    """Metrics of a comparison for MLflow (one batch): S_n per pair, aggregates, ambiguity.
+
+    Keys: ``S<n>.<a>.<b>``, ``factor.<variable>.S<n>`` (+ ``.ci_low``/``.ci_high``),
+    ``ambiguous.<space>.S<n>`` (lists with an ambiguous cut-off), ``tracks``.
+    """
+    cmp = result.comparison
+    metrics: dict[str, float] = {}
+    m = len(cmp.names)
+    for i in range(m):
+        for j in range(i + 1, m):
+            for c, cut in enumerate(cmp.cutoffs):
+                metrics[f"S{int(cut)}.{cmp.names[i]}.{cmp.names[j]}"] = float(
+                    cmp.similarity[i, j, c]
+                )
+    for _, r in result.factors.iterrows():
+        key = f"factor.{r['variable']}.S{int(r['cutoff'])}"
+        metrics[key] = float(r["similarity"])
+        metrics[key + ".ci_low"] = float(r["ci_low"])
+        metrics[key + ".ci_high"] = float(r["ci_high"])
+    for _, r in result.ambiguous.iterrows():
+        metrics[f"ambiguous.{r['space']}.S{int(r['cutoff'])}"] = float(r["ambiguous_lists"])
+    metrics["tracks"] = float(result.n_tracks)
+    return metrics
+
+
+def summary_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The part of :func:`comparison_metrics` a DVC metrics file keeps (aggregates, counts)."""
+    return {k: v for k, v in metrics.items() if k.startswith(("factor.", "ambiguous.", "tracks"))}
+
+
+def ambiguity_summary(result: CompareResult) -> pd.DataFrame:
+    """Spaces and cutoffs with at least one ambiguous list (for messages)."""
+    a = result.ambiguous
+    return a[a["ambiguous_lists"] > 0]

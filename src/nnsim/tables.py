@@ -1,0 +1,112 @@
+"""The neighbour-table store: save, load and fingerprint tables, reused across stages and sweeps.
+
+A folder holds, per space, ``<name>.indices.npy`` (int32 ``(n, k)``),
+``<name>.distances.npy`` (float32 ``(n, k)``), ``<name>.ids.txt`` (the rows' track ids, when
+known) and ``<name>.fingerprint`` (sha256 of the distance, the prepared vectors and the ids).
+A table is reused only when the fingerprint of the vectors at hand matches, so a table is
+never applied to other data; the first ``k`` columns of a wider table are the answer at ``k``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnsim.io import atomic_write_text
+from nnsim.spaces import Space
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NeighborTable:
+    """Neighbour lists of one space.
+
+    Attributes
+    ----------
+    indices : np.ndarray [shape=(n, k), dtype=int32]
+        Nearest first, self excluded, ties by smaller index.
+    distances : np.ndarray [shape=(n, k), dtype=float32]
+        Non-decreasing along each row.
+    """
+
+    indices: np.ndarray
+    distances: np.ndarray
+
+    @property
+    def k(self) -> int:
+        """Width of the table."""
+        return int(self.indices.shape[1])
+
+    def head(self, k: int) -> NeighborTable:
+        """The first ``k`` columns (the table at a smaller ``k``)."""
+        return NeighborTable(
+            np.ascontiguousarray(self.indices[:, :k]), np.ascontiguousarray(self.distances[:, :k])
+        )
+
+
+def fingerprint(space: Space, distance: str) -> str:
+    """sha256 of the distance, the vectors (dtype, shape, bytes) and the track ids."""
+    h = hashlib.sha256(distance.encode())
+    X = np.ascontiguousarray(space.X)
+    h.update(f"{X.dtype.str}{X.shape}".encode())
+    h.update(X.tobytes())
+    if space.ids is not None:
+        h.update("\n".join(map(str, space.ids)).encode())
+    return h.hexdigest()
+
+
+class TableStore:
+    """A folder of neighbour tables for one distance.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where the tables live.
+    distance : str
+        The distance every table in the folder was computed with.
+    """
+
+    def __init__(self, folder: str | Path, distance: str) -> None:
+        self.folder = Path(folder)
+        self.distance = distance
+
+    def _path(self, name: str, what: str) -> Path:
+        return self.folder / f"{name}.{what}"
+
+    def save(self, space: Space, table: NeighborTable) -> None:
+        """Write a space's table, its ids and the fingerprint of its vectors."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        np.save(self._path(space.name, "indices.npy"), table.indices)
+        np.save(self._path(space.name, "distances.npy"), table.distances)
+        if space.ids is not None:
+            atomic_write_text(self._path(space.name, "ids.txt"), "\n".join(space.ids) + "\n")
+        atomic_write_text(
+            self._path(space.name, "fingerprint"), fingerprint(space, self.distance) + "\n"
+        )
+
+    def load(self, space: Space, k: int) -> NeighborTable | None:
+        """The table of exactly these vectors at width ``>= k`` (first ``k`` columns), or None."""
+        paths = [self._path(space.name, w) for w in ("indices.npy", "distances.npy", "fingerprint")]
+        if not all(p.is_file() for p in paths):
+            return None
+        if paths[2].read_text().strip() != fingerprint(space, self.distance):
+            log.info(
+                "%s: the table in %s is for other vectors; recomputing", space.name, self.folder
+            )
+            return None
+        try:
+            idx = np.load(paths[0], mmap_mode="r")
+            dist = np.load(paths[1], mmap_mode="r")
+        except (OSError, ValueError):
+            log.warning("%s: unreadable table in %s; recomputing", space.name, self.folder)
+            return None
+        if idx.ndim != 2 or idx.shape != dist.shape or idx.shape[0] != space.n_tracks:
+            return None
+        if idx.shape[1] < k:
+            return None
+        return NeighborTable(np.array(idx[:, :k]), np.array(dist[:, :k]))
