@@ -5,8 +5,11 @@ Builds 12 correlated random spaces of 29,275 tracks (dims 200, 50, 256, 50, 200,
 
 (a) baseline: scikit-learn ``NearestNeighbors(n_neighbors=K+1)`` per space (column 0 dropped
     as the query), then a Python set intersection per track, pair and cutoff;
-(b) nnsim: ``compare_spaces`` (exact blocked kNN + one-pass overlap for every cutoff, with
-    1000-replicate bootstrap CIs), in a child process whose peak RSS is reported.
+(b) nnsim: ``run_comparison`` (the one workflow: scaled float32 blocked kNN, exact float64
+    re-ranking of the candidates, one-pass overlap for every cutoff, 1000-replicate bootstrap
+    CIs, ambiguity counts), in a child process whose peak RSS is reported;
+(c) what the exact re-ranking costs: the float32 pass alone against ``neighbors`` (float32
+    pass + re-ranking) on one 200-d space.
 
 Also times nnsim on the paper's small subset size (1,372 tracks).  Prints a table and writes
 ``benchmarks/results/similarity.json``.  Run: ``make bench`` or
@@ -67,18 +70,68 @@ def baseline(spaces: list[np.ndarray], cutoffs: tuple[int, ...]) -> tuple[np.nda
     return S, {"knn_s": t_knn, "pairs_s": t_pairs, "total_s": t_knn + t_pairs}
 
 
+def options(cutoffs: tuple[int, ...]):
+    """The settings of ``conf/`` (own data) with the benchmark's cutoffs and table width."""
+    from nnsim.cli import CLI_OVERRIDES
+    from nnsim.compare import CompareOptions
+    from nnsim.config import compose
+
+    cfg = compose(CLI_OVERRIDES)
+    opts = CompareOptions.from_config(cfg)
+    opts.cutoffs = list(cutoffs)
+    opts.k = max(cutoffs)
+    opts.n_boot = 1000
+    return opts
+
+
+def float32_only(X: np.ndarray, k: int, max_block_mb: float) -> float:
+    """Seconds of the float32 candidate pass alone (no re-ranking), for the cost table."""
+    from nnsim.neighbors import _prepare, _topk_block, block_rows_for
+
+    t0 = time.perf_counter()
+    _, work, _ = _prepare(X, "cosine", "bench")
+    n = work.shape[0]
+    idx = np.empty((n, k), dtype=np.int32)
+    sc = np.empty((n, k), dtype=np.float32)
+    rows = block_rows_for(n, max_block_mb)
+    one, zero = np.ones(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        S = work[start:stop] @ work.T
+        _topk_block(S, one, zero, start, k, idx[start:stop], sc[start:stop])
+    return time.perf_counter() - t0
+
+
 def _nnsim_child(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...], q: mp.Queue) -> None:
-    from nnsim.compare import compare_spaces
+    from nnsim.compare import run_comparison
+    from nnsim.neighbors import neighbors
     from nnsim.spaces import Space
 
+    opts = options(cutoffs)
     spaces = [Space(f"s{i}", X) for i, X in enumerate(make_spaces(n_tracks, n_spaces))]
     # Warm the numba kernels on tiny data so compile time is not counted.
-    compare_spaces([Space("a", spaces[0].X[:300]), Space("b", spaces[1].X[:300])], [5, 10])
+    warm = [Space("a", spaces[0].X[:300]), Space("b", spaces[1].X[:300])]
+    run_comparison(warm, options((5, 10)), distance="cosine")
+    float32_only(spaces[0].X[:300], 10, opts.max_block_mb)
     t0 = time.perf_counter()
-    cmp = compare_spaces(spaces, cutoffs, "cosine", n_boot=1000)
+    res = run_comparison(spaces, opts, distance="cosine")
     total = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    q.put({"total_s": total, "peak_rss_mb": peak_mb, "S": cmp.similarity.tolist()})
+    K = max(cutoffs) + 1
+    t32 = float32_only(spaces[0].X, K, opts.max_block_mb)
+    t1 = time.perf_counter()
+    neighbors(spaces[0].X, K, "cosine", max_block_mb=opts.max_block_mb)
+    t_exact = time.perf_counter() - t1
+    q.put(
+        {
+            "total_s": total,
+            "peak_rss_mb": peak_mb,
+            "S": res.comparison.similarity.tolist(),
+            "one_space_float32_pass_s": t32,
+            "one_space_exact_s": t_exact,
+            "ambiguous_lists": int(res.ambiguous["ambiguous_lists"].sum()),
+        }
+    )
 
 
 def run_nnsim(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...]) -> dict:
@@ -104,6 +157,10 @@ def main() -> None:
     print(f"nnsim: {args.spaces} spaces x {args.n_tracks} tracks, cutoffs {CUTOFFS}, cosine")
     res_b = run_nnsim(args.n_tracks, args.spaces, CUTOFFS)
     print(f"  nnsim total {res_b['total_s']:.1f} s, peak RSS {res_b['peak_rss_mb']:.0f} MB")
+    print(
+        f"  one 200-d space: float32 pass alone {res_b['one_space_float32_pass_s']:.2f} s, "
+        f"with exact re-ranking {res_b['one_space_exact_s']:.2f} s"
+    )
     if args.skip_baseline:
         return
     res_small = run_nnsim(args.small, args.spaces, CUTOFFS)

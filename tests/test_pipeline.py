@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -63,20 +64,33 @@ def test_demo_pipeline_produces_every_output(repo):
     models = json.loads((repo / "spaces/cb/models.json").read_text())
     assert "audioset-vggish" in models["skipped"]
     assert "dvc import-url" in models["skipped"]["audioset-vggish"]["fetch"]
-    assert sorted(pd.read_csv(repo / "spaces/cf/list.csv")["name"]) == ["cf-128", "cf-64", "cf-96"]
-    # CF spaces carry only tracks that have content-based features (they align with CB).
-    cb_ids = set((repo / "spaces/cb/msd-musicnn-embeddings.ids.txt").read_text().split())
-    cf_ids = set((repo / "spaces/cf/cf-96.ids.txt").read_text().split())
-    assert cf_ids and cf_ids <= cb_ids
     sel = json.loads((repo / "metrics/cf_select.json").read_text())
     best = sel["als"][str(sel["best_factors"])]
     assert best["ndcg"] > sel["popularity"]["ndcg"]
+    # The CF space is made at the factor count the selection measured best (no extras).
+    cf_names = list(pd.read_csv(repo / "spaces/cf/list.csv")["name"])
+    assert cf_names == [f"cf-{sel['best_factors']}"]
+    # CF spaces carry only tracks that have content-based features (they align with CB).
+    cb_ids = set((repo / "spaces/cb/msd-musicnn-embeddings.ids.txt").read_text().split())
+    cf_ids = set((repo / f"spaces/cf/{cf_names[0]}.ids.txt").read_text().split())
+    assert cf_ids and cf_ids <= cb_ids
+    m = 8 + len(cf_names)
     for d in ("cosine", "euclidean"):
-        sim = pd.read_csv(repo / f"results/compare/{d}/similarity.csv")
-        assert len(sim) == 11 * 10 // 2 * 4
-        fac = pd.read_csv(repo / f"results/compare/{d}/factors.csv")
+        res = repo / f"results/compare/{d}"
+        sim = pd.read_csv(res / "similarity.csv")
+        assert len(sim) == m * (m - 1) // 2 * 4
+        assert set(sim["differs_in"]) >= {"dataset", "architecture", "layer", "CF", "several"}
+        fac = pd.read_csv(res / "factors.csv")
         assert sorted(fac["variable"].unique()) == ["architecture", "dataset", "layer"]
-        assert (repo / f"results/compare/{d}/heatmap.png").stat().st_size > 10_000
+        assert (fac["ci_low"] <= fac["similarity"] + 1e-12).all()
+        assert (fac["similarity"] <= fac["ci_high"] + 1e-12).all()
+        amb = pd.read_csv(res / "ambiguous.csv")
+        assert len(amb) == m * 4 and (amb["ambiguous_lists"] >= 0).all()
+        for png in ("heatmap.png", "curves.png"):
+            assert (res / png).stat().st_size > 10_000
+        # Tables are one column wider than neighbors.k: the extra one decides ambiguity at k.
+        idx = np.load(repo / f"neighbors/{d}/{cf_names[0]}.indices.npy")
+        assert idx.shape[1] == 51
 
 
 def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):

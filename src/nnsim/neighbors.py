@@ -211,7 +211,7 @@ _U32 = 2.0**-24
 
 def candidate_margin(k: int, n: int) -> int:
     """Extra float32 candidates per row kept for the exact re-ranking (``k + margin <= n-1``)."""
-    return int(min(n - 1 - k, max(16, k // 4)))
+    return int(min(n - 1 - k, max(16, k // 8)))
 
 
 def float32_error_bound(dim: int) -> float:

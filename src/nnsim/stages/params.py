@@ -13,8 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from nnsim.config import compose, dump, validate
+from nnsim.config import compose, dump, find_conf_dir
 from nnsim.errors import NnsimError
+from nnsim.io import atomic_write_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
     args = ap.parse_args(argv)
     try:
-        cfg = compose(args.overrides)
-        validate(cfg)
+        conf = find_conf_dir()
+        cfg = compose(args.overrides, conf)
     except NnsimError as exc:
         print(f"nnsim: error: {exc}", file=sys.stderr)
         return 2
@@ -35,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         if not out.is_file() or out.read_text() != text:
             print(f"{out} differs from conf/; regenerate it with `make params`.", file=sys.stderr)
             return 1
-        print(f"{out} matches conf/")
+        print(f"{out} matches {conf}")
         return 0
-    out.write_text(text)
-    print(f"wrote {out}")
+    atomic_write_text(out, text)
+    print(f"wrote {out} from {conf}")
     return 0
 
 

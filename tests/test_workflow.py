@@ -1,0 +1,146 @@
+"""The one comparison workflow, its report, the DVC stages' dependencies, the CF factor counts."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from deps_helper import module_paths
+from reference import slow_overlap
+
+from nnsim.cli import main
+from nnsim.compare import CompareOptions, pair_difference, run_comparison
+from nnsim.config import compose
+from nnsim.demo import synthetic_spaces
+from nnsim.report import REPORT_FILES, comparison_metrics, write_report
+from nnsim.similarity import bootstrap_weights
+from nnsim.spaces import save_space
+from nnsim.tables import TableStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def spaces():
+    return synthetic_spaces(120, seed=5, cf_factors=(16,))
+
+
+def opts(**kw):
+    cfg = compose(["data=jamendo", "cutoffs=[5,10]", "neighbors.k=10", "compare.n_boot=200"])
+    o = CompareOptions.from_config(cfg)
+    for k, v in kw.items():
+        setattr(o, k, v)
+    return o
+
+
+def test_workflow_tables_store_and_reuse(spaces, tmp_path):
+    store = TableStore(tmp_path / "t", "cosine")
+    first = run_comparison(spaces, opts(), distance="cosine", store=store)
+    assert all(t.k == 11 for t in first.tables.values())  # k + 1: ambiguity at k
+    again = run_comparison(spaces, opts(), distance="cosine", reuse=store)
+    assert sorted(again.reused) == sorted(s.name for s in spaces)
+    assert np.array_equal(first.comparison.similarity, again.comparison.similarity)
+    # other vectors: the fingerprint differs, nothing is reused
+    other = [type(s)(s.name, s.X * 1.5 + 1, s.ids, s.meta) for s in spaces]
+    third = run_comparison(other, opts(), distance="cosine", reuse=store)
+    assert third.reused == []
+
+
+def test_aggregate_cis_match_an_independent_bootstrap(spaces):
+    res = run_comparison(spaces, opts(n_boot=300), distance="euclidean")
+    cmp = res.comparison
+    tables = {n: t.indices for n, t in res.tables.items()}
+    W = bootstrap_weights(cmp.n_tracks, 300, 0)
+    for _, row in res.factors.iterrows():
+        pairs = [p.split("|") for p in row["pairs"].split("; ")]
+        ci = list(cmp.cutoffs).index(row["cutoff"])
+        n = int(row["cutoff"])
+        per_pair = np.array([slow_overlap(tables[a], tables[b], n) for a, b in pairs])
+        reps = np.array([(w @ per_pair.T).mean() / cmp.n_tracks for w in W])
+        assert row["similarity"] == pytest.approx(per_pair.mean(), abs=1e-12)
+        assert row["ci_low"] == pytest.approx(np.quantile(reps, 0.025), abs=1e-9)
+        assert row["ci_high"] == pytest.approx(np.quantile(reps, 0.975), abs=1e-9)
+        assert row["ci_low"] <= row["similarity"] <= row["ci_high"]
+        del ci
+
+
+def test_pair_difference_labels():
+    v = ["dataset", "architecture", "layer"]
+    a = {"kind": "cb", "dataset": "msd", "architecture": "musicnn", "layer": "embeddings"}
+    assert pair_difference(a, {**a, "dataset": "mtat"}, v) == "dataset"
+    assert pair_difference(a, {**a, "layer": "taggrams"}, v) == "layer"
+    assert pair_difference(a, {**a, "layer": "taggrams", "dataset": "mtat"}, v) == "several"
+    assert pair_difference(a, {"kind": "cf"}, v) == "CF"
+    assert pair_difference(a, dict(a), v) == "none"
+
+
+def test_report_and_cli_write_the_same_files(spaces, tmp_path):
+    res = run_comparison(spaces, opts(), distance="cosine")
+    (tmp_path / "r").mkdir()
+    written = write_report(res, tmp_path / "r", variables=["dataset", "architecture", "layer"])
+    assert [p.name for p in written] == list(REPORT_FILES)
+    sim = pd.read_csv(tmp_path / "r" / "similarity.csv")
+    assert set(sim["differs_in"]) == {"dataset", "architecture", "layer", "several", "CF"}
+    m = comparison_metrics(res)
+    assert {"factor.dataset.S5.ci_low", "tracks"} <= set(m)
+    assert any(k.startswith("ambiguous.") for k in m)
+    # the CLI writes exactly the report's files
+    rows = ["name,file,kind,dataset,architecture,layer"]
+    for s in spaces:
+        save_space(s, tmp_path / "sp" / f"{s.name}.npy")
+        g = s.meta.get
+        rows.append(
+            f"{s.name},{s.name}.npy,{g('kind', '')},{g('dataset', '')},"
+            f"{g('architecture', '')},{g('layer', '')}"
+        )
+    (tmp_path / "sp" / "list.csv").write_text("\n".join(rows) + "\n")
+    rc = main(
+        [
+            "compare",
+            str(tmp_path / "sp" / "list.csv"),
+            "--out",
+            str(tmp_path / "o"),
+            "--cutoffs",
+            "5",
+            "10",
+            "--n-boot",
+            "200",
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(REPORT_FILES)
+    cli_sim = pd.read_csv(tmp_path / "o" / "similarity.csv")
+    pd.testing.assert_frame_equal(cli_sim, sim)
+
+
+def _stage_modules():
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    for name, st in dvc["stages"].items():
+        body = st.get("do", st)
+        m = re.search(r"python -m (nnsim\.stages\.\w+)", body["cmd"])
+        assert m, name
+        yield name, m.group(1), {d for d in body["deps"] if isinstance(d, str)}
+
+
+@pytest.mark.parametrize(("stage", "module", "deps"), list(_stage_modules()))
+def test_every_stage_depends_on_the_modules_it_imports(stage, module, deps):
+    missing = sorted(module_paths(module) - deps)
+    assert not missing, f"dvc.yaml stage {stage} imports but does not depend on {missing}"
+
+
+def test_cf_spaces_use_the_measured_best_factor_count(tmp_path):
+    from nnsim.stages.cf import factor_counts
+
+    cfg = compose(["cf.extra_factors=[32,8]"])
+    cfg["paths"]["results_dir"] = str(tmp_path)
+    (tmp_path / "cf_select").mkdir()
+    (tmp_path / "cf_select" / "best.json").write_text(json.dumps({"best_factors": 8}))
+    assert factor_counts(cfg) == [8, 32]
+    cfg["cf"]["extra_factors"] = []
+    assert factor_counts(cfg) == [8]
