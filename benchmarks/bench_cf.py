@@ -50,11 +50,18 @@ def main() -> None:
         df.to_csv(path, index=False)
         t0 = time.perf_counter()
         log = read_log(path)
-        out, rep = preprocess(log, min_user=5, min_track=5, max_user_quantile=0.999)
+        out, rep = preprocess(
+            log,
+            aggregate_how="sum",
+            event_weights=None,
+            min_user=5,
+            min_track=5,
+            max_user_quantile=0.999,
+        )
         m, _, _ = to_matrix(out)
         t_pre = time.perf_counter() - t0
     t1 = time.perf_counter()
-    fit_als(m, 96, iterations=15, deterministic=False)
+    fit_als(m, 96, regularization=0.01, alpha=1.0, iterations=15, seed=0, deterministic=False)
     t_als = time.perf_counter() - t1
     print(rep.frame().to_string(index=False))
     print(f"matrix {m.shape[0]} users x {m.shape[1]} tracks, {m.nnz} non-zeros")

@@ -36,7 +36,11 @@ def main() -> None:
     workers = args.workers or int(cfg["audio"]["workers"])
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.clips):
-            sf.write(Path(tmp) / f"{i:04d}.flac", synth_clip(STYLES[i % len(STYLES)], i), 16000)
+            sf.write(
+                Path(tmp) / f"{i:04d}.flac",
+                synth_clip(STYLES[i % len(STYLES)], i, duration=30.0, sr=16000),
+                16000,
+            )
         tracks = find_audio(tmp, ["flac"])
         t0 = time.perf_counter()
         res = extract(

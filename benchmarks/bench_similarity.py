@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import queue
 import resource
 import time
 from pathlib import Path
@@ -94,11 +95,11 @@ def float32_only(X: np.ndarray, k: int, max_block_mb: float) -> float:
     idx = np.empty((n, k), dtype=np.int32)
     sc = np.empty((n, k), dtype=np.float32)
     rows = block_rows_for(n, max_block_mb)
-    one, zero = np.ones(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+    buf = np.empty((rows, n), dtype=np.float32)
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        S = work[start:stop] @ work.T
-        _topk_block(S, one, zero, start, k, idx[start:stop], sc[start:stop])
+        S = np.matmul(work[start:stop], work.T, out=buf[: stop - start])
+        _topk_block(S, start, k, idx[start:stop], sc[start:stop])
     return time.perf_counter() - t0
 
 
@@ -139,7 +140,13 @@ def run_nnsim(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...]) -> dict:
     q: mp.Queue = ctx.Queue()
     p = ctx.Process(target=_nnsim_child, args=(n_tracks, n_spaces, cutoffs, q))
     p.start()
-    res = q.get()
+    while True:  # a child that dies must not leave the benchmark waiting forever
+        try:
+            res = q.get(timeout=5)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise SystemExit(f"benchmark child failed (exit code {p.exitcode})") from None
     p.join()
     return res
 

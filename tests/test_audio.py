@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TF_PYTHON = ROOT / ".venv-tf" / "bin" / "python"
 CONVERTER = ROOT / "src" / "nnsim" / "audio" / "convert_musicnn.py"
 SR = 16000
+AUDIO = AudioSettings.from_config(compose()["audio"])
 
 
 def musicnn_ckpt(name: str) -> Path:
@@ -86,7 +87,7 @@ def test_rebuilt_graphs_match_the_pinned_hashes(frozen):
 @pytest.mark.slow
 def test_frozen_graph_in_essentia_matches_checkpoint_in_tensorflow(frozen, tmp_path):
     out, cfg, _ = frozen
-    audio = synth_clip("arp", 3, duration=12.0)
+    audio = synth_clip("arp", 3, duration=12.0, sr=SR)
     patches = mel_patches(audio, 187)
     np.save(tmp_path / "patches.npy", patches)
     for s in specs_at(cfg, out):
@@ -123,8 +124,8 @@ def test_frozen_graph_in_essentia_matches_checkpoint_in_tensorflow(frozen, tmp_p
 def test_node_and_shape_contracts_and_essentia_patching(frozen):
     out, cfg, _ = frozen
     specs = specs_at(cfg, out)
-    ex = Extractor(specs, AudioSettings())
-    audio = synth_clip("house", 5, duration=9.0)
+    ex = Extractor(specs, AUDIO)
+    audio = synth_clip("house", 5, duration=9.0, sr=SR)
     res = ex.run(audio, [s.name for s in specs])
     dims = {name: {k: v.shape for k, v in vecs.items()} for name, vecs in res.items()}
     assert dims == {
@@ -161,7 +162,11 @@ def _corpus(folder: Path, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
         sub = folder / f"{i % 3:02d}"
         sub.mkdir(parents=True, exist_ok=True)
-        sf.write(sub / f"{1000 + i}.flac", synth_clip(STYLES[i % len(STYLES)], i, duration=6.0), SR)
+        sf.write(
+            sub / f"{1000 + i}.flac",
+            synth_clip(STYLES[i % len(STYLES)], i, duration=6.0, sr=SR),
+            SR,
+        )
 
 
 def test_bad_files_are_skipped_with_reasons_and_resume_is_incremental(frozen, tmp_path):
@@ -171,11 +176,11 @@ def test_bad_files_are_skipped_with_reasons_and_resume_is_incremental(frozen, tm
     _corpus(audio_dir, 3)
     (audio_dir / "00" / "2000.mp3").write_bytes(b"\x00garbage" * 100)
     sf.write(audio_dir / "01" / "2001.wav", np.zeros(SR * 5, dtype=np.float32), SR)
-    sf.write(audio_dir / "02" / "2002.ogg", synth_clip("pad", 1, duration=1.0), SR)
+    sf.write(audio_dir / "02" / "2002.ogg", synth_clip("pad", 1, duration=1.0, sr=SR), SR)
     tracks = find_audio(audio_dir, ["mp3", "ogg", "flac", "wav"], "stem")
     assert [t for t, _ in tracks] == ["1000", "1001", "1002", "2000", "2001", "2002"]
     cache = tmp_path / "cache"
-    res = extract(tracks, specs, AudioSettings(), cache, workers=1, show_progress=False)
+    res = extract(tracks, specs, AUDIO, cache, workers=1, show_progress=False)
     assert res.ids == ["1000", "1001", "1002"]
     reasons = {t: r for t, _, r in res.skipped}
     assert reasons["2000"].startswith("unreadable")
@@ -186,7 +191,7 @@ def test_bad_files_are_skipped_with_reasons_and_resume_is_incremental(frozen, tm
     # Add one file: only it is extracted; results for the others come from the cache.
     _corpus(audio_dir, 1, start=3)
     tracks = find_audio(audio_dir, ["flac"], "stem")
-    res2 = extract(tracks, specs, AudioSettings(), cache, workers=2, show_progress=False)
+    res2 = extract(tracks, specs, AUDIO, cache, workers=2, show_progress=False)
     assert res2.n_cached == 3 and res2.ids == ["1000", "1001", "1002", "1003"]
     np.testing.assert_array_equal(
         res2.vectors[specs[0].name]["taggrams"][:3], res.vectors[specs[0].name]["taggrams"]
@@ -195,7 +200,7 @@ def test_bad_files_are_skipped_with_reasons_and_resume_is_incremental(frozen, tm
     # An interrupted run (a cache entry lost, a torn write) recomputes only what is missing.
     victim = next(cache.rglob("*.npz"))
     victim.write_bytes(b"torn")
-    res3 = extract(tracks, specs, AudioSettings(), cache, workers=1, show_progress=False)
+    res3 = extract(tracks, specs, AUDIO, cache, workers=1, show_progress=False)
     assert res3.n_cached == 3
     np.testing.assert_allclose(
         res3.vectors[specs[0].name]["embeddings"],
@@ -221,8 +226,8 @@ def test_vggish_standin_graph_path(tmp_path):
     assert spec.frontend == "vggish" and spec.checkpoint is None
     spec.graph = pb
     check_graph(spec)
-    ex = Extractor([spec], AudioSettings())
-    audio = synth_clip("drums", 2, duration=10.0)
+    ex = Extractor([spec], AUDIO)
+    audio = synth_clip("drums", 2, duration=10.0, sr=SR)
     res = ex.run(audio, [spec.name])
     v = res[spec.name]["embeddings"]
     assert v.shape == (128,) and np.isfinite(v).all()

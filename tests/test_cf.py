@@ -14,7 +14,35 @@ from nnsim.cf.log import (
     to_matrix,
 )
 from nnsim.cf.simulate import simulate_log
+from nnsim.config import compose
 from nnsim.errors import ConfigError, InputError
+
+_CF = compose()["cf"]
+#: Settings from conf/ (the library has no defaults of its own); tests override some.
+PRE = {
+    "aggregate_how": _CF["aggregate"],
+    "event_weights": None,
+    "min_user": _CF["min_user_interactions"],
+    "min_track": _CF["min_track_interactions"],
+    "max_user_quantile": _CF["max_user_quantile"],
+}
+ALS = {k: _CF[k] for k in ("regularization", "alpha", "iterations", "seed", "deterministic")}
+SEL = {
+    **{k: v for k, v in ALS.items() if k != "seed"},
+    **{k: _CF["select"][k] for k in ("seeds", "test_ratio", "k")},
+}
+
+
+def pre(df, **kw):
+    return preprocess(df, **{**PRE, **kw})
+
+
+def als(m, f, **kw):
+    return fit_als(m, f, **{**ALS, **kw})
+
+
+def sel_factors(m, factors, **kw):
+    return select_factors(m, factors, **{**SEL, **kw})
 
 
 def write(tmp_path, text, name="log.csv"):
@@ -96,7 +124,7 @@ def test_aggregate_and_events():
             "event": ["play", "like", "skip", "play"],
         }
     )
-    out, rep = preprocess(
+    out, rep = pre(
         df,
         event_weights={"play": 1.0, "like": 4.0, "skip": 0.0},
         min_user=1,
@@ -107,7 +135,7 @@ def test_aggregate_and_events():
     assert sorted(map(tuple, out.to_numpy().tolist())) == [("a", "x", 9.0), ("b", "x", 1.0)]
     assert rep.frame()["step"].tolist()[:2] == ["read", "aggregate"]
     with pytest.raises(ConfigError, match=r"event type\(s\) \['skip'\] have no weight"):
-        preprocess(df, event_weights={"play": 1.0, "like": 4.0})
+        pre(df, event_weights={"play": 1.0, "like": 4.0})
     assert aggregate(df, "max")["value"].tolist() == [2.0, 1.0, 1.0]
 
 
@@ -115,28 +143,26 @@ def test_restrict_to_cb_counts_unmatched_and_empty_errors():
     df = pd.DataFrame(
         {"user_id": ["a"] * 3 + ["b"] * 3, "track_id": ["x", "y", "z"] * 2, "value": 1.0}
     )
-    out, rep = preprocess(
-        df, min_user=1, min_track=1, max_user_quantile=1.0, keep_tracks=["x", "y"]
-    )
+    out, rep = pre(df, min_user=1, min_track=1, max_user_quantile=1.0, keep_tracks=["x", "y"])
     assert set(out["track_id"]) == {"x", "y"}
     step = rep.frame().set_index("step").loc["restrict_to_cb"]
     assert step["unmatched_tracks"] == 1 and step["unmatched_rows"] == 2
     with pytest.raises(InputError, match="content-based features"):
-        preprocess(df, min_user=1, min_track=1, max_user_quantile=1.0, keep_tracks=["nope"])
+        pre(df, min_user=1, min_track=1, max_user_quantile=1.0, keep_tracks=["nope"])
     with pytest.raises(InputError, match="users >= 9"):
-        preprocess(df, min_user=9, min_track=1, max_user_quantile=1.0)
+        pre(df, min_user=9, min_track=1, max_user_quantile=1.0)
 
 
 def test_stratified_split_per_user():
     rng = np.random.default_rng(1)
     m = sp.random(50, 80, density=0.2, random_state=1, format="csr")
     m.data[:] = rng.integers(1, 5, m.nnz)
-    tr, te = stratified_split(m, 0.2, seed=3)
+    tr, te = stratified_split(m, test_ratio=0.2, seed=3)
     assert (tr + te - m).nnz == 0 and tr.multiply(te).nnz == 0
     n = np.diff(m.indptr)
     expect = np.minimum(np.round(0.2 * n), np.maximum(n - 1, 0))
     np.testing.assert_array_equal(np.diff(te.indptr), expect)
-    _tr2, te2 = stratified_split(m, 0.2, seed=3)
+    _tr2, te2 = stratified_split(m, test_ratio=0.2, seed=3)
     assert (te2 != te).nnz == 0
 
 
@@ -191,7 +217,7 @@ def test_als_deterministic_and_beats_popularity_on_simulated_log():
     styles = np.repeat(np.arange(5), 30)
     tracks = np.array([f"t{i}" for i in range(styles.size)])
     log_df = simulate_log(tracks, styles, n_users=300, events_per_user=40, seed=0)
-    df, _ = preprocess(
+    df, _ = pre(
         log_df,
         event_weights={"play": 1.0, "like": 4.0, "skip": 0.0},
         min_user=5,
@@ -199,12 +225,12 @@ def test_als_deterministic_and_beats_popularity_on_simulated_log():
         max_user_quantile=1.0,
     )
     m, _users, items = to_matrix(df)
-    a = fit_als(m, 8, seed=4, iterations=5)
-    b = fit_als(m, 8, seed=4, iterations=5)
+    a = als(m, 8, seed=4, iterations=5)
+    b = als(m, 8, seed=4, iterations=5)
     np.testing.assert_array_equal(a.item_factors, b.item_factors)
     assert a.item_factors.shape == (items.size, 8)
-    sel = select_factors(m, [4, 8], seeds=[0], iterations=10)
+    sel = sel_factors(m, [4, 8], seeds=[0], iterations=10)
     summ = sel.summary.set_index("model")
     assert summ.loc["als", "ndcg_mean"].max() > summ.loc["popularity", "ndcg_mean"] + 0.05
     with pytest.raises(InputError, match=r"lower cf\.select\.factors"):
-        select_factors(m, [items.size + 5])
+        sel_factors(m, [items.size + 5])

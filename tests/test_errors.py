@@ -214,3 +214,18 @@ def test_space_list_writer_round_trips(tmp_path):
     assert (tmp_path / "l.csv").read_text().splitlines()[0] == "name,file,kind,layer"
     (s,) = read_space_list(tmp_path / "l.csv")
     assert s.meta["kind"] == "cb" and s.meta["layer"] == "t" and s.meta["note"] == "kept"
+
+
+def test_params_yaml_is_checked_against_the_schema(tmp_path):
+    from nnsim.config import load_params
+
+    cfg = compose()
+    cfg["compare"]["n_bootstrap"] = 10  # a typo of n_boot
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"p\.yaml: setting 'compare\.n_bootstrap'"):
+        load_params(tmp_path / "p.yaml")
+    cfg = compose()
+    del cfg["neighbors"]["k"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"required setting\(s\) neighbors\.k"):
+        load_params(tmp_path / "p.yaml")

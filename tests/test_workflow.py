@@ -63,8 +63,12 @@ def test_aggregate_cis_match_an_independent_bootstrap(spaces):
         per_pair = np.array([slow_overlap(tables[a], tables[b], n) for a, b in pairs])
         reps = np.array([(w @ per_pair.T).mean() / cmp.n_tracks for w in W])
         assert row["similarity"] == pytest.approx(per_pair.mean(), abs=1e-12)
-        assert row["ci_low"] == pytest.approx(np.quantile(reps, 0.025), abs=1e-9)
-        assert row["ci_high"] == pytest.approx(np.quantile(reps, 0.975), abs=1e-9)
+        assert row["ci_low"] == pytest.approx(
+            np.quantile(reps, 0.025), abs=1e-6
+        )  # float32 bootstrap products
+        assert row["ci_high"] == pytest.approx(
+            np.quantile(reps, 0.975), abs=1e-6
+        )  # float32 bootstrap products
         assert row["ci_low"] <= row["similarity"] <= row["ci_high"]
         del ci
 

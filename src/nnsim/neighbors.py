@@ -95,27 +95,15 @@ def _compact(bv: np.ndarray, bi: np.ndarray, size: int, k: int) -> float:
 
 
 @numba.njit(cache=True)
-def _sample_floor(
-    S: np.ndarray,
-    r: int,
-    scale: np.ndarray,
-    offset: np.ndarray,
-    me: int,
-    stride: int,
-    n_sample: int,
-    rank: int,
-) -> float:
-    """``rank``-th best score among every ``stride``-th column of row ``r`` (self skipped).
+def _sample_floor(S: np.ndarray, r: int, stride: int, n_sample: int, rank: int) -> float:
+    """``rank``-th best score among every ``stride``-th column of row ``r``.
 
     Keeps the best ``rank`` values in a small descending array (insertion), which is far
     cheaper than a general selection for ``rank`` much smaller than ``n_sample``.
     """
     top = np.full(rank, -np.inf, dtype=np.float32)
     for s in range(n_sample):
-        j = s * stride
-        if j == me:
-            continue
-        v = S[r, j] * scale[j] + offset[j]
+        v = S[r, s * stride]
         if v > top[rank - 1]:
             p = rank - 1
             while p > 0 and top[p - 1] < v:
@@ -127,28 +115,21 @@ def _sample_floor(
 
 @numba.njit(cache=True)
 def _scan_row(
-    S: np.ndarray,
-    r: int,
-    scale: np.ndarray,
-    offset: np.ndarray,
-    me: int,
-    k: int,
-    floor: float,
-    bv: np.ndarray,
-    bi: np.ndarray,
+    S: np.ndarray, r: int, k: int, floor: float, bv: np.ndarray, bi: np.ndarray
 ) -> int:
     """Buffer the best ``k`` scores of row ``r`` among those ``>= floor``; return the count.
 
     Candidates are appended in increasing column order; a full buffer is cut back to its
-    best ``k`` (raising the threshold ``t``), so an equal score never displaces a kept one.
+    best ``k`` (raising the threshold), so an equal score never displaces a kept one.  One
+    comparison per column in the common case.
     """
     n = S.shape[1]
     cap = bv.shape[0]
     size = 0
-    t = -np.inf
+    t = np.float32(-np.inf)
     for j in range(n):
-        v = S[r, j] * scale[j] + offset[j]
-        if v >= floor and v > t and j != me:
+        v = S[r, j]
+        if v >= floor and v > t:
             bv[size] = v
             bi[size] = j
             size += 1
@@ -161,35 +142,34 @@ def _scan_row(
 @numba.njit(parallel=True, cache=True)
 def _topk_block(
     S: np.ndarray,
-    scale: np.ndarray,
-    offset: np.ndarray,
     row_start: int,
     k: int,
     out_idx: np.ndarray,
     out_score: np.ndarray,
 ) -> None:
-    """Best ``k`` columns of every row of ``score = S * scale + offset``, self excluded.
+    """Best ``k`` columns of every row of the score block ``S``, self excluded.
 
-    A strided sample of the row gives a floor that the ``k``-th best score very likely
-    exceeds; scanning only buffers scores at or above it.  If fewer than ``k`` scores reach
-    the floor, the row is rescanned without it, so the result is always exact.
+    The block is a scratch buffer: each row's own column is set to -inf first.  A strided
+    sample of the row gives a floor that the ``k``-th best score very likely exceeds;
+    scanning only buffers scores at or above it.  If fewer than ``k`` scores reach the
+    floor, the row is rescanned without it, so the result is always exact.
     """
     b, n = S.shape
     cap = 4 * k
     n_sample = 2048
     use_floor = n >= 4 * n_sample and k * 8 < n
     for r in numba.prange(b):
-        me = row_start + r
+        S[r, row_start + r] = -np.inf
         bv = np.empty(cap, dtype=np.float32)
         bi = np.empty(cap, dtype=np.int32)
         floor = -np.inf
         if use_floor:
             # Expected sample hits in the top k, doubled, plus a margin.
             rank = min(n_sample - 1, 2 * (k * n_sample) // n + 16)
-            floor = _sample_floor(S, r, scale, offset, me, n // n_sample, n_sample, rank)
-        size = _scan_row(S, r, scale, offset, me, k, floor, bv, bi)
+            floor = _sample_floor(S, r, n // n_sample, n_sample, rank)
+        size = _scan_row(S, r, k, floor, bv, bi)
         if size < k:
-            size = _scan_row(S, r, scale, offset, me, k, -np.inf, bv, bi)
+            size = _scan_row(S, r, k, -np.inf, bv, bi)
         if size > k:
             _compact(bv, bi, size, k)
         order = np.argsort(-bv[:k], kind="mergesort")  # stable: index order among ties
@@ -211,7 +191,7 @@ _U32 = 2.0**-24
 
 def candidate_margin(k: int, n: int) -> int:
     """Extra float32 candidates per row kept for the exact re-ranking (``k + margin <= n-1``)."""
-    return int(min(n - 1 - k, max(16, k // 8)))
+    return int(min(n - 1 - k, max(8, k // 16)))
 
 
 def float32_error_bound(dim: int) -> float:
@@ -224,38 +204,61 @@ def float32_error_bound(dim: int) -> float:
     return 2.0 * (2.0 * (dim + 2) + 8.0) * _U32
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(inline="always", fastmath={"reassoc"})
+def _sqdist(X: np.ndarray, mul: np.ndarray, r: int, j: int) -> float:
+    """``||X[r] mul[r] - X[j] mul[j]||^2`` in float64 (float32 storage read, exact conversion).
+
+    Reading the float32 matrix halves the memory traffic of gathering candidate rows; every
+    distance is computed by this one function, so equal rows give equal distances.
+    """
+    a = mul[r]
+    b = mul[j]
+    acc = 0.0
+    for t in range(X.shape[1]):
+        diff = np.float64(X[r, t]) * a - np.float64(X[j, t]) * b
+        acc += diff * diff
+    return acc
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
 def _rerank(
-    W: np.ndarray,
+    X: np.ndarray,
+    div: np.ndarray,
     cand: np.ndarray,
     k: int,
     cosine: bool,
     out_idx: np.ndarray,
     out_dist: np.ndarray,
 ) -> None:
-    """Order each row's candidates by exact float64 distance (ties: smaller index first)."""
+    """Order each row's candidates by exact float64 distance (ties: smaller index first).
+
+    The candidates arrive in float32 order, which is nearly the exact one, so an insertion
+    sort on the total order ``(distance, index)`` is close to linear; the result does not
+    depend on the order the candidates arrive in.
+    """
     n, kc = cand.shape
-    d = W.shape[1]
     for r in numba.prange(n):
-        ci = np.sort(cand[r])
+        ci = np.empty(kc, dtype=np.int32)
         dist = np.empty(kc, dtype=np.float64)
         for p in range(kc):
-            j = ci[p]
-            acc = 0.0
-            for t in range(d):
-                diff = W[r, t] - W[j, t]
-                acc += diff * diff
-            dist[p] = acc
-        order = np.argsort(dist, kind="mergesort")  # stable: index order among ties
+            j = cand[r, p]
+            v = _sqdist(X, div, r, j)
+            q = p
+            while q > 0 and (dist[q - 1] > v or (dist[q - 1] == v and ci[q - 1] > j)):
+                dist[q] = dist[q - 1]
+                ci[q] = ci[q - 1]
+                q -= 1
+            dist[q] = v
+            ci[q] = j
         for p in range(k):
-            q = order[p]
-            out_idx[r, p] = ci[q]
-            out_dist[r, p] = 0.5 * dist[q] if cosine else np.sqrt(dist[q])
+            out_idx[r, p] = ci[p]
+            out_dist[r, p] = 0.5 * dist[p] if cosine else np.sqrt(dist[p])
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
 def _full_rows(
-    W: np.ndarray,
+    X: np.ndarray,
+    div: np.ndarray,
     rows: np.ndarray,
     k: int,
     cosine: bool,
@@ -263,7 +266,7 @@ def _full_rows(
     out_dist: np.ndarray,
 ) -> None:
     """Exact float64 top ``k`` of the given rows against every other row."""
-    n, d = W.shape
+    n = X.shape[0]
     for a in numba.prange(rows.shape[0]):
         r = rows[a]
         dist = np.empty(n - 1, dtype=np.float64)
@@ -272,11 +275,7 @@ def _full_rows(
         for j in range(n):
             if j == r:
                 continue
-            acc = 0.0
-            for t in range(d):
-                diff = W[r, t] - W[j, t]
-                acc += diff * diff
-            dist[w] = acc
+            dist[w] = _sqdist(X, div, r, j)
             idx[w] = j
             w += 1
         order = np.argsort(dist, kind="mergesort")
@@ -286,13 +285,22 @@ def _full_rows(
             out_dist[r, p] = 0.5 * dist[q] if cosine else np.sqrt(dist[q])
 
 
+def _all_rows_equal(A: np.ndarray) -> bool:
+    """Every row equals the first (cheap rejection on a few rows before the full check)."""
+    head = A[: min(A.shape[0], 8)]
+    if not np.all(head == A[0]):
+        return False
+    return bool(np.all(A == A[0]))
+
+
 def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.ndarray, bool]:
-    """float64 vectors for the exact distances, float32 scaled vectors, and 'all equal'.
+    """Row divisors for the exact distances, float32 scaled vectors, and 'all equal'.
 
     Returns
     -------
-    exact : np.ndarray [shape=(n, d), dtype=float64]
-        Unit rows (cosine) or the vectors themselves (euclidean: direct differences).
+    mul : np.ndarray [shape=(n,), dtype=float64]
+        The exact distances use ``X[i] * mul[i]`` in float64: unit rows (cosine: inverse
+        row norms) or the vectors themselves (euclidean: ones; direct differences).
     work : np.ndarray [shape=(n, d), dtype=float32]
         Rows of norm <= 1 for the float32 pass (cosine: unit rows; euclidean: centred and
         divided by the largest row norm).
@@ -309,15 +317,16 @@ def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.nd
                 f"(0-based rows: {preview(zeros)}). Remove them, use euclidean distance, "
                 "or drop them from every space (--drop-zero-rows)."
             )
-        exact = X64 / norms[:, None]
-        work64 = exact
+        div = 1.0 / norms
+        work64 = X64 * div[:, None]
+        constant = _all_rows_equal(work64)
     else:
-        exact = X64
+        div = np.ones(X.shape[0])
         centred = X64 - X64.mean(axis=0)
         top = float(np.sqrt(np.einsum("ij,ij->i", centred, centred)).max())
         work64 = centred / top if top > 0 else centred
-    constant = bool(np.all(exact == exact[0]))
-    return exact, work64.astype(np.float32), constant
+        constant = _all_rows_equal(X)
+    return div, work64.astype(np.float32), constant
 
 
 def neighbors(
@@ -381,7 +390,7 @@ def neighbors(
         )
     rows = block_rows_for(n, max_block_mb)
     cosine = distance == "cosine"
-    exact, work, constant = _prepare(X, distance, name)
+    div, work, constant = _prepare(X, distance, name)
     indices = np.empty((n, k), dtype=np.int32)
     dist64 = np.empty((n, k), dtype=np.float64)
     if constant:
@@ -391,24 +400,27 @@ def neighbors(
             name,
             "direction" if cosine else "point",
         )
-        _full_rows(exact, np.arange(n, dtype=np.int64), k, cosine, indices, dist64)
+        _full_rows(X, div, np.arange(n, dtype=np.int64), k, cosine, indices, dist64)
         return _checked(indices, dist64, n, name)
     kc = k + candidate_margin(k, n)
     if cosine:
-        scale, offset = np.ones(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+        left, right = work, work  # score = cos
     else:
-        sq = np.einsum("ij,ij->i", work, work, dtype=np.float64).astype(np.float32)
-        scale, offset = np.full(n, 2.0, dtype=np.float32), -sq
+        # score = 2 x.y - |y|^2 (larger is nearer) straight out of one product:
+        # [x, 1] . [2y, -|y|^2]; doubling is exact.
+        sq = np.einsum("ij,ij->i", work, work, dtype=np.float64)
+        left = np.hstack([work, np.ones((n, 1), dtype=np.float32)])
+        right = np.hstack([2 * work, (-sq).astype(np.float32)[:, None]])
     cand = np.empty((n, kc), dtype=np.int32)
     scores = np.empty((n, kc), dtype=np.float32)
-    WT = work.T
+    RT = right.T
     buf = np.empty((rows, n), dtype=np.float32)  # reused: one allocation, no page faults per block
     starts = range(0, n, rows)
     for start in progress(starts, desc=f"neighbours {name}", unit="block", enabled=show_progress):
         stop = min(n, start + rows)
-        S = np.matmul(work[start:stop], WT, out=buf[: stop - start])
-        _topk_block(S, scale, offset, start, kc, cand[start:stop], scores[start:stop])
-    _rerank(exact, cand, k, cosine, indices, dist64)
+        S = np.matmul(left[start:stop], RT, out=buf[: stop - start])
+        _topk_block(S, start, kc, cand[start:stop], scores[start:stop])
+    _rerank(X, div, cand, k, cosine, indices, dist64)
     if kc < n - 1:
         gap = scores[:, k - 1].astype(np.float64) - scores[:, kc - 1]
         uncertain = np.flatnonzero(~(gap > 2.0 * float32_error_bound(dim)))
@@ -420,7 +432,7 @@ def neighbors(
                 uncertain.size,
                 n,
             )
-            _full_rows(exact, uncertain.astype(np.int64), k, cosine, indices, dist64)
+            _full_rows(X, div, uncertain.astype(np.int64), k, cosine, indices, dist64)
     return _checked(indices, dist64, n, name)
 
 

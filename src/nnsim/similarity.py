@@ -91,6 +91,7 @@ def _overlap_kernel(
     cutoffs: np.ndarray,
     n_items: int,
     rbo_p: float,
+    want_rbo: bool,
     per_row: np.ndarray,
     per_row_rbo: np.ndarray,
     hist: np.ndarray,
@@ -121,11 +122,13 @@ def _overlap_kernel(
                 cum += rowh[d]
                 hists[c, d] += rowh[d]
                 rowh[d] = 0
-                acc += w * cum / (d + 1)
-                w *= rbo_p
+                if want_rbo:
+                    acc += w * cum / (d + 1)
+                    w *= rbo_p
                 while ci < n_cut and cutoffs[ci] == d + 1:
                     per_row[r, ci] = cum
-                    per_row_rbo[r, ci] = (1.0 - rbo_p) * acc + w * cum / (d + 1)
+                    if want_rbo:
+                        per_row_rbo[r, ci] = (1.0 - rbo_p) * acc + w * cum / (d + 1)
                     ci += 1
     for c in range(n_chunks):
         for d in range(K):
@@ -279,7 +282,8 @@ def pair_overlap(
     per_row = np.zeros((a.shape[0], cut.size), dtype=np.int32)
     per_rbo = np.zeros((a.shape[0], cut.size), dtype=np.float64)
     hist = np.zeros(K, dtype=np.int64)
-    _overlap_kernel(a, b, K, cut, n_items, float(rbo_p), per_row, per_rbo, hist)
+    want_rbo = "rbo" in measures
+    _overlap_kernel(a, b, K, cut, n_items, float(rbo_p), want_rbo, per_row, per_rbo, hist)
     curve = np.cumsum(hist) / (a.shape[0] * np.arange(1, K + 1, dtype=np.float64))
     spear = None
     if "spearman" in measures:
@@ -471,26 +475,34 @@ def compare_tables(
     lows = {k: np.ones((m, m, c)) for k in wanted}
     highs = {k: np.ones((m, m, c)) for k in wanted}
     curves = np.ones((m, m, K))
-    W = bootstrap_weights(N, n_boot, seed) if n_boot > 0 else None
-    boot = np.zeros((m, m, n_boot, c)) if W is not None else None
+    # Each table cut to K contiguous columns once (not once per pair).
+    tables = {name: _check_table(tables[name], K, name) for name in names}
     pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
-    for i, j in progress(pairs, desc="pairs", unit="pair", enabled=show_progress):
+    # Per-track values of every pair side by side: one bootstrap product for all pairs.
+    per_all = {key: np.empty((N, len(pairs) * c), dtype=np.float32) for key in wanted}
+    for p, (i, j) in enumerate(progress(pairs, desc="pairs", unit="pair", enabled=show_progress)):
         res = pair_overlap(tables[names[i]], tables[names[j]], cut, measures=wanted, rbo_p=rbo_p)
         curves[i, j] = curves[j, i] = res.curve
         for key in wanted:
             per = {"overlap": res.per_track, "rbo": res.rbo, "spearman": res.spearman}[key]
             assert per is not None
             mean = per.mean(axis=0)
-            lo, hi = mean, mean
-            if W is not None:
-                reps = bootstrap_means(per, W)
-                lo, hi = percentile_ci(reps, ci_level)
-                if key == "overlap":
-                    assert boot is not None
-                    boot[i, j] = boot[j, i] = reps
             values[key][i, j] = values[key][j, i] = mean
-            lows[key][i, j] = lows[key][j, i] = lo
-            highs[key][i, j] = highs[key][j, i] = hi
+            lows[key][i, j] = lows[key][j, i] = mean
+            highs[key][i, j] = highs[key][j, i] = mean
+            per_all[key][:, p * c : (p + 1) * c] = per
+    boot = None
+    if n_boot > 0:
+        W = bootstrap_weights(N, n_boot, seed)
+        boot = np.zeros((m, m, n_boot, c))
+        for key in wanted:
+            reps = bootstrap_means(per_all[key], W).reshape(n_boot, len(pairs), c)
+            lo, hi = percentile_ci(reps, ci_level)
+            for p, (i, j) in enumerate(pairs):
+                lows[key][i, j] = lows[key][j, i] = lo[p]
+                highs[key][i, j] = highs[key][j, i] = hi[p]
+                if key == "overlap":
+                    boot[i, j] = boot[j, i] = reps[:, p]
     return Comparison(
         names=names,
         cutoffs=cut,

@@ -29,6 +29,7 @@ import numpy as np
 from nnsim.audio.models import ModelSpec, file_sha256
 from nnsim.errors import ConfigError, InputError, preview
 from nnsim.progress import progress
+from nnsim.settings import TRACK_ID_RULES
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,14 @@ MEL_BANDS = 96
 
 @dataclass(frozen=True)
 class AudioSettings:
-    """Decoding and patching settings (all part of the cache key)."""
+    """Decoding and patching settings (all part of the cache key; values from ``conf/``)."""
 
-    sample_rate: int = 16000
-    resample_quality: int = 1
-    patch_hop: int = PATCH_FRAMES
-    vggish_patch_hop: int = 96
-    min_duration: float = 3.0
-    silence_rms: float = 1e-4
+    sample_rate: int
+    resample_quality: int
+    patch_hop: int
+    vggish_patch_hop: int
+    min_duration: float
+    silence_rms: float
 
     @classmethod
     def from_config(cls, acfg: Mapping[str, Any]) -> AudioSettings:
@@ -53,7 +54,7 @@ class AudioSettings:
             sample_rate=int(acfg["sample_rate"]),
             resample_quality=int(acfg["resample_quality"]),
             patch_hop=int(acfg["patch_hop"]),
-            vggish_patch_hop=int(acfg.get("vggish_patch_hop", 96)),
+            vggish_patch_hop=int(acfg["vggish_patch_hop"]),
             min_duration=float(acfg["min_duration"]),
             silence_rms=float(acfg["silence_rms"]),
         )
@@ -100,7 +101,9 @@ def find_audio(
     elif track_id == "relpath":
         ids = [str(p.relative_to(root).with_suffix("")) for p in files]
     else:
-        raise ConfigError(f"audio.track_id={track_id!r} is not valid; valid: stem, relpath.")
+        raise ConfigError(
+            f"audio.track_id={track_id!r} is not valid; valid: {', '.join(TRACK_ID_RULES)}."
+        )
     seen: dict[str, Path] = {}
     dups = []
     for i, p in zip(ids, files, strict=True):

@@ -141,7 +141,7 @@ _GENERATORS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = 
 }
 
 
-def synth_clip(style: str, seed: int, *, duration: float = 30.0, sr: int = 16000) -> np.ndarray:
+def synth_clip(style: str, seed: int, *, duration: float, sr: int) -> np.ndarray:
     """One synthetic clip.
 
     Parameters

@@ -25,7 +25,7 @@ METRICS = ("ndcg", "map", "precision", "auc")
 
 
 def stratified_split(
-    matrix: sp.csr_matrix, test_ratio: float = 0.2, seed: int = 0
+    matrix: sp.csr_matrix, *, test_ratio: float, seed: int
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Split each user's interactions into train and test.
 
@@ -65,11 +65,11 @@ def fit_als(
     matrix: sp.csr_matrix,
     factors: int,
     *,
-    regularization: float = 0.01,
-    alpha: float = 1.0,
-    iterations: int = 15,
-    seed: int = 0,
-    deterministic: bool = True,
+    regularization: float,
+    alpha: float,
+    iterations: int,
+    seed: int,
+    deterministic: bool,
     show_progress: bool = False,
     callback: Callable[[int, float, float], None] | None = None,
 ):
@@ -163,13 +163,13 @@ def select_factors(
     matrix: sp.csr_matrix,
     factor_list: Sequence[int],
     *,
-    seeds: Sequence[int] = (0,),
-    test_ratio: float = 0.2,
-    k: int = 10,
-    regularization: float = 0.01,
-    alpha: float = 1.0,
-    iterations: int = 15,
-    deterministic: bool = True,
+    seeds: Sequence[int],
+    test_ratio: float,
+    k: int,
+    regularization: float,
+    alpha: float,
+    iterations: int,
+    deterministic: bool,
     show_progress: bool = False,
 ) -> Selection:
     """Evaluate ALS at every factor count (and the popularity baseline) for every seed."""
@@ -182,7 +182,7 @@ def select_factors(
     from nnsim.progress import progress
 
     jobs = [(s, f) for s in seeds for f in factor_list]
-    splits = {s: stratified_split(matrix, test_ratio, s) for s in seeds}
+    splits = {s: stratified_split(matrix, test_ratio=test_ratio, seed=s) for s in seeds}
     for s in seeds:
         tr, te = splits[s]
         rows.append(

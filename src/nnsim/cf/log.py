@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from nnsim.errors import ConfigError, InputError, preview
+from nnsim.settings import AGGREGATES
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +128,10 @@ def apply_events(df: pd.DataFrame, weights: Mapping[str, float] | None) -> pd.Da
     return df.assign(value=df["value"] * ev.map(weights).astype(np.float64))
 
 
-def aggregate(df: pd.DataFrame, how: str = "sum") -> pd.DataFrame:
+def aggregate(df: pd.DataFrame, how: str) -> pd.DataFrame:
     """Combine repeated (user, track) rows; drop pairs whose combined value is 0."""
-    if how not in ("sum", "max", "mean"):
-        raise ConfigError(f"cf.aggregate={how!r} is not valid; valid: sum, max, mean.")
+    if how not in AGGREGATES:
+        raise ConfigError(f"cf.aggregate={how!r} is not valid; valid: {', '.join(AGGREGATES)}.")
     out = df.groupby(["user_id", "track_id"], as_index=False, sort=True)["value"].agg(how)
     return out[out["value"] > 0].reset_index(drop=True)
 
@@ -172,11 +173,11 @@ def drop_top_users(df: pd.DataFrame, quantile: float) -> tuple[pd.DataFrame, int
 def preprocess(
     df: pd.DataFrame,
     *,
-    aggregate_how: str = "sum",
-    event_weights: Mapping[str, float] | None = None,
-    min_user: int = 5,
-    min_track: int = 5,
-    max_user_quantile: float = 0.999,
+    aggregate_how: str,
+    event_weights: Mapping[str, float] | None,
+    min_user: int,
+    min_track: int,
+    max_user_quantile: float,
     keep_tracks: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, FilterReport]:
     """The paper's preprocessing with counts after each step.

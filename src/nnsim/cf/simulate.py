@@ -15,9 +15,9 @@ def simulate_log(
     track_ids: np.ndarray,
     styles: np.ndarray,
     *,
-    n_users: int = 600,
-    events_per_user: int = 60,
-    seed: int = 0,
+    n_users: int,
+    events_per_user: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Simulate implicit feedback over a catalogue.
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nnsim.cf.log import preprocess, read_log
+from nnsim.io import atomic_write_bytes
 from nnsim.spaces import read_space_list
 from nnsim.stages.common import log, run_stage, write_json
 from nnsim.tracking import stage_run
@@ -55,10 +56,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             keep_tracks=keep,
         )
         interim = Path(cfg["paths"]["interim_dir"])
-        interim.mkdir(parents=True, exist_ok=True)
-        tmp = interim / ".interactions.parquet.partial"
-        out.to_parquet(tmp, index=False)
-        tmp.replace(interim / "interactions.parquet")
+        atomic_write_bytes(interim / "interactions.parquet", out.to_parquet(index=False))
         rdir = Path(cfg["paths"]["results_dir"]) / "interactions"
         rdir.mkdir(parents=True, exist_ok=True)
         report = rep.frame()

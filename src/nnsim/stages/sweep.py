@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnsim.config import check_schema, find_conf_dir, validate
 from nnsim.errors import NnsimError
-from nnsim.stages.compare import compare_params, run_compare
+from nnsim.pipeline import compare_params, run_compare
 from nnsim.tables import TableStore
 from nnsim.tracking import stage_run, sweep_parent
 

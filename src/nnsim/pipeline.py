@@ -1,0 +1,82 @@
+"""The pipeline's comparison of its own spaces, shared by the ``compare`` stage and the sweep app.
+
+Reads the space lists the extraction and CF stages wrote (``<spaces_dir>/{cb,cf}/list.csv``),
+applies ``select``, runs :func:`nnsim.compare.run_comparison`, writes the report and makes
+the one tracking call.  Stages never import each other; both entry points import this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nnsim.compare import CompareOptions, run_comparison
+from nnsim.errors import InputError
+from nnsim.report import comparison_metrics, write_report
+from nnsim.spaces import Space, read_space_list
+from nnsim.tables import TableStore
+from nnsim.tracking import Tracker, log_comparison
+
+
+def selected_spaces(cfg: dict[str, Any]) -> list[Space]:
+    """Spaces the pipeline produced, content-based ones filtered by ``select``."""
+    sdir = Path(cfg["paths"]["spaces_dir"])
+    spaces: list[Space] = []
+    for kind in ("cb", "cf"):
+        lst = sdir / kind / "list.csv"
+        if lst.is_file():
+            spaces += read_space_list(lst)
+    sel = cfg["select"]
+    keep = []
+    for s in spaces:
+        if s.meta.get("kind") == "cb" and (
+            s.meta.get("architecture") not in sel["architectures"]
+            or s.meta.get("dataset") not in sel["datasets"]
+            or s.meta.get("layer") not in sel["layers"]
+        ):
+            continue
+        keep.append(s)
+    if len(keep) < 2:
+        raise InputError(
+            f"only {len(keep)} space(s) under {sdir} match select={sel}; widen the model/"
+            "dataset/layer selection or run the extraction and CF stages first."
+        )
+    return keep
+
+
+def compare_params(cfg: dict[str, Any], distance: str) -> dict[str, Any]:
+    """The settings a comparison depends on (logged to MLflow)."""
+    params = {k: cfg[k] for k in ("cutoffs", "neighbors", "subset", "compare", "select")}
+    params["distance"] = distance
+    return params
+
+
+def run_compare(
+    cfg: dict[str, Any],
+    distance: str,
+    *,
+    quiet: bool,
+    tracker: Tracker,
+    out_dir: Path,
+    store: TableStore | None,
+    reuse: TableStore | None = None,
+) -> dict[str, float]:
+    """Compare the pipeline's spaces at one distance, write the report, track it.
+
+    Shared by this stage and the sweep app (which passes ``reuse``: tables computed by the
+    pipeline on exactly the same vectors are not recomputed).
+    """
+    result = run_comparison(
+        selected_spaces(cfg),
+        CompareOptions.from_config(cfg),
+        distance=distance,
+        indices=cfg["data"]["small_indices"] if cfg["subset"] == "small" else None,
+        store=store,
+        reuse=reuse,
+        show_progress=not quiet,
+    )
+    note = "SYNTHETIC demo" if cfg["data"].get("synthetic") else ""
+    write_report(result, out_dir, variables=list(cfg["compare"]["variables"]), note=note)
+    metrics = comparison_metrics(result)
+    log_comparison(tracker, metrics, out_dir)
+    return metrics
