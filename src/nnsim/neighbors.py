@@ -126,7 +126,7 @@ def _scan_row(
     n = S.shape[1]
     cap = bv.shape[0]
     size = 0
-    t = np.float32(-np.inf)
+    t = -np.inf
     for j in range(n):
         v = S[r, j]
         if v >= floor and v > t:
