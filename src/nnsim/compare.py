@@ -216,6 +216,7 @@ def run_comparison(
     options: CompareOptions,
     *,
     distance: str,
+    space_distances: Mapping[str, str] | None = None,
     indices: np.ndarray | str | Path | None = None,
     store: TableStore | None = None,
     reuse: TableStore | None = None,
@@ -232,6 +233,9 @@ def run_comparison(
     options : CompareOptions
         Cutoffs, table width, bootstrap, measures, ... (from ``conf/``).
     distance : {"cosine", "euclidean"}
+    space_distances : mapping of str to str, optional
+        A different distance for some spaces, e.g. euclidean for 2-D maps compared with a
+        cosine original (the tables of such spaces are never saved to or read from a store).
     indices : array or path, optional
         Rows of the aligned spaces to keep (the paper's small subset).
     store : TableStore, optional
@@ -245,9 +249,13 @@ def run_comparison(
     CompareResult
     """
     check_distance(distance)
+    own = dict(space_distances or {})
+    for d in own.values():
+        check_distance(d)
+    dist_of = {s.name: own.get(s.name, distance) for s in spaces}
     prep = prepare_spaces(
         spaces,
-        distance=distance,
+        distance="cosine" if "cosine" in dist_of.values() else "euclidean",
         cutoffs=options.cutoffs,
         indices=indices,
         drop_zero_rows=options.drop_zero_rows,
@@ -262,24 +270,24 @@ def run_comparison(
     reused: list[str] = []
     amb_rows = []
     for s in prep.spaces:
-        table = reuse.load(s, width) if reuse is not None else None
+        sd = dist_of[s.name]
+        shared = sd == distance  # only tables at the run's distance go through the stores
+        table = reuse.load(s, width) if reuse is not None and shared else None
         if table is not None:
             log.info("%s: reusing the neighbour table in %s", s.name, reuse.folder)  # type: ignore[union-attr]
             reused.append(s.name)
         else:
-            log.info(
-                "neighbours of %s (%d x %d, %s, k=%d)", s.name, s.n_tracks, s.dim, distance, width
-            )
+            log.info("neighbours of %s (%d x %d, %s, k=%d)", s.name, s.n_tracks, s.dim, sd, width)
             idx, dist = neighbors(
                 s.X,
                 width,
-                distance,
+                sd,
                 max_block_mb=options.max_block_mb,
                 show_progress=show_progress,
                 name=s.name,
             )
             table = NeighborTable(idx, dist)
-        if store is not None:
+        if store is not None and shared:
             store.save(s, table)
         tables[s.name] = table
         counts = ambiguous_cutoffs(table.distances, cut, rtol=options.ambiguity_rtol)

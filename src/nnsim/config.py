@@ -259,6 +259,24 @@ def validate(cfg: Mapping[str, Any]) -> None:
     n_boot = get(cfg, "compare.n_boot")
     if not isinstance(n_boot, int) or n_boot < 0:
         raise ConfigError(f"setting compare.n_boot must be an integer >= 0, got {n_boot!r}.")
+    if "projection" in cfg:
+        from nnsim.settings import PROJECTION_METHODS
+
+        for m in get(cfg, "projection.methods"):
+            if m not in PROJECTION_METHODS:
+                raise ConfigError(
+                    f"setting projection.methods: unknown method {m!r}; valid: "
+                    f"{', '.join(PROJECTION_METHODS)}."
+                )
+        for d in get(cfg, "projection.distances"):
+            if d not in VALID_DISTANCES:
+                raise ConfigError(
+                    f"setting projection.distances: unknown distance {d!r}; valid: "
+                    f"{', '.join(VALID_DISTANCES)}."
+                )
+        if not get(cfg, "projection.seeds"):
+            raise ConfigError("setting projection.seeds needs at least one seed.")
+        check_projection(get(cfg, "projection"))
     if "audio" in cfg:
         _choice(cfg, "audio.resample_quality", RESAMPLE_QUALITIES)
         _choice(cfg, "audio.track_id", TRACK_ID_RULES)
@@ -286,6 +304,29 @@ def validate(cfg: Mapping[str, Any]) -> None:
         q = float(get(cfg, "cf.max_user_quantile"))
         if not 0.0 < q <= 1.0:
             raise ConfigError(f"setting cf.max_user_quantile must be in (0, 1], got {q!r}.")
+
+
+def check_projection(pcfg: Mapping[str, Any]) -> None:
+    """Values of the ``projection`` settings that a type cannot check."""
+    from nnsim.settings import PROJECTION_INITS, TSNE_IMPLEMENTATIONS
+
+    init = pcfg["init"]
+    if init not in PROJECTION_INITS:
+        raise ConfigError(
+            f"setting projection.init={init!r} is not valid; valid: {', '.join(PROJECTION_INITS)}."
+        )
+    impl = pcfg["tsne"]["implementation"]
+    if impl not in TSNE_IMPLEMENTATIONS:
+        raise ConfigError(
+            f"setting projection.tsne.implementation={impl!r} is not valid; valid: "
+            f"{', '.join(TSNE_IMPLEMENTATIONS)}."
+        )
+    if not float(pcfg["tsne"]["perplexity"]) > 0:
+        raise ConfigError("setting projection.tsne.perplexity must be positive.")
+    if int(pcfg["umap"]["n_neighbors"]) < 2:
+        raise ConfigError("setting projection.umap.n_neighbors must be at least 2.")
+    if int(pcfg["n_jobs"]) < 1:
+        raise ConfigError("setting projection.n_jobs must be at least 1.")
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -114,9 +114,7 @@ def _sample_floor(S: np.ndarray, r: int, stride: int, n_sample: int, rank: int) 
 
 
 @numba.njit(cache=True)
-def _scan_row(
-    S: np.ndarray, r: int, k: int, floor: float, bv: np.ndarray, bi: np.ndarray
-) -> int:
+def _scan_row(S: np.ndarray, r: int, k: int, floor: float, bv: np.ndarray, bi: np.ndarray) -> int:
     """Buffer the best ``k`` scores of row ``r`` among those ``>= floor``; return the count.
 
     Candidates are appended in increasing column order; a full buffer is cut back to its

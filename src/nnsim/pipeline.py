@@ -18,14 +18,34 @@ from nnsim.tables import TableStore
 from nnsim.tracking import Tracker, log_comparison
 
 
-def selected_spaces(cfg: dict[str, Any]) -> list[Space]:
-    """Spaces the pipeline produced, content-based ones filtered by ``select``."""
+def pipeline_spaces(cfg: dict[str, Any]) -> list[Space]:
+    """Every space the pipeline produced (``<spaces_dir>/{cb,cf}/list.csv``)."""
     sdir = Path(cfg["paths"]["spaces_dir"])
     spaces: list[Space] = []
     for kind in ("cb", "cf"):
         lst = sdir / kind / "list.csv"
         if lst.is_file():
             spaces += read_space_list(lst)
+    return spaces
+
+
+def find_space(cfg: dict[str, Any], name: str) -> Space:
+    """The pipeline's space called ``name`` (error lists the names there are)."""
+    spaces = pipeline_spaces(cfg)
+    for s in spaces:
+        if s.name == name:
+            return s
+    raise InputError(
+        f"no space named {name!r} under {cfg['paths']['spaces_dir']}; available: "
+        f"{', '.join(s.name for s in spaces) or 'none (run the extraction and CF stages)'}. "
+        "Fix projection.spaces in conf/projection/."
+    )
+
+
+def selected_spaces(cfg: dict[str, Any]) -> list[Space]:
+    """Spaces the pipeline produced, content-based ones filtered by ``select``."""
+    sdir = Path(cfg["paths"]["spaces_dir"])
+    spaces = pipeline_spaces(cfg)
     sel = cfg["select"]
     keep = []
     for s in spaces:

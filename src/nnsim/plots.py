@@ -133,3 +133,150 @@ def curves_plot(
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def score_grid(
+    values: np.ndarray,
+    rows: list[str],
+    cols: list[str],
+    path: str | Path,
+    *,
+    title: str,
+) -> Path:
+    """An annotated grid of S_n values (the paper's Figure 3: maps x cutoffs).
+
+    Parameters
+    ----------
+    values : np.ndarray [shape=(r, c)]
+    rows, cols : list of str
+        Row labels (maps) and column labels (cutoffs or originals).
+    path : str or Path
+    title : str
+
+    Returns
+    -------
+    Path
+    """
+    r, c = values.shape
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * c, 1.0 + 0.4 * r))
+    ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(c), cols, fontsize=8)
+    ax.set_yticks(range(r), rows, fontsize=8)
+    for i in range(r):
+        for j in range(c):
+            v = values[i, j]
+            ax.text(
+                j,
+                i,
+                f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if v > 0.6 else "white",
+            )
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def map_curves(
+    curves: dict[str, np.ndarray], chance: np.ndarray, path: str | Path, *, title: str
+) -> Path:
+    """S_n (map vs original) against n, one line per map, coloured by method.
+
+    Parameters
+    ----------
+    curves : dict of str to np.ndarray [shape=(K,)]
+        Keyed ``method`` or ``method seed``; the method is the first word.
+    chance : np.ndarray [shape=(K,)]
+    path : str or Path
+    title : str
+
+    Returns
+    -------
+    Path
+    """
+    colours = {"pca": "tab:blue", "tsne": "tab:orange", "umap": "tab:green"}
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    n = np.arange(1, chance.size + 1)
+    seen = set()
+    for label, y in curves.items():
+        method = label.split()[0]
+        ax.plot(
+            n,
+            y,
+            lw=1,
+            color=colours.get(method, "tab:gray"),
+            label=method if method not in seen else None,
+        )
+        seen.add(method)
+    ax.plot(n, chance, "k--", lw=1, label="chance n/(N-1)")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("cutoff n")
+    ax.set_ylabel("$S_n$ (map vs original)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def scatter_maps(
+    maps: dict[str, np.ndarray],
+    path: str | Path,
+    *,
+    labels: np.ndarray | None = None,
+    label_name: str = "",
+    title: str = "",
+) -> Path:
+    """Small multiples: one scatter per 2-D map, points coloured by a metadata column.
+
+    Parameters
+    ----------
+    maps : dict of str to np.ndarray [shape=(n, 2)]
+        Title of each panel -> coordinates (all of the same tracks, same order).
+    path : str or Path
+    labels : np.ndarray [shape=(n,)], optional
+        Category per track (e.g. the demo's style); None: one colour.
+    label_name : str
+        Legend title.
+    title : str
+
+    Returns
+    -------
+    Path
+    """
+    k = len(maps)
+    ncol = min(k, 4)
+    nrow = int(np.ceil(k / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3.2 * nrow), squeeze=False)
+    cats = sorted({str(v) for v in labels}) if labels is not None else []
+    cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
+    for ax, (name, Y) in zip(axes.ravel(), maps.items(), strict=False):
+        if labels is None:
+            ax.scatter(Y[:, 0], Y[:, 1], s=4, alpha=0.7)
+        else:
+            for ci, cat in enumerate(cats):
+                sel = np.asarray([str(v) == cat for v in labels])
+                ax.scatter(Y[sel, 0], Y[sel, 1], s=4, alpha=0.7, color=cmap(ci % cmap.N), label=cat)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[k:]:
+        ax.axis("off")
+    if cats:
+        handles, names = axes.ravel()[0].get_legend_handles_labels()
+        fig.legend(handles, names, title=label_name, fontsize=7, loc="lower right", markerscale=3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -27,6 +27,12 @@ TRACK_ID_RULES: tuple[str, ...] = ("stem", "relpath")
 MODEL_SOURCES: tuple[str, ...] = ("musicnn", "official")
 #: How repeated (user, track) rows of a log combine.
 AGGREGATES: tuple[str, ...] = ("sum", "max", "mean")
+#: 2-D projection methods.
+PROJECTION_METHODS: tuple[str, ...] = ("pca", "tsne", "umap")
+#: t-SNE implementations.
+TSNE_IMPLEMENTATIONS: tuple[str, ...] = ("opentsne", "sklearn")
+#: Initialisations of t-SNE and UMAP (``spectral``: UMAP only; t-SNE then uses ``random``).
+PROJECTION_INITS: tuple[str, ...] = ("random", "pca", "spectral")
 #: Essentia MonoLoader resampling qualities (0 best .. 4 fastest).
 RESAMPLE_QUALITIES: tuple[int, ...] = (0, 1, 2, 3, 4)
 
@@ -95,6 +101,7 @@ class PathsSettings:
     models_dir: str = MISSING
     spaces_dir: str = MISSING
     neighbors_dir: str = MISSING
+    projections_dir: str = MISSING
     results_dir: str = MISSING
     metrics_dir: str = MISSING
     interim_dir: str = MISSING
@@ -134,11 +141,35 @@ class CfSettings:
 
 
 @dataclass
+class TsneSettings:
+    implementation: str = MISSING
+    perplexity: float = MISSING
+    learning_rate: Any = MISSING  # "auto" or a number
+    early_exaggeration_iter: int = MISSING
+    n_iter: int = MISSING
+    metric: str = MISSING
+
+
+@dataclass
+class UmapSettings:
+    n_neighbors: int = MISSING
+    min_dist: float = MISSING
+    metric: str = MISSING
+    n_epochs: int | None = None
+
+
+@dataclass
 class ProjectionSettings:
+    spaces: list[str] = MISSING
     methods: list[str] = MISSING
     seeds: list[int] = MISSING
-    spaces: list[str] = MISSING
-    distance: str = MISSING
+    distances: list[str] = MISSING
+    init: str = MISSING
+    n_jobs: int = MISSING
+    color_by: str | None = None
+    trust_max_tracks: int = MISSING
+    tsne: TsneSettings = field(default_factory=TsneSettings)
+    umap: UmapSettings = field(default_factory=UmapSettings)
 
 
 @dataclass
@@ -167,6 +198,7 @@ class DataSettings:
     audio_dir: str = MISSING
     interactions: str = MISSING
     small_indices: str | None = None
+    tracks: str | None = None
     latentjam_dir: str | None = None
     demo: DemoSettings | None = None
 
