@@ -33,7 +33,7 @@ def run_stage(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for noisy in ("implicit", "alembic", "mlflow"):
+    for noisy in ("implicit", "alembic", "mlflow", "openTSNE", "numba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         cfg = load_params(args.params)
