@@ -55,7 +55,7 @@ bench: setup
 	$(RUN) python benchmarks/bench_extract.py
 
 ui: setup
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root mlruns/artifacts --host 127.0.0.1 --port 5000
+	$(RUN) python -m nnsim.stages.ui
 
 clean-venv:
 	rm -rf $(VENV) $(TFVENV)

@@ -5,6 +5,8 @@ TensorFlow environment made by `make setup`) and Essentia-TensorFlow."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -329,3 +331,85 @@ def test_official_source_points_at_official_graphs_without_local_pins(tmp_path):
     assert all(s.sha256 is None and s.checkpoint is None for s in specs.values())
     with pytest.raises(InputError, match=r"autotagging/mtt/mtt-vgg-1\.pb"):
         check_graph(specs["mtat-vgg"])
+
+
+def test_damaged_cache_entries_are_misses_recomputed_and_counted(frozen, tmp_path, caplog):
+    out, cfg, _ = frozen
+    specs = specs_at(cfg, out)[:2]
+    audio_dir = tmp_path / "audio"
+    _corpus(audio_dir, 4)
+    tracks = find_audio(audio_dir, ["flac"], "stem")
+    cache = tmp_path / "cache"
+    clean = extract(tracks, specs, AUDIO, cache, workers=1, show_progress=False)
+    entries = sorted(cache.rglob("*.npz"))
+    assert len(entries) == 8  # 4 tracks x 2 models
+    truncated, garbage, wrong = entries[0], entries[3], entries[6]
+    truncated.write_bytes(truncated.read_bytes()[:40])  # a torn or partial copy
+    garbage.write_bytes(b"\x00\xff not a zip file at all " * 20)  # a disk error
+    layers = list(np.load(wrong).files)
+    np.savez(wrong, **{layer: np.zeros(7, dtype=np.float32) for layer in layers})  # wrong shape
+    with caplog.at_level("WARNING"):
+        res = extract(tracks, specs, AUDIO, cache, workers=1, show_progress=False)
+    assert res.n_damaged == 3
+    for p in (truncated, garbage, wrong):
+        assert str(p) in caplog.text
+    for s in specs:
+        for layer in s.layers:
+            np.testing.assert_array_equal(res.vectors[s.name][layer], clean.vectors[s.name][layer])
+    # replaced atomically: the entries read back, and a third run finds nothing damaged
+    again = extract(tracks, specs, AUDIO, cache, workers=1, show_progress=False)
+    assert again.n_damaged == 0 and again.n_cached == 4
+
+
+def test_ctrl_c_during_extraction_says_what_is_kept_and_exits_130(frozen, tmp_path):
+    import signal
+    import time
+
+    from nnsim.config import dump
+
+    out, _, _ = frozen
+    mdir = tmp_path / "models"
+    mdir.mkdir()
+    (mdir / "frozen").symlink_to(out)
+    audio = tmp_path / "audio"
+    _corpus(audio, 24)
+    cfg = compose(
+        [
+            f"paths.models_dir={mdir}",
+            f"data.audio_dir={audio}",
+            f"audio.cache_dir={tmp_path / 'c'}",
+            f"paths.spaces_dir={tmp_path / 'spaces'}",
+            f"paths.metrics_dir={tmp_path / 'm'}",
+            "mlflow=off",
+            "audio.workers=2",
+        ]
+    )
+    params = tmp_path / "params.yaml"
+    params.write_text(dump(cfg))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnsim.stages.extract", "--params", str(params), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a terminal's Ctrl-C reaches the whole process group
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((tmp_path / "c").rglob("*.npz"))) < 8:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    kept = int(re.search(r"interrupted: (\d+) of 24 tracks cached under", err).group(1))
+    assert 1 <= kept < 24 and "rerun to resume" in err
+    assert not (tmp_path / "spaces" / "cb").exists()
+    assert not list((tmp_path / "spaces").glob(".*partial*"))
+    # resuming extracts only the rest
+    done = subprocess.run(
+        [sys.executable, "-m", "nnsim.stages.extract", "--params", str(params), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "m" / "extract.json").read_text())["cached_tracks"] >= kept

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -93,6 +94,25 @@ def test_demo_pipeline_produces_every_output(repo):
         assert idx.shape[1] == 51
 
 
+def test_projections_are_made_and_scored(repo):
+    cfg = compose()
+    for sp in cfg["projection"]["spaces"]:
+        maps = pd.read_csv(repo / f"projections/{sp}/list.csv")
+        n_seeds = len(cfg["projection"]["seeds"])
+        assert sorted(maps["method"].unique()) == ["pca", "tsne", "umap"]
+        assert len(maps) == 1 + 2 * n_seeds
+        res = repo / f"results/projections/{sp}"
+        scores = pd.read_csv(res / "scores.csv")
+        assert set(scores["distance"]) == set(cfg["projection"]["distances"])
+        assert scores["similarity"].between(0, 1).all()
+        assert (scores["ci_low"] <= scores["similarity"] + 1e-12).all()
+        assert scores["trustworthiness"].notna().any()
+        seeds = pd.read_csv(res / "seeds.csv")
+        assert set(seeds["method"]) == {"tsne", "umap"} and set(seeds["init"]) == {"random"}
+        for png in (f"{sp}.scatter.png", f"{sp}.cosine.grid.png", f"{sp}.cosine.curves.png"):
+            assert (res / png).stat().st_size > 10_000
+
+
 def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
     out = sh(["dvc", "repro"], repo).stdout
     assert "Running stage" not in out
@@ -102,10 +122,14 @@ def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
     status = sh(["dvc", "status", "--json"], repo).stdout
     # data.dvc (your raw data, not used by the demo) is absent in a fresh clone without a remote.
     changed = set(json.loads(status)) - {"data.dvc"}
-    assert changed == {"compare@cosine", "compare@euclidean"}
+    # the comparison and the scoring of the maps use the cutoffs; nothing upstream does
+    expected = {"compare@cosine", "compare@euclidean"} | {
+        f"score_projections@{sp}" for sp in cfg["projection"]["spaces"]
+    }
+    assert changed == expected
     out = sh(["dvc", "repro"], repo).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"compare@cosine", "compare@euclidean"}
+    assert ran == expected
     sim = pd.read_csv(repo / "results/compare/cosine/similarity.csv")
     assert sorted(sim["cutoff"].unique()) == [5, 10, 20, 40]
 
@@ -174,6 +198,7 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # stop the whole server (workers, job runner) at the end
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -218,5 +243,8 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
             hist = json.loads(r.read())["metrics"]
         assert sorted(int(h["step"]) for h in hist) == [8, 16, 32, 64, 96, 128]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)

@@ -24,6 +24,10 @@ class OutputError(NnsimError):
     """Writing would overwrite something the user has not agreed to lose."""
 
 
+class Interrupted(NnsimError):
+    """The user stopped a long stage (Ctrl-C); the message says what is kept and how to resume."""
+
+
 def preview(items: object, limit: int = 10) -> str:
     """Render the first ``limit`` items of a sequence for an error message.
 

@@ -441,7 +441,8 @@ def _checked(
     own = np.arange(n)[:, None]
     if indices.min() < 0 or indices.max() >= n or np.any(indices == own):
         raise NnsimError(f"{name}: the neighbour search produced invalid indices (a bug).")
-    dist = dist64.astype(np.float32)
+    with np.errstate(over="ignore"):  # reported below, naming the space
+        dist = dist64.astype(np.float32)
     if not np.all(np.isfinite(dist)):
         raise NnsimError(
             f"{name}: non-finite neighbour distances; the space's values are outside what "

@@ -20,6 +20,9 @@ from nnsim.config import flatten
 log = logging.getLogger(__name__)
 
 _MAX_PARAM_LEN = 6000
+#: MLflow 3's experiment-kind tag and the value that makes the UI open on the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
 
 
 def git_revision(cwd: str | Path = ".") -> str:
@@ -119,10 +122,35 @@ def _setup(mcfg: Mapping[str, Any]) -> str:
     if exp is None:
         root = Path(str(mcfg["artifact_root"])).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        exp_id = mlflow.create_experiment(name, artifact_location=root.as_uri() + f"/{name}")
+        exp_id = mlflow.create_experiment(
+            name,
+            artifact_location=root.as_uri() + f"/{name}",
+            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND},
+        )
     else:
         exp_id = exp.experiment_id
+        if exp.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+            # MLflow 3 opens an untagged (or GenAI) experiment on its GenAI overview; this
+            # project's runs are model-training-like: open on the runs table.
+            mlflow.MlflowClient().set_experiment_tag(
+                exp_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+            )
     return str(exp_id)
+
+
+def experiment_id(cfg: Mapping[str, Any]) -> str:
+    """The id of the configured experiment (created, with its kind tag, when missing)."""
+    return _setup(cfg["mlflow"])
+
+
+def runs_page(exp_id: str, host: str, port: int) -> str:
+    """Address of the experiment's runs table in the MLflow UI.
+
+    MLflow 3's UI has a global workflow switch (GenAI | Model training) that starts on GenAI,
+    which opens every experiment on its trace overview; ``workflowType=machine_learning``
+    selects Model training, whose experiment page is the runs table.
+    """
+    return f"http://{host}:{port}/#/experiments/{exp_id}?workflowType=machine_learning"
 
 
 @contextmanager

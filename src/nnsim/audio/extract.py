@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.audio.models import ModelSpec, file_sha256
-from nnsim.errors import ConfigError, InputError, preview
+from nnsim.errors import ConfigError, InputError, Interrupted, preview
 from nnsim.progress import progress
 from nnsim.settings import TRACK_ID_RULES
 
@@ -138,19 +139,42 @@ class TrackCache:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        #: Entries found damaged (unreadable, truncated, garbage, wrong shape) and ignored.
+        self.damaged: list[Path] = []
 
     def path(self, model: str, skey: str, fhash: str) -> Path:
         return self.root / model / skey / fhash[:2] / f"{fhash}.npz"
 
-    def get(self, model: str, skey: str, fhash: str) -> dict[str, np.ndarray] | None:
+    def get(
+        self, model: str, skey: str, fhash: str, dims: Mapping[str, int] | None = None
+    ) -> dict[str, np.ndarray] | None:
+        """The cached vectors, or None for a miss.
+
+        A damaged entry (a torn write, a partial copy, a full disk, garbage, or arrays of the
+        wrong shape for ``dims``) is a miss too: it is logged with its path, counted in
+        :attr:`damaged`, and replaced atomically when the track is recomputed.
+        """
         p = self.path(model, skey, fhash)
         if not p.is_file():
             return None
         try:
-            with np.load(p) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError):  # a torn write: recompute
+            with np.load(p, allow_pickle=False) as z:
+                vecs = {k: np.asarray(z[k]) for k in z.files}
+        except Exception as exc:
+            self._damaged(p, f"unreadable ({type(exc).__name__}: {exc})")
             return None
+        if dims is not None:
+            for layer, dim in dims.items():
+                v = vecs.get(layer)
+                if v is None or v.shape != (dim,) or not np.isfinite(v).all():
+                    shape = None if v is None else v.shape
+                    self._damaged(p, f"layer {layer}: shape {shape}, expected ({dim},)")
+                    return None
+        return vecs
+
+    def _damaged(self, p: Path, why: str) -> None:
+        log.warning("damaged cache entry %s: %s; recomputing that track", p, why)
+        self.damaged.append(p)
 
     def put(self, model: str, skey: str, fhash: str, vecs: Mapping[str, np.ndarray]) -> None:
         p = self.path(model, skey, fhash)
@@ -309,8 +333,14 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(
-    specs: list[ModelSpec], settings: AudioSettings, cache_root: str, skeys: dict[str, str]
+    specs: list[ModelSpec],
+    settings: AudioSettings,
+    cache_root: str,
+    skeys: dict[str, str],
+    in_main: bool = False,
 ) -> None:
+    if not in_main:  # Ctrl-C is the parent's to handle (it stops the pool and reports)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["ex"] = Extractor(specs, settings)
     _WORKER["cache"] = TrackCache(cache_root)
     _WORKER["skeys"] = skeys
@@ -346,6 +376,8 @@ class ExtractionResult:
         Audio decoded in this run (cache hits excluded).
     n_cached : int
         Tracks fully served from the cache.
+    n_damaged : int
+        Damaged cache entries found and recomputed.
     """
 
     ids: list[str]
@@ -353,6 +385,7 @@ class ExtractionResult:
     skipped: list[tuple[str, str, str]]
     audio_seconds: float
     n_cached: int
+    n_damaged: int = 0
 
 
 def extract(
@@ -387,6 +420,7 @@ def extract(
     cache = TrackCache(cache_dir)
     skeys = {s.name: settings_key(s, file_sha256(s.graph), settings) for s in specs}
     names = [s.name for s in specs]
+    dims_of = {s.name: {layer: int(s.dims[layer]) for layer in s.layers} for s in specs}
     got: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     todo_items = []
     n_cached = 0
@@ -394,7 +428,7 @@ def extract(
         fhash = file_sha256(path)
         have = {}
         for m in names:
-            v = cache.get(m, skeys[m], fhash)
+            v = cache.get(m, skeys[m], fhash, dims_of[m])
             if v is not None:
                 have[m] = v
         got[tid] = have
@@ -423,16 +457,28 @@ def extract(
                 got[tid].update(res)
                 seconds += secs
 
+    done_before = n_cached
     if todo_items:
-        if workers <= 1:
-            _init_worker(list(specs), settings, str(cache_dir), skeys)
-            collect(map(_work, todo_items))
-        else:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(
-                workers, _init_worker, (list(specs), settings, str(cache_dir), skeys)
-            ) as pool:
-                collect(pool.imap_unordered(_work, todo_items, chunksize=1))
+        try:
+            if workers <= 1:
+                _init_worker(list(specs), settings, str(cache_dir), skeys, in_main=True)
+                collect(map(_work, todo_items))
+            else:
+                ctx = mp.get_context("spawn")
+                with ctx.Pool(
+                    workers, _init_worker, (list(specs), settings, str(cache_dir), skeys)
+                ) as pool:
+                    try:
+                        collect(pool.imap_unordered(_work, todo_items, chunksize=1))
+                    except KeyboardInterrupt:
+                        pool.terminate()  # workers ignore SIGINT: stop them here
+                        raise
+        except KeyboardInterrupt:
+            kept = done_before + sum(1 for t, v in got.items() if len(v) == len(names))
+            raise Interrupted(
+                f"interrupted: {kept} of {len(tracks)} tracks cached under {cache_dir}; "
+                "rerun to resume"
+            ) from None
     ids = sorted(t for t, v in got.items() if all(m in v for m in names))
     vectors = {
         s.name: {
@@ -443,4 +489,4 @@ def extract(
         }
         for s in specs
     }
-    return ExtractionResult(ids, vectors, sorted(skipped), seconds, n_cached)
+    return ExtractionResult(ids, vectors, sorted(skipped), seconds, n_cached, len(cache.damaged))

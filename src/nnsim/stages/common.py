@@ -6,10 +6,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from nnsim.config import load_params
-from nnsim.errors import NnsimError
+from nnsim.errors import Interrupted, NnsimError
 from nnsim.io import atomic_dir, write_json
 
 __all__ = ["atomic_dir", "log", "run_stage", "write_json"]
@@ -35,9 +36,21 @@ def run_stage(
     )
     for noisy in ("implicit", "alembic", "mlflow", "openTSNE", "numba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    stage = Path(sys.argv[0]).stem if argv is None else "stage"
     try:
         cfg = load_params(args.params)
         fn(cfg, args)
+    except Interrupted as exc:
+        print(f"nnsim: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        # Outputs are written through scratch folders that an interruption removes.
+        print(
+            f"nnsim: interrupted: {stage} stopped; its outputs were left as they were (no "
+            "partial files). Rerun it (dvc repro) to start again.",
+            file=sys.stderr,
+        )
+        return 130
     except NnsimError as exc:
         print(f"nnsim: error: {exc}", file=sys.stderr)
         return 2

@@ -124,6 +124,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             "tracks": len(res.ids),
             "skipped_files": len(res.skipped),
             "cached_tracks": res.n_cached,
+            "damaged_cache_entries": res.n_damaged,
             "models": len(specs),
             "models_skipped": len(skipped_models),
             "audio_minutes_extracted": minutes,

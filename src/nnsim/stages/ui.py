@@ -1,0 +1,54 @@
+"""``make ui``: the MLflow UI over this project's store, opened on the runs table.
+
+Creates the experiment if needed (tagged as a model-training experiment, so MLflow 3 shows
+the runs table with the S_n and Table-2 metrics rather than its GenAI overview), prints the
+address of that page, then runs ``mlflow ui`` on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from typing import Any
+
+from nnsim.stages.common import run_stage
+from nnsim.tracking import experiment_id, runs_page
+
+
+def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    mcfg = cfg["mlflow"]
+    exp = experiment_id(cfg)
+    url = runs_page(exp, args.host, args.port)
+    print(f"MLflow UI: {url}  (Ctrl-C to stop)", flush=True)
+    mlflow = shutil.which("mlflow") or "mlflow"
+    argv = [
+        mlflow,
+        "ui",
+        "--backend-store-uri",
+        str(mcfg["tracking_uri"]),
+        "--default-artifact-root",
+        str(mcfg["artifact_root"]),
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",  # a local UI for one person: one process, not four
+    ]
+    if not args.print_only:
+        os.execv(argv[0], argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    def extra(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--host", default="127.0.0.1")
+        ap.add_argument("--port", type=int, default=5000)
+        ap.add_argument("--print-only", action="store_true", help="print the address, do not serve")
+
+    return run_stage(run, __doc__ or "", argv, extra=extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

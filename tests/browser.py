@@ -1,0 +1,44 @@
+"""Headless Debian Chromium driven by Playwright (the browser is never downloaded)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_browser() -> None:
+    """Skip when Chromium is absent, unless CI requires the browser tests (then fail)."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("NNSIM_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} not found; .ci/run installs Debian's chromium")
+        pytest.skip("Debian chromium not installed (apt-get install chromium)")
+
+
+@contextmanager
+def page(width: int = 1400, height: int = 900) -> Iterator[Any]:
+    """A fresh page in headless Chromium."""
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()

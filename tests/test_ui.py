@@ -1,0 +1,84 @@
+"""`make ui`: the MLflow UI opens this project's experiment on the runs table (real Chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from browser import page
+
+from nnsim.config import compose, dump
+from nnsim.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, stage_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_ui_lands_on_the_runs_table_with_the_metrics(tmp_path):
+    cfg = compose(
+        [
+            f"mlflow.tracking_uri=sqlite:///{tmp_path}/mlruns/mlflow.db",
+            f"mlflow.artifact_root={tmp_path}/mlruns/artifacts",
+        ]
+    )
+    os.environ["NNSIM_MLFLOW"] = "1"
+    with stage_run(cfg, "compare@cosine", {"cutoffs": [5, 10]}) as tr:
+        tr.log_metrics({"factor.dataset.S5": 0.42, "S5.msd-musicnn-embeddings.cf-96": 0.11})
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(cfg["mlflow"]["experiment"])
+    assert exp.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
+    params = tmp_path / "params.yaml"
+    params.write_text(dump(cfg))
+    port = _free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nnsim.stages.ui", "--params", str(params), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,  # so the whole server (uvicorn, job runner) can be stopped
+    )
+    try:
+        first = server.stdout.readline()  # type: ignore[union-attr]
+        url = f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}"
+        assert f"{url}?workflowType=machine_learning" in first  # `make ui` prints the page
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow ui did not start")
+        with page(width=1900) as pg:
+            pg.goto(first.split()[2])
+            pg.get_by_text("compare@cosine").first.wait_for(timeout=60_000)
+            body = pg.inner_text("body")
+            assert "Run Name" in body and "Token Usage" not in body  # runs table, not GenAI
+            shot = tmp_path / "mlflow-runs.png"
+            pg.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("NNSIM_SCREENSHOT_DIR"):  # README pictures, on request only
+                shutil.copy(shot, Path(os.environ["NNSIM_SCREENSHOT_DIR"]) / shot.name)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
