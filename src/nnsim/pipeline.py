@@ -7,6 +7,7 @@ the one tracking call.  Stages never import each other; both entry points import
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from nnsim.compare import CompareOptions, run_comparison
 from nnsim.errors import InputError
 from nnsim.report import comparison_metrics, write_report
 from nnsim.spaces import Space, read_space_list
-from nnsim.tables import TableStore
+from nnsim.tables import TableStore, fingerprint
 from nnsim.tracking import Tracker, log_comparison
 
 
@@ -98,5 +99,9 @@ def run_compare(
     note = "SYNTHETIC demo" if cfg["data"].get("synthetic") else ""
     write_report(result, out_dir, variables=list(cfg["compare"]["variables"]), note=note)
     metrics = comparison_metrics(result)
+    # Which vectors were compared: the same settings on another CPU give vectors that differ
+    # in their last bits (README: "dvc.lock after a fresh make demo"); the tag says so.
+    prints = "".join(fingerprint(s, distance) for s in result.prepared.spaces)
+    tracker.set_tags({"nnsim.vectors": hashlib.sha256(prints.encode()).hexdigest()[:16]})
     log_comparison(tracker, metrics, out_dir)
     return metrics

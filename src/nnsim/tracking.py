@@ -43,6 +43,19 @@ def git_revision(cwd: str | Path = ".") -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU model (float results of BLAS/TensorFlow kernels can differ between models)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "unknown"
+
+
 class Tracker:
     """Thin handle on an active MLflow run (or a no-op when tracking is off)."""
 
@@ -83,6 +96,14 @@ class Tracker:
         ]
         assert self.run_id is not None
         mlflow.tracking.MlflowClient().log_batch(self.run_id, metrics=metrics)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set run tags (e.g. a fingerprint of the compared vectors)."""
+        if not self.active or not tags:
+            return
+        import mlflow
+
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log flattened params in one call (long values truncated)."""
@@ -194,6 +215,7 @@ def stage_run(
     exp_id = _setup(mcfg)
     all_tags = {
         "git.revision": git_revision(),
+        "host.cpu": cpu_model(),
         "dvc.stage": stage,
         "nnsim.data": cfg.get("data", {}).get("name", "?"),
         "nnsim.synthetic": cfg.get("data", {}).get("synthetic", False),
