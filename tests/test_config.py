@@ -65,3 +65,21 @@ def test_stage_reports_config_errors_without_traceback(tmp_path, capsys):
     assert "cutoffs: 0 is not a positive integer" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="make params"):
         load_params(tmp_path / "missing.yaml")
+
+
+def test_ctrl_c_in_any_stage_exits_130_without_partial_outputs(tmp_path, capsys):
+    from nnsim.io import atomic_dir
+
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(compose()))
+    out = tmp_path / "results" / "x"
+
+    def long_stage(cfg, args):
+        with atomic_dir(out) as tmp:
+            (tmp / "half.csv").write_text("a,b\n")
+            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of the work
+
+    assert run_stage(long_stage, "x", ["--params", str(p)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "no partial files" in err and "Traceback" not in err
+    assert not out.exists() and not list(out.parent.glob(".*partial*"))

@@ -229,6 +229,8 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
         assert "S5.msd-musicnn-embeddings.mtat-vgg-taggrams" in keys
         assert "factor.dataset.S5" in keys
         assert tags(cmp_run)["git.revision"] != "unknown"
+        # runs from different machines / vectors are told apart (README: dvc.lock)
+        assert tags(cmp_run)["host.cpu"] and len(tags(cmp_run)["nnsim.vectors"]) == 16
         sweep = [r for r in runs if tags(r).get("dvc.stage") == "sweep"]
         parents = [r for r in sweep if tags(r).get("nnsim.role") == "parent"]
         children = [r for r in sweep if "mlflow.parentRunId" in tags(r)]
