@@ -1,0 +1,1 @@
+"""LatentJam-compatible import and export, the Zenodo bundle and the upload client."""

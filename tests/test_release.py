@@ -1,0 +1,232 @@
+"""LatentJam import/export, the deterministic bundle and the Zenodo upload (fake server)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+import pytest
+from fake_zenodo import FakeZenodo
+
+from nnsim.errors import ConfigError, InputError
+from nnsim.release.bundle import ReleaseInfo, archive_bytes, build_files, write_bundle
+from nnsim.release.latentjam import latentjam_name, parse_name, read_latentjam
+from nnsim.release.zenodo import ZenodoClient, ZenodoError, read_token, upload_bundle
+from nnsim.spaces import Space
+
+NAMES = [
+    "cb-msd-musicnn-embeddings",
+    "cb-mtat-vgg-taggrams",
+    "cb-audioset-vggish-embeddings",
+    "cf-96",
+    "my-own-space",
+]
+
+
+def latentjam_folder(root, n=40, seed=0):
+    """A small LatentJam-style folder made here (the real one is a Zenodo download)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    ids = [f"track_{i:07d}" for i in rng.choice(10**6, n, replace=False)]
+    (root / "large-jamendo-ids.txt").write_text("\n".join(ids) + "\n")
+    for i, name in enumerate(NAMES):
+        np.save(root / f"{name}.npy", rng.standard_normal((n, 8 + i)).astype(np.float32))
+    small = sorted(rng.choice(n, 12, replace=False).tolist())
+    (root / "small-indices.txt").write_text("\n".join(map(str, small)) + "\n")
+    (root / "small-jamendo-ids.txt").write_text("\n".join(ids[i] for i in small) + "\n")
+    return ids, small
+
+
+def info(**kw):
+    base = dict(
+        title="LatentJam-style spaces",
+        version="0.1.0",
+        creators=[{"name": "Doe, Jane"}],
+        description="Spaces made by nnsim.",
+        keywords=["music", "embeddings"],
+        code_url="https://example.org/nnsim",
+        related=[
+            {
+                "relation": "references",
+                "scheme": "url",
+                "identifier": "https://zenodo.org/record/6010468",
+            }
+        ],
+        synthetic=True,
+        git_revision="abc123",
+        settings={"cutoffs": [5, 10]},
+    )
+    base.update(kw)
+    return ReleaseInfo(**base)
+
+
+def test_names_parse_into_metadata():
+    assert parse_name("cb-msd-musicnn-embeddings") == {
+        "kind": "cb",
+        "dataset": "msd",
+        "architecture": "musicnn",
+        "layer": "embeddings",
+    }
+    assert parse_name("cf-96") == {"kind": "cf", "factors": 96}
+    assert parse_name("my-own-space") == {"kind": "unknown"}
+    s = Space(
+        "x",
+        np.eye(3),
+        meta={"kind": "cb", "dataset": "mtat", "architecture": "vgg", "layer": "taggrams"},
+    )
+    assert latentjam_name(s) == "cb-mtat-vgg-taggrams"
+
+
+def test_import_reads_every_space_with_ids_and_subset(tmp_path):
+    ids, small = latentjam_folder(tmp_path / "lj")
+    lj = read_latentjam(tmp_path / "lj")
+    assert sorted(s.name for s in lj.spaces) == sorted(NAMES)
+    assert list(lj.ids) == ids and list(lj.small_indices) == small
+    by = {s.name: s for s in lj.spaces}
+    assert by["cf-96"].meta["kind"] == "cf" and by["my-own-space"].meta["kind"] == "unknown"
+    np.testing.assert_array_equal(by["cf-96"].X, np.load(tmp_path / "lj" / "cf-96.npy"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda r: np.save(r / "cf-96.npy", np.zeros((39, 4), np.float32)),
+            r"cf-96\.npy: shape \(39, 4\) but large-jamendo-ids\.txt lists 40",
+        ),
+        (
+            lambda r: (r / "small-indices.txt").write_text("3\n\n40\n"),
+            r"small-indices\.txt: index\(es\) out of range for 40 rows on line\(s\) 3",
+        ),
+        (
+            lambda r: (r / "large-jamendo-ids.txt").write_text(
+                (r / "large-jamendo-ids.txt")
+                .read_text()
+                .replace(
+                    (r / "large-jamendo-ids.txt").read_text().split()[5],
+                    (r / "large-jamendo-ids.txt").read_text().split()[2],
+                )
+            ),
+            r"large-jamendo-ids\.txt: duplicate track id\(s\) .* on lines 3, 6",
+        ),
+        (
+            lambda r: (r / "small-jamendo-ids.txt").write_text("nope\n"),
+            r"small-jamendo-ids\.txt: does not match small-indices\.txt",
+        ),
+    ],
+    ids=["rows-vs-ids", "index-out-of-range", "duplicate-ids", "small-ids"],
+)
+def test_inconsistent_folders_name_the_file(tmp_path, damage, message):
+    latentjam_folder(tmp_path / "lj")
+    damage(tmp_path / "lj")
+    with pytest.raises(InputError, match=message):
+        read_latentjam(tmp_path / "lj")
+
+
+def test_export_is_deterministic_and_round_trips(tmp_path):
+    latentjam_folder(tmp_path / "lj")
+    lj = read_latentjam(tmp_path / "lj")
+    files = build_files(
+        lj.spaces,
+        info(),
+        small_indices=lj.small_indices,
+        license_id="ISC",
+        license_text="ISC licence text",
+    )
+    a = write_bundle(files, tmp_path / "out1", "release-0.1.0.tar.gz")
+    b = write_bundle(
+        build_files(
+            lj.spaces,
+            info(),
+            small_indices=lj.small_indices,
+            license_id="ISC",
+            license_text="ISC licence text",
+        ),
+        tmp_path / "out2",
+        "release-0.1.0.tar.gz",
+    )
+    assert a.read_bytes() == b.read_bytes()  # byte-identical archive
+    assert archive_bytes(files, "x") == archive_bytes(dict(reversed(files.items())), "x")
+    for f in ("manifest.csv", "README.md", "LICENSE.txt", "CITATION.cff", ".zenodo.json"):
+        assert (tmp_path / "out1" / f).is_file()
+    readme = (tmp_path / "out1" / "README.md").read_text()
+    assert "SYNTHETIC" in readme and "abc123" in readme
+    manifest = (tmp_path / "out1" / "manifest.csv").read_text().splitlines()
+    row = next(r for r in manifest if r.startswith("cf-96.npy"))
+    assert hashlib.sha256((tmp_path / "out1" / "cf-96.npy").read_bytes()).hexdigest() in row
+    again = read_latentjam(tmp_path / "out1")  # export -> import is lossless
+    for s in lj.spaces:
+        t = next(x for x in again.spaces if x.name == latentjam_name(s))
+        np.testing.assert_array_equal(t.X, s.X)
+        assert list(t.ids) == list(s.ids)
+    assert list(again.small_indices) == list(lj.small_indices)
+
+
+def test_export_refuses_spaces_with_other_ids_and_nothing(tmp_path):
+    a = Space("a", np.eye(3), np.array(["x", "y", "z"]), {"kind": "unknown"})
+    b = Space("b", np.eye(3), np.array(["x", "y", "w"]), {"kind": "unknown"})
+    with pytest.raises(InputError, match=r"b: its track ids differ from a's .*release\.align"):
+        build_files([a, b], info(), license_id="ISC", license_text="t")
+    with pytest.raises(InputError, match="no spaces to export"):
+        build_files([], info(), license_id="ISC", license_text="t")
+
+
+def _bundle(tmp_path):
+    latentjam_folder(tmp_path / "lj")
+    lj = read_latentjam(tmp_path / "lj")
+    files = build_files(
+        lj.spaces, info(), small_indices=lj.small_indices, license_id="ISC", license_text="t"
+    )
+    write_bundle(files, tmp_path / "rel", "release.tar.gz")
+    return tmp_path / "rel", sorted(files)
+
+
+def test_upload_resumes_after_a_failure_without_duplicating(tmp_path, caplog):
+    folder, names = _bundle(tmp_path)
+    meta = {"upload_type": "dataset", "title": "t"}
+    with FakeZenodo() as z, caplog.at_level(logging.DEBUG):
+        client = ZenodoClient(z.url, z.token, retries=2, backoff=0.01, timeout=5)
+        z.fail[names[3]] = 10  # the server keeps failing on the 4th file: the run stops
+        z.drop.add(names[1])  # and the 2nd upload loses its connection once (retried)
+        with pytest.raises(ZenodoError, match=r"failed 3 times \(HTTP 503\).*resume"):
+            upload_bundle(client, folder, names, meta)
+        assert len(z.buckets["b1"]) == 3
+        z.fail.clear()
+        res = upload_bundle(client, folder, names, meta)  # resume: same deposition
+        assert res["deposition_id"] == 1 and len(z.depositions) == 1
+        assert sorted(res["skipped"]) == sorted(names[:3])
+        assert sorted(z.buckets["b1"]) == sorted(names)
+        stored = {n: z.buckets["b1"][n] for n in names}
+        assert all(stored[n] == (folder / n).read_bytes() for n in names)
+        assert z.puts.count(names[0]) == 1  # never uploaded twice once it was there
+        assert z.puts.count(names[1]) == 2  # the dropped connection was retried
+        assert not res["published"]
+        assert z.token not in caplog.text
+
+
+def test_publish_needs_the_flag_and_a_confirmation_and_4xx_shows_zenodos_message(tmp_path):
+    folder, names = _bundle(tmp_path)
+    with FakeZenodo() as z:
+        client = ZenodoClient(z.url, z.token, retries=0, backoff=0.01, timeout=5)
+        meta = {"upload_type": "dataset", "title": "t"}
+        res = upload_bundle(client, folder, names, meta, publish=True, confirm=lambda d: False)
+        assert not res["published"] and not z.depositions[1]["submitted"]
+        res = upload_bundle(client, folder, names, meta, publish=True, confirm=lambda d: True)
+        assert res["published"] and z.depositions[1]["submitted"]
+        with pytest.raises(
+            ZenodoError, match=r"HTTP 400: Validation error\. \(metadata\.upload_type"
+        ):
+            client.set_metadata(1, {"upload_type": "poster"})
+        bad = ZenodoClient(z.url, "wrong", retries=0, backoff=0.01, timeout=5)
+        with pytest.raises(ZenodoError, match="HTTP 401: The server could not verify") as exc:
+            bad.create()
+        assert "wrong" not in str(exc.value) and "wrong" not in repr(bad)
+
+
+def test_missing_token_says_how_to_set_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("ZENODO_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match=r"set the environment variable ZENODO_TOKEN"):
+        read_token("ZENODO_TOKEN", str(tmp_path / "missing"))
+    (tmp_path / "tok").write_text("abc\n")
+    assert read_token("ZENODO_TOKEN", str(tmp_path / "tok")) == "abc"
