@@ -230,3 +230,29 @@ def test_missing_token_says_how_to_set_it(monkeypatch, tmp_path):
         read_token("ZENODO_TOKEN", str(tmp_path / "missing"))
     (tmp_path / "tok").write_text("abc\n")
     assert read_token("ZENODO_TOKEN", str(tmp_path / "tok")) == "abc"
+
+
+def test_cli_upload_sends_the_exported_bundle(tmp_path, monkeypatch, capsys):
+    from nnsim.cli import main
+
+    folder, names = _bundle(tmp_path)
+    with FakeZenodo() as z:
+        monkeypatch.setenv("ZENODO_TOKEN", z.token)
+        conf = tmp_path / "conf"
+        import shutil
+        from pathlib import Path
+
+        shutil.copytree(Path(__file__).resolve().parents[1] / "conf", conf)
+        rel = conf / "release" / "default.yaml"
+        rel.write_text(rel.read_text().replace("https://sandbox.zenodo.org", z.url))
+        monkeypatch.setenv("NNSIM_CONF", str(conf))
+        assert main(["release", "upload", "--dir", str(folder)]) == 0
+        out = capsys.readouterr().out
+        everything = sorted([*names, "release.tar.gz"])  # the files and the archive
+        assert f"deposition 1 on {z.url}: uploaded {len(everything)} file(s)" in out
+        assert "not published" in out and z.token not in out
+        assert sorted(z.buckets["b1"]) == everything
+        monkeypatch.setattr("builtins.input", lambda prompt: "1")  # types the id to confirm
+        assert main(["release", "upload", "--dir", str(folder), "--publish"]) == 0
+        assert f"uploaded 0 file(s), {len(everything)} already there" in capsys.readouterr().out
+        assert z.depositions[1]["submitted"]

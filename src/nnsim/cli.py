@@ -167,6 +167,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release_upload(args: argparse.Namespace) -> int:
+    """Upload the export stage's bundle to Zenodo (resumable; publishing needs --publish)."""
+    from nnsim.release.zenodo import ZenodoClient, read_token, upload_bundle
+
+    z = args.base["release"]["zenodo"]
+    folder = Path(args.dir or args.base["paths"]["release_dir"])
+    meta_path = folder / ".zenodo.json"
+    if not meta_path.is_file():
+        raise OutputError(f"{meta_path} not found; make the bundle first (dvc repro export).")
+    import json
+
+    metadata = json.loads(meta_path.read_text())
+    names = sorted(
+        p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".zenodo-")
+    )
+    client = ZenodoClient(
+        str(z["base_url"]),
+        read_token(str(z["token_env"]), z.get("token_file")),
+        retries=int(z["retries"]),
+        backoff=float(z["backoff"]),
+        timeout=float(z["timeout"]),
+    )
+
+    def confirm(dep_id: int) -> bool:
+        if args.yes:
+            return True
+        answer = input(
+            f"Publish deposition {dep_id} on {z['base_url']}? Publishing cannot be undone; "
+            f"type the deposition id to confirm: "
+        )
+        return answer.strip() == str(dep_id)
+
+    res = upload_bundle(client, folder, names, metadata, publish=args.publish, confirm=confirm)
+    print(
+        f"deposition {res['deposition_id']} on {z['base_url']}: uploaded {len(res['uploaded'])} "
+        f"file(s), {len(res['skipped'])} already there; "
+        + ("published" if res["published"] else "not published (draft)")
+    )
+    return 0
+
+
 def build_parser(base: dict[str, Any]) -> argparse.ArgumentParser:
     """The argument parser, its defaults taken from the composed settings ``base``."""
     cmp_cfg = base["compare"]
@@ -229,6 +270,19 @@ def build_parser(base: dict[str, Any]) -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="write into a non-empty --out")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=cmd_compare, base=base)
+    rel = sub.add_parser("release", help="the release bundle: upload it to Zenodo")
+    rsub = rel.add_subparsers(dest="release_command", required=True)
+    up = rsub.add_parser(
+        "upload",
+        help="upload the bundle of the export stage to Zenodo (release.zenodo.base_url)",
+        description="Create a deposition (or resume a half-finished one), upload the bundle's "
+        "files, set its metadata from .zenodo.json. The token comes from "
+        "$ZENODO_TOKEN or release.zenodo.token_file and is never printed.",
+    )
+    up.add_argument("--dir", default=None, help="the bundle folder (default: paths.release_dir)")
+    up.add_argument("--publish", action="store_true", help="publish after uploading (asks first)")
+    up.add_argument("--yes", action="store_true", help="do not ask before publishing")
+    up.set_defaults(func=cmd_release_upload, base=base)
     return p
 
 

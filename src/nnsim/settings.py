@@ -105,6 +105,7 @@ class PathsSettings:
     results_dir: str = MISSING
     metrics_dir: str = MISSING
     interim_dir: str = MISSING
+    release_dir: str = MISSING
     demo_dir: str = MISSING
 
 
@@ -173,6 +174,31 @@ class ProjectionSettings:
 
 
 @dataclass
+class ZenodoSettings:
+    base_url: str = MISSING
+    token_env: str = MISSING
+    token_file: str | None = None
+    retries: int = MISSING
+    backoff: float = MISSING
+    timeout: float = MISSING
+
+
+@dataclass
+class ReleaseSettings:
+    title: str = MISSING
+    version: str = MISSING
+    creators: list[dict[str, str]] = MISSING
+    description: str = MISSING
+    keywords: list[str] = MISSING
+    code_url: str = MISSING
+    related: list[dict[str, str]] = MISSING
+    license: str = MISSING
+    align: bool = MISSING
+    archive: str = MISSING
+    zenodo: ZenodoSettings = field(default_factory=ZenodoSettings)
+
+
+@dataclass
 class MlflowSettings:
     enabled: bool = MISSING
     tracking_uri: str = MISSING
@@ -218,6 +244,7 @@ class Settings:
     distance: str = MISSING
     cf: CfSettings = field(default_factory=CfSettings)
     projection: ProjectionSettings = field(default_factory=ProjectionSettings)
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)
     mlflow: MlflowSettings = field(default_factory=MlflowSettings)
     data: DataSettings = field(default_factory=DataSettings)
 
