@@ -51,6 +51,7 @@ lint: setup
 bench: setup
 	$(RUN) python benchmarks/bench_similarity.py
 	$(RUN) python benchmarks/bench_cf.py
+	$(RUN) python benchmarks/bench_projection.py
 	$(RUN) dvc repro models
 	$(RUN) python benchmarks/bench_extract.py
 
