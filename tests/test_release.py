@@ -24,15 +24,15 @@ NAMES = [
 ]
 
 
-def latentjam_folder(root, n=40, seed=0):
+def latentjam_folder(root, n=40, seed=0, n_small=12, names=tuple(NAMES)):
     """A small LatentJam-style folder made here (the real one is a Zenodo download)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     ids = [f"track_{i:07d}" for i in rng.choice(10**6, n, replace=False)]
     (root / "large-jamendo-ids.txt").write_text("\n".join(ids) + "\n")
-    for i, name in enumerate(NAMES):
+    for i, name in enumerate(names):
         np.save(root / f"{name}.npy", rng.standard_normal((n, 8 + i)).astype(np.float32))
-    small = sorted(rng.choice(n, 12, replace=False).tolist())
+    small = sorted(rng.choice(n, n_small, replace=False).tolist())
     (root / "small-indices.txt").write_text("\n".join(map(str, small)) + "\n")
     (root / "small-jamendo-ids.txt").write_text("\n".join(ids[i] for i in small) + "\n")
     return ids, small

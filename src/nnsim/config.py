@@ -233,6 +233,16 @@ def validate(cfg: Mapping[str, Any]) -> None:
             )
     _choice(cfg, "distance", VALID_DISTANCES)
     _choice(cfg, "subset", SUBSETS)
+    for sub in get(cfg, "compare.subsets"):
+        if sub not in SUBSETS:
+            raise ConfigError(
+                f"setting compare.subsets: unknown subset {sub!r}; valid: {', '.join(SUBSETS)}."
+            )
+        if sub == "small" and not get(cfg, "data.small_indices"):
+            raise ConfigError(
+                "setting compare.subsets includes small, which needs data.small_indices (a file "
+                "of row indices); set it in conf/data/ or compute only the large subset."
+            )
     if get(cfg, "subset") == "small" and not get(cfg, "data.small_indices"):
         raise ConfigError(
             "setting subset=small needs data.small_indices (a file of row indices); "

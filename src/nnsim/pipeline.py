@@ -20,12 +20,13 @@ from nnsim.tracking import Tracker, log_comparison
 
 
 def pipeline_spaces(cfg: dict[str, Any]) -> list[Space]:
-    """Every space the pipeline produced (``<spaces_dir>/{cb,cf}/list.csv``)."""
+    """Every space the pipeline produced (``<spaces_dir>/{cb,cf,latentjam}/list.csv``)."""
     sdir = Path(cfg["paths"]["spaces_dir"])
     spaces: list[Space] = []
-    for kind in ("cb", "cf"):
+    for kind in ("cb", "cf", "latentjam"):
         lst = sdir / kind / "list.csv"
-        if lst.is_file():
+        # a stage with nothing to do (e.g. extraction under data=latentjam) writes a header only
+        if lst.is_file() and len(lst.read_text().strip().splitlines()) > 1:
             spaces += read_space_list(lst)
     return spaces
 
@@ -81,17 +82,20 @@ def run_compare(
     out_dir: Path,
     store: TableStore | None,
     reuse: TableStore | None = None,
+    subset: str,
+    prefix: str = "",
 ) -> dict[str, float]:
     """Compare the pipeline's spaces at one distance, write the report, track it.
 
     Shared by this stage and the sweep app (which passes ``reuse``: tables computed by the
-    pipeline on exactly the same vectors are not recomputed).
+    pipeline on exactly the same vectors are not recomputed).  ``prefix`` (e.g. ``small``)
+    prefixes the metric names and puts the files under that artifact folder in MLflow.
     """
     result = run_comparison(
         selected_spaces(cfg),
         CompareOptions.from_config(cfg),
         distance=distance,
-        indices=cfg["data"]["small_indices"] if cfg["subset"] == "small" else None,
+        indices=cfg["data"]["small_indices"] if subset == "small" else None,
         store=store,
         reuse=reuse,
         show_progress=not quiet,
@@ -103,5 +107,7 @@ def run_compare(
     # in their last bits (README: "dvc.lock after a fresh make demo"); the tag says so.
     prints = "".join(fingerprint(s, distance) for s in result.prepared.spaces)
     tracker.set_tags({"nnsim.vectors": hashlib.sha256(prints.encode()).hexdigest()[:16]})
-    log_comparison(tracker, metrics, out_dir)
+    if prefix:
+        metrics = {f"{prefix}.{k}": v for k, v in metrics.items()}
+    log_comparison(tracker, metrics, out_dir, artifact_path=prefix or None)
     return metrics

@@ -129,7 +129,12 @@ def comparison_metrics(result: CompareResult) -> dict[str, float]:
 
 def summary_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """The part of :func:`comparison_metrics` a DVC metrics file keeps (aggregates, counts)."""
-    return {k: v for k, v in metrics.items() if k.startswith(("factor.", "ambiguous.", "tracks"))}
+    keep = ("factor.", "ambiguous.", "tracks")
+    return {
+        k: v
+        for k, v in metrics.items()
+        if k.startswith(keep) or k.startswith(tuple("small." + x for x in keep))
+    }
 
 
 def ambiguity_summary(result: CompareResult) -> pd.DataFrame:

@@ -52,6 +52,7 @@ class CompareSettings:
     measures: list[str] = MISSING
     rbo_p: float = MISSING
     drop_zero_rows: bool = MISSING
+    subsets: list[str] = MISSING
     variables: list[str] = MISSING
     ambiguity_rtol: float = MISSING
 

@@ -262,7 +262,12 @@ def sweep_parent(cfg: Mapping[str, Any], sweep_dir: str) -> str | None:
         return tr.run_id
 
 
-def log_comparison(tracker: Tracker, metrics: Mapping[str, float], out_dir: str | Path) -> None:
+def log_comparison(
+    tracker: Tracker,
+    metrics: Mapping[str, float],
+    out_dir: str | Path,
+    artifact_path: str | None = None,
+) -> None:
     """The one tracking call of a comparison: its metrics (one batch) and its files."""
     tracker.log_metrics(metrics)
-    tracker.log_artifacts(out_dir)
+    tracker.log_artifacts(out_dir, artifact_path=artifact_path)

@@ -22,7 +22,7 @@ from nnsim.cf.log import to_matrix
 from nnsim.errors import InputError
 from nnsim.io import write_space_list
 from nnsim.spaces import Space, save_space
-from nnsim.stages.common import atomic_dir, log, run_stage
+from nnsim.stages.common import SPACE_LIST_HEADER, atomic_dir, imported, log, run_stage
 from nnsim.tracking import stage_run
 
 
@@ -46,6 +46,11 @@ def factor_counts(cfg: dict[str, Any]) -> list[int]:
 
 
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    if imported(cfg):
+        with atomic_dir(Path(cfg["paths"]["spaces_dir"]) / "cf") as tmp:
+            (tmp / "list.csv").write_text(SPACE_LIST_HEADER)
+        log.info("data=%s: spaces are imported, no ALS to fit", cfg["data"]["name"])
+        return
     c = cfg["cf"]
     df = pd.read_parquet(Path(cfg["paths"]["interim_dir"]) / "interactions.parquet")
     matrix, _users, tracks = to_matrix(df)

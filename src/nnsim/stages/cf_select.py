@@ -15,7 +15,7 @@ import pandas as pd
 
 from nnsim.cf.als import METRICS, select_factors
 from nnsim.cf.log import to_matrix
-from nnsim.stages.common import log, run_stage, write_json
+from nnsim.stages.common import imported, log, run_stage, write_json
 from nnsim.tracking import stage_run
 
 
@@ -46,6 +46,13 @@ def plot_selection(summary: pd.DataFrame, k: int, path: Path, simulated: bool = 
 
 
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    if imported(cfg):
+        out = Path(cfg["paths"]["results_dir"]) / "cf_select"
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "best.json", {"best_factors": None, "note": "spaces are imported"})
+        write_json(Path(cfg["paths"]["metrics_dir"]) / "cf_select.json", {"best_factors": None})
+        log.info("data=%s: spaces are imported, no ALS to select", cfg["data"]["name"])
+        return
     c = cfg["cf"]
     sel_cfg = c["select"]
     df = pd.read_parquet(Path(cfg["paths"]["interim_dir"]) / "interactions.parquet")

@@ -13,7 +13,15 @@ from nnsim.config import load_params
 from nnsim.errors import Interrupted, NnsimError
 from nnsim.io import atomic_dir, write_json
 
-__all__ = ["atomic_dir", "log", "run_stage", "write_json"]
+__all__ = ["atomic_dir", "imported", "log", "run_stage", "write_json"]
+
+
+def imported(cfg: dict[str, Any]) -> bool:
+    """Spaces come from a LatentJam release (``data=latentjam``): audio and log stages skip."""
+    return bool(cfg["data"].get("latentjam_dir"))
+
+
+SPACE_LIST_HEADER = "name,file,kind,dataset,architecture,layer\n"
 
 log = logging.getLogger("nnsim")
 

@@ -32,14 +32,24 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         atomic_dir(out) as tmp,
         atomic_dir(Path(paths["neighbors_dir"]) / distance) as ntmp,
     ):
-        metrics = run_compare(
-            cfg,
-            distance,
-            quiet=args.quiet,
-            tracker=tr,
-            out_dir=tmp,
-            store=TableStore(ntmp, distance),
-        )
+        metrics: dict[str, float] = {}
+        for subset in cfg["compare"]["subsets"]:
+            # large: results/compare/<d>/; small: its own folder inside (tables likewise)
+            sub_out = tmp if subset == "large" else tmp / subset
+            sub_tab = ntmp if subset == "large" else ntmp / subset
+            sub_out.mkdir(exist_ok=True)
+            metrics.update(
+                run_compare(
+                    cfg,
+                    distance,
+                    quiet=args.quiet,
+                    tracker=tr,
+                    out_dir=sub_out,
+                    store=TableStore(sub_tab, distance),
+                    subset=subset,
+                    prefix="" if subset == "large" else subset,
+                )
+            )
     write_json(Path(paths["metrics_dir"]) / f"compare-{distance}.json", summary_metrics(metrics))
     log.info("compared spaces (%s); results in %s", distance, out)
 

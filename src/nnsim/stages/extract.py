@@ -22,11 +22,26 @@ from nnsim.audio.models import check_graph, download_hint, file_sha256, model_sp
 from nnsim.errors import InputError
 from nnsim.io import write_space_list
 from nnsim.spaces import Space, save_space
-from nnsim.stages.common import atomic_dir, log, run_stage, write_json
+from nnsim.stages.common import (
+    SPACE_LIST_HEADER,
+    atomic_dir,
+    imported,
+    log,
+    run_stage,
+    write_json,
+)
 from nnsim.tracking import stage_run
 
 
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    if imported(cfg):
+        with atomic_dir(Path(cfg["paths"]["spaces_dir"]) / "cb") as tmp:
+            (tmp / "list.csv").write_text(SPACE_LIST_HEADER)
+            (tmp / "skipped.csv").write_text("track_id,file,reason\n")
+            (tmp / "models.json").write_text('{"used": [], "note": "spaces are imported"}\n')
+        write_json(Path(cfg["paths"]["metrics_dir"]) / "extract.json", {"tracks": 0})
+        log.info("data=%s: spaces are imported, nothing to extract", cfg["data"]["name"])
+        return
     acfg = cfg["audio"]
     settings = AudioSettings.from_config(acfg)
     specs, skipped_models = [], {}

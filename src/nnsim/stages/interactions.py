@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from nnsim.cf.log import preprocess, read_log
 from nnsim.io import atomic_write_bytes
 from nnsim.spaces import read_space_list
-from nnsim.stages.common import log, run_stage, write_json
+from nnsim.stages.common import atomic_dir, imported, log, run_stage, write_json
 from nnsim.tracking import stage_run
 
 
@@ -29,6 +31,21 @@ def cb_track_ids(cfg: dict[str, Any]) -> list[str] | None:
 
 
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    if imported(cfg):
+        interim = Path(cfg["paths"]["interim_dir"])
+        empty = pd.DataFrame(
+            {
+                "user_id": pd.Series(dtype=str),
+                "track_id": pd.Series(dtype=str),
+                "value": pd.Series(dtype="float32"),
+            }
+        )
+        atomic_write_bytes(interim / "interactions.parquet", empty.to_parquet(index=False))
+        with atomic_dir(Path(cfg["paths"]["results_dir"]) / "interactions") as tmp:
+            (tmp / "report.csv").write_text("step,rows,users,tracks\n")
+        write_json(Path(cfg["paths"]["metrics_dir"]) / "interactions.json", {"rows": 0})
+        log.info("data=%s: spaces are imported, no log to filter", cfg["data"]["name"])
+        return
     c = cfg["cf"]
     df = read_log(cfg["data"]["interactions"])
     keep = cb_track_ids(cfg)

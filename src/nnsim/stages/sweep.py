@@ -54,9 +54,18 @@ def app(dcfg: DictConfig) -> float:
             parent_run_id=parent,
             tags={"nnsim.sweep": hc.sweep.dir if multirun else "", "nnsim.overrides": name},
         ) as tr:
-            reuse = TableStore(Path(cfg["paths"]["neighbors_dir"]) / distance, distance)
+            tables = Path(cfg["paths"]["neighbors_dir"]) / distance
+            if cfg["subset"] != "large":
+                tables = tables / cfg["subset"]
             metrics = run_compare(
-                cfg, distance, quiet=True, tracker=tr, out_dir=out_dir, store=None, reuse=reuse
+                cfg,
+                distance,
+                quiet=True,
+                tracker=tr,
+                out_dir=out_dir,
+                store=None,
+                reuse=TableStore(tables, distance),
+                subset=cfg["subset"],
             )
     except NnsimError as exc:
         print(f"nnsim: error: {exc}", file=sys.stderr)
