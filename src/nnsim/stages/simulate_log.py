@@ -20,7 +20,8 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     demo = cfg["data"]["demo"]
     if not demo:
         atomic_write_text(DEMO_LOG, "user_id,track_id,value,event\n")
-        log.info("data=%s: no simulated log needed; wrote an empty placeholder", cfg["data"]["name"])
+        name = cfg["data"]["name"]
+        log.info("data=%s: no simulated log needed; wrote an empty placeholder", name)
         return
     tracks = pd.read_csv(root / "tracks.csv", dtype=str)
     df = simulate_log(
