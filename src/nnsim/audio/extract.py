@@ -15,6 +15,7 @@ forked); each process builds its predictors once.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import multiprocessing as mp
@@ -29,6 +30,7 @@ import numpy as np
 
 from nnsim.audio.models import ModelSpec, file_sha256
 from nnsim.errors import ConfigError, InputError, Interrupted, preview
+from nnsim.io import atomic_write_bytes
 from nnsim.progress import progress
 from nnsim.settings import TRACK_ID_RULES
 
@@ -177,11 +179,9 @@ class TrackCache:
         self.damaged.append(p)
 
     def put(self, model: str, skey: str, fhash: str, vecs: Mapping[str, np.ndarray]) -> None:
-        p = self.path(model, skey, fhash)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **dict(vecs))  # type: ignore[arg-type]
-        tmp.replace(p)
+        buf = io.BytesIO()
+        np.savez(buf, **dict(vecs))  # type: ignore[arg-type]
+        atomic_write_bytes(self.path(model, skey, fhash), buf.getvalue())
 
 
 def frame_signal(audio: np.ndarray, size: int = 512, hop: int = 256) -> np.ndarray:
