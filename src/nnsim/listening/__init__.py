@@ -1,0 +1,1 @@
+"""The listening test: playlists from the most dissimilar spaces, (next) the web experiment."""

@@ -1,0 +1,63 @@
+"""Playlist selection for the listening test: known answers on small constructed inputs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from nnsim.errors import ConfigError
+from nnsim.listening.playlists import far_apart, most_dissimilar, playlists
+from nnsim.neighbors import neighbors
+
+
+def test_most_dissimilar_matches_an_exhaustive_greedy_check():
+    rng = np.random.default_rng(0)
+    m = 7
+    A = rng.random((m, m))
+    S = (A + A.T) / 2
+    np.fill_diagonal(S, 1.0)
+    names = [f"s{i}" for i in range(m)]
+    got = most_dissimilar(S, names, 4)
+    # first pair: the global minimum
+    pairs = {(a, b): S[a, b] for a, b in itertools.combinations(range(m), 2)}
+    a, b = min(pairs, key=pairs.get)
+    assert set(got[:2]) == {names[a], names[b]}
+    chosen = [a, b]
+    for _ in range(2):  # independent slow greedy
+        best = min(
+            (c for c in range(m) if c not in chosen),
+            key=lambda c: sum(S[c, x] for x in chosen) / len(chosen),
+        )
+        chosen.append(best)
+    assert got == [names[c] for c in sorted(chosen[:2])] + [names[c] for c in chosen[2:]]
+    with pytest.raises(ConfigError, match="cannot choose 9 spaces out of 7"):
+        most_dissimilar(S, names, 9)
+
+
+def test_far_apart_picks_one_per_cluster_and_respects_groups():
+    rng = np.random.default_rng(1)
+    centres = np.eye(4) * 10
+    X = np.repeat(centres, 25, axis=0) + rng.standard_normal((100, 4)) * 0.1
+    refs = far_apart(X, 4, seed=3)
+    assert sorted(r // 25 for r in refs) == [0, 1, 2, 3]  # one reference per cluster
+    groups = np.array(["a", "b"] * 50)
+    refs_g = far_apart(X, 2, seed=3, groups=groups)
+    assert groups[refs_g[0]] != groups[refs_g[1]]
+
+
+def test_playlists_are_the_neighbour_lists_in_order():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 5)).astype(np.float32)
+    Y = rng.standard_normal((30, 5)).astype(np.float32)
+    ids = np.array([f"t{i}" for i in range(30)])
+    tx, _ = neighbors(X, 5, "cosine", max_block_mb=1)
+    ty, _ = neighbors(Y, 5, "cosine", max_block_mb=1)
+    study = playlists({"x": tx, "y": ty}, ids, [4, 9], 4)
+    assert list(study) == ["t4", "t9"]
+    assert study["t4"]["x"] == [f"t{j}" for j in tx[4, :4]]
+    assert study["t9"]["y"] == [f"t{j}" for j in ty[9, :4]]
+    assert all("t4" not in pl for pl in study["t4"].values())  # the reference is never listed
+    with pytest.raises(ConfigError, match="at least 6 columns"):
+        playlists({"x": tx}, ids, [0], 6)
