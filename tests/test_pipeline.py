@@ -114,6 +114,20 @@ def test_projections_are_made_and_scored(repo):
             assert (res / png).stat().st_size > 10_000
 
 
+def test_playlists_make_the_study_file(repo):
+    cfg = compose()
+    doc = json.loads((repo / "results/listening/study.json").read_text())
+    lc = cfg["listening"]
+    assert len(doc["spaces"]) == lc["k"] and doc["synthetic"] is True
+    assert len(doc["study"]) == lc["n_references"]
+    tracks = pd.read_csv(repo / "data/demo/tracks.csv", dtype=str).set_index("track_id")
+    # references come from different synthetic styles (listening.group_by)
+    assert len({tracks.loc[r, "style"] for r in doc["study"]}) == lc["n_references"]
+    for ref, lists in doc["study"].items():
+        assert sorted(lists) == sorted(doc["spaces"])
+        assert all(len(pl) == lc["playlist_length"] and ref not in pl for pl in lists.values())
+
+
 def test_export_writes_a_deterministic_bundle(repo):
     rel = repo / "release"
     m = json.loads((repo / "metrics/export.json").read_text())
@@ -153,7 +167,8 @@ def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
     assert changed == expected
     out = sh(["dvc", "repro"], repo).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == expected
+    # the study file follows the comparison it is made from
+    assert ran == expected | {"playlists"}
     sim = pd.read_csv(repo / "results/compare/cosine/similarity.csv")
     assert sorted(sim["cutoff"].unique()) == [5, 10, 20, 40]
 
@@ -325,3 +340,5 @@ def test_latentjam_release_reproduces_figure2_and_table2_with_one_repro(tmp_path
         assert set(fac["variable"]) >= {"dataset", "layer"}
     metrics = json.loads((dst / "metrics/compare-cosine.json").read_text())
     assert any(k.startswith("small.factor.") for k in metrics)
+    doc = json.loads((dst / "results/listening/study.json").read_text())
+    assert len(doc["study"]) == 4 and len(doc["spaces"]) == 5

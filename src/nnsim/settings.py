@@ -175,6 +175,20 @@ class ProjectionSettings:
 
 
 @dataclass
+class ListeningSettings:
+    spaces: list[str] | None = None
+    k: int = MISSING
+    cutoff: int = MISSING
+    distance: str = MISSING
+    references: list[str] | None = None
+    n_references: int = MISSING
+    reference_space: str = MISSING
+    group_by: str | None = None
+    playlist_length: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
 class ZenodoSettings:
     base_url: str = MISSING
     token_env: str = MISSING
@@ -246,6 +260,7 @@ class Settings:
     cf: CfSettings = field(default_factory=CfSettings)
     projection: ProjectionSettings = field(default_factory=ProjectionSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
+    listening: ListeningSettings = field(default_factory=ListeningSettings)
     mlflow: MlflowSettings = field(default_factory=MlflowSettings)
     data: DataSettings = field(default_factory=DataSettings)
 

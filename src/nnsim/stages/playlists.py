@@ -1,0 +1,100 @@
+"""Stage ``playlists``: the listening test's study file from the comparison's outputs.
+
+Chooses the spaces (``listening.spaces``, or the ``listening.k`` that agree least at
+``listening.cutoff``), the reference tracks (``listening.references``, or
+``listening.n_references`` far apart in ``listening.reference_space``, from different
+``listening.group_by`` groups of ``data.tracks`` when that column exists) and, from the
+pipeline's neighbour tables, each reference's top ``listening.playlist_length`` neighbours
+per space.  Writes ``results/listening/study.json``: ``{"study": {reference: {space: [ids]}},
+"spaces": [...], "settings": {...}, "S_n": {...}}`` (the study in the shape the paper's
+authors used, plus what made it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nnsim.errors import InputError, preview
+from nnsim.io import atomic_dir
+from nnsim.listening.playlists import far_apart, most_dissimilar, playlists
+from nnsim.pipeline import find_space
+from nnsim.stages.common import log, run_stage
+from nnsim.tracking import stage_run
+
+
+def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    lcfg = cfg["listening"]
+    d, cut = str(lcfg["distance"]), int(lcfg["cutoff"])
+    sim = pd.read_csv(Path(cfg["paths"]["results_dir"]) / "compare" / d / "similarity.csv")
+    sim = sim[sim["cutoff"] == cut]
+    names = sorted(set(sim["src"]) | set(sim["dst"]))
+    S = np.eye(len(names))
+    pos = {n: i for i, n in enumerate(names)}
+    for a, b, v in zip(sim["src"], sim["dst"], sim["similarity"].astype(float), strict=True):
+        S[pos[a], pos[b]] = S[pos[b], pos[a]] = v
+    if lcfg.get("spaces"):
+        unknown = [s for s in lcfg["spaces"] if s not in pos]
+        if unknown:
+            raise InputError(
+                f"listening.spaces names {preview(unknown)}, not in the comparison "
+                f"({preview(names)}); fix conf/listening/."
+            )
+        chosen = list(lcfg["spaces"])
+    else:
+        chosen = most_dissimilar(S, names, min(int(lcfg["k"]), len(names)))
+    tdir = Path(cfg["paths"]["neighbors_dir"]) / d
+    tables, ids = {}, None
+    for name in chosen:
+        tables[name] = np.load(tdir / f"{name}.indices.npy", mmap_mode="r")
+        t_ids = np.asarray((tdir / f"{name}.ids.txt").read_text().split())
+        if ids is not None and not np.array_equal(ids, t_ids):
+            raise InputError(f"{tdir}: the neighbour tables cover different tracks; rerun compare.")
+        ids = t_ids
+    assert ids is not None
+    if lcfg.get("references"):
+        where = {t: i for i, t in enumerate(ids)}
+        missing = [t for t in lcfg["references"] if t not in where]
+        if missing:
+            raise InputError(
+                f"listening.references names tracks not in the comparison: {preview(missing)}."
+            )
+        refs = [where[t] for t in lcfg["references"]]
+    else:
+        space = find_space(cfg, str(lcfg["reference_space"]))
+        rows = {t: i for i, t in enumerate(space.ids)} if space.ids is not None else {}
+        X = space.X[[rows[t] for t in ids]]
+        groups = None
+        col, tracks = lcfg.get("group_by"), cfg["data"].get("tracks")
+        if col and tracks and Path(tracks).is_file():
+            meta = pd.read_csv(tracks, dtype=str).set_index("track_id")
+            if col in meta.columns:
+                groups = np.asarray([meta[col].get(t, "") for t in ids])
+        refs = far_apart(X, int(lcfg["n_references"]), seed=int(lcfg["seed"]), groups=groups)
+    study = playlists(tables, ids, refs, int(lcfg["playlist_length"]))
+    out = Path(cfg["paths"]["results_dir"]) / "listening"
+    doc = {
+        "study": study,
+        "spaces": chosen,
+        "settings": dict(lcfg),
+        "S_n": {f"{a}|{b}": S[pos[a], pos[b]] for a in chosen for b in chosen if a < b},
+        "synthetic": bool(cfg["data"].get("synthetic")),
+    }
+    with stage_run(cfg, "playlists", {"listening": lcfg}) as tr, atomic_dir(out) as tmp:
+        (tmp / "study.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        tr.log_artifacts(tmp / "study.json")
+    log.info("study: %d references x %d spaces (%s)", len(study), len(chosen), ", ".join(chosen))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, __doc__ or "", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
