@@ -61,3 +61,13 @@ def test_playlists_are_the_neighbour_lists_in_order():
     assert all("t4" not in pl for pl in study["t4"].values())  # the reference is never listed
     with pytest.raises(ConfigError, match="at least 6 columns"):
         playlists({"x": tx}, ids, [0], 6)
+
+
+def test_listening_settings_are_checked_by_the_stage_not_by_every_command():
+    from nnsim.config import compose
+    from nnsim.stages.playlists import check_listening
+
+    cfg = compose(["cutoffs=[5,20]"])  # composing other cutoffs is fine
+    with pytest.raises(ConfigError, match=r"listening\.cutoff=10 is not one of cutoffs=\[5, 20\]"):
+        check_listening(cfg)
+    check_listening(compose())

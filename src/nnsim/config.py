@@ -287,23 +287,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
         if not get(cfg, "projection.seeds"):
             raise ConfigError("setting projection.seeds needs at least one seed.")
         check_projection(get(cfg, "projection"))
-    if "listening" in cfg:
-        lcfg = get(cfg, "listening")
-        if int(lcfg["cutoff"]) not in cutoffs:
-            raise ConfigError(
-                f"setting listening.cutoff={lcfg['cutoff']} is not one of cutoffs={cutoffs}; "
-                "pick one of them."
-            )
-        if lcfg["distance"] not in get(cfg, "neighbors.distances"):
-            raise ConfigError(
-                f"setting listening.distance={lcfg['distance']!r} is not computed by the "
-                f"pipeline (neighbors.distances={get(cfg, 'neighbors.distances')})."
-            )
-        if int(lcfg["playlist_length"]) > int(get(cfg, "neighbors.k")):
-            raise ConfigError(
-                f"setting listening.playlist_length={lcfg['playlist_length']} exceeds "
-                f"neighbors.k={get(cfg, 'neighbors.k')}."
-            )
     if "audio" in cfg:
         _choice(cfg, "audio.resample_quality", RESAMPLE_QUALITIES)
         _choice(cfg, "audio.track_id", TRACK_ID_RULES)

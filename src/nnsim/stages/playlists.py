@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsim.errors import InputError, preview
+from nnsim.errors import ConfigError, InputError, preview
 from nnsim.io import atomic_dir
 from nnsim.listening.playlists import far_apart, most_dissimilar, playlists
 from nnsim.pipeline import find_space
@@ -29,7 +29,32 @@ from nnsim.stages.common import log, run_stage
 from nnsim.tracking import stage_run
 
 
+def check_listening(cfg: dict[str, Any]) -> None:
+    """The listening settings against the comparison they use (checked before any work).
+
+    Checked here, not at composition, so that other commands (``nnsim compare`` with its own
+    cutoffs, a sweep) are not bound by the listening test's choices.
+    """
+    lcfg, cutoffs = cfg["listening"], list(cfg["cutoffs"])
+    if int(lcfg["cutoff"]) not in cutoffs:
+        raise ConfigError(
+            f"setting listening.cutoff={lcfg['cutoff']} is not one of cutoffs={cutoffs}; "
+            "pick one of them."
+        )
+    if lcfg["distance"] not in cfg["neighbors"]["distances"]:
+        raise ConfigError(
+            f"setting listening.distance={lcfg['distance']!r} is not computed by the pipeline "
+            f"(neighbors.distances={cfg['neighbors']['distances']})."
+        )
+    if int(lcfg["playlist_length"]) > int(cfg["neighbors"]["k"]):
+        raise ConfigError(
+            f"setting listening.playlist_length={lcfg['playlist_length']} exceeds "
+            f"neighbors.k={cfg['neighbors']['k']}."
+        )
+
+
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    check_listening(cfg)
     lcfg = cfg["listening"]
     d, cut = str(lcfg["distance"]), int(lcfg["cutoff"])
     sim = pd.read_csv(Path(cfg["paths"]["results_dir"]) / "compare" / d / "similarity.csv")
