@@ -198,6 +198,17 @@ def _choice(cfg: Mapping[str, Any], key: str, valid: Sequence[Any]) -> Any:
     return val
 
 
+def _choices(cfg: Mapping[str, Any], key: str, valid: Sequence[Any], what: str) -> list[Any]:
+    """A list setting whose every item is one of ``valid``; the error names key and item."""
+    vals = list(get(cfg, key))
+    for v in vals:
+        if v not in valid:
+            raise ConfigError(
+                f"setting {key}: unknown {what} {v!r}; valid: {', '.join(map(str, valid))}."
+            )
+    return vals
+
+
 def validate(cfg: Mapping[str, Any]) -> None:
     """Check every setting the stages use; raise :class:`ConfigError` on the first problem."""
     from nnsim.settings import (
@@ -225,19 +236,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
             f"setting cutoffs={cutoffs} exceeds neighbors.k={k}; raise neighbors.k to at least "
             f"{max(cutoffs)} or lower the cutoffs."
         )
-    for d in get(cfg, "neighbors.distances"):
-        if d not in VALID_DISTANCES:
-            raise ConfigError(
-                f"setting neighbors.distances: unknown distance {d!r}; valid: "
-                f"{', '.join(VALID_DISTANCES)}."
-            )
+    _choices(cfg, "neighbors.distances", VALID_DISTANCES, "distance")
     _choice(cfg, "distance", VALID_DISTANCES)
     _choice(cfg, "subset", SUBSETS)
-    for sub in get(cfg, "compare.subsets"):
-        if sub not in SUBSETS:
-            raise ConfigError(
-                f"setting compare.subsets: unknown subset {sub!r}; valid: {', '.join(SUBSETS)}."
-            )
+    for sub in _choices(cfg, "compare.subsets", SUBSETS, "subset"):
         if sub == "small" and not get(cfg, "data.small_indices"):
             raise ConfigError(
                 "setting compare.subsets includes small, which needs data.small_indices (a file "
@@ -248,12 +250,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
             "setting subset=small needs data.small_indices (a file of row indices); "
             "set it in conf/data/ or use subset=large."
         )
-    for m in get(cfg, "compare.measures"):
-        if m not in VALID_MEASURES:
-            raise ConfigError(
-                f"setting compare.measures: unknown measure {m!r}; "
-                f"valid: {', '.join(VALID_MEASURES)}."
-            )
+    _choices(cfg, "compare.measures", VALID_MEASURES, "measure")
     rbo_p = float(get(cfg, "compare.rbo_p"))
     if not 0.0 < rbo_p < 1.0:
         raise ConfigError(f"setting compare.rbo_p must be in (0, 1), got {rbo_p!r}.")
@@ -272,18 +269,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if "projection" in cfg:
         from nnsim.settings import PROJECTION_METHODS
 
-        for m in get(cfg, "projection.methods"):
-            if m not in PROJECTION_METHODS:
-                raise ConfigError(
-                    f"setting projection.methods: unknown method {m!r}; valid: "
-                    f"{', '.join(PROJECTION_METHODS)}."
-                )
-        for d in get(cfg, "projection.distances"):
-            if d not in VALID_DISTANCES:
-                raise ConfigError(
-                    f"setting projection.distances: unknown distance {d!r}; valid: "
-                    f"{', '.join(VALID_DISTANCES)}."
-                )
+        _choices(cfg, "projection.methods", PROJECTION_METHODS, "method")
+        _choices(cfg, "projection.distances", VALID_DISTANCES, "distance")
         if not get(cfg, "projection.seeds"):
             raise ConfigError("setting projection.seeds needs at least one seed.")
         check_projection(get(cfg, "projection"))
