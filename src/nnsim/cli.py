@@ -19,7 +19,7 @@ from typing import Any
 from nnsim.compare import CompareOptions, run_comparison
 from nnsim.config import compose, validate
 from nnsim.errors import ConfigError, NnsimError, OutputError
-from nnsim.report import REPORT_FILES, write_report
+from nnsim.report import REPORT_FILES, ambiguity_summary, write_report
 from nnsim.settings import DISTANCES, MEASURES
 from nnsim.spaces import read_space_list
 from nnsim.tables import TableStore
@@ -149,7 +149,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"subset {args.indices}: {n + prep.dropped_zero.size} of {prep.n_shared} tracks")
     if prep.dropped_zero.size:
         print(f"dropped {prep.dropped_zero.size} all-zero track(s) from every space (cosine)")
-    amb = result.ambiguous[result.ambiguous["ambiguous_lists"] > 0]
+    amb = ambiguity_summary(result)
     if len(amb):
         print(
             "ambiguous cut-offs (n-th and (n+1)-th neighbour equally far, see ambiguous.csv): "

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.errors import InputError
-from nnsim.io import atomic_write_bytes, atomic_write_text
+from nnsim.io import atomic_write_bytes
 from nnsim.release.latentjam import (
     IDS_FILE,
     SMALL_IDS_FILE,
@@ -271,9 +271,3 @@ def archive_bytes(files: Mapping[str, bytes], prefix: str) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0, compresslevel=9) as g:
         g.write(raw.getvalue())
     return gz.getvalue()
-
-
-def write_text_files(out_dir: str | Path, files: Mapping[str, str]) -> None:
-    """Write text files atomically (helper for callers that only have text)."""
-    for name, text in files.items():
-        atomic_write_text(Path(out_dir) / name, text)
