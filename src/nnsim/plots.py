@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+
+def _annotate(ax: Any, values: np.ndarray, *, fontsize: int, strip_zero: bool) -> None:
+    """Write each cell's value (2 decimals) on an ``imshow`` of values in [0, 1]."""
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v = values[i, j]
+            text = f"{v:.2f}".lstrip("0") if strip_zero else f"{v:.2f}"
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color="black" if v > 0.6 else "white",
+            )
+
+
+def _save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Lay out, write and close a figure."""
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
 
 
 def heatmap(
@@ -46,24 +73,9 @@ def heatmap(
         ax.set_xticks(range(m), names, rotation=90, fontsize=7)
         ax.set_yticks(range(m), names if ci == 0 else [""] * m, fontsize=7)
         if m <= 20:
-            for i in range(m):
-                for j in range(m):
-                    v = S[i, j, ci]
-                    ax.text(
-                        j,
-                        i,
-                        f"{v:.2f}".lstrip("0"),
-                        ha="center",
-                        va="center",
-                        fontsize=6,
-                        color="black" if v > 0.6 else "white",
-                    )
+            _annotate(ax, S[:, :, ci], fontsize=6, strip_zero=True)
     fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 #: Colours of pair groups in :func:`curves_plot` (what the two spaces differ in).
@@ -128,11 +140,7 @@ def curves_plot(
     ax.set_ylim(0, 1)
     ax.set_title(title, fontsize=9)
     ax.legend(handles, labels, fontsize=7, loc="best")
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def score_grid(
@@ -162,24 +170,9 @@ def score_grid(
     ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(c), cols, fontsize=8)
     ax.set_yticks(range(r), rows, fontsize=8)
-    for i in range(r):
-        for j in range(c):
-            v = values[i, j]
-            ax.text(
-                j,
-                i,
-                f"{v:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="black" if v > 0.6 else "white",
-            )
+    _annotate(ax, values, fontsize=7, strip_zero=False)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def map_curves(
@@ -220,11 +213,7 @@ def map_curves(
     ax.set_ylabel("$S_n$ (map vs original)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def scatter_maps(
@@ -275,8 +264,4 @@ def scatter_maps(
         fig.legend(handles, names, title=label_name, fontsize=7, loc="lower right", markerscale=3)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path, dpi=110)
