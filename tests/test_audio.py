@@ -293,17 +293,13 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
 
 
-def test_extract_stage_fails_clearly_when_no_track_extracts(frozen, tmp_path, capsys):
+def stage_params(tmp_path: Path, frozen_dir: Path, audio: Path, *, workers: int) -> Path:
+    """params.yaml for running the extract stage on ``audio`` with the frozen test graphs."""
     from nnsim.config import dump
-    from nnsim.stages.extract import main as extract_main
 
-    out, _, _ = frozen
     mdir = tmp_path / "models"
     mdir.mkdir()
-    (mdir / "frozen").symlink_to(out)
-    audio = tmp_path / "audio"
-    audio.mkdir()
-    sf.write(audio / "quiet.wav", np.zeros(SR * 5, dtype=np.float32), SR)
+    (mdir / "frozen").symlink_to(frozen_dir)
     cfg = compose(
         [
             f"paths.models_dir={mdir}",
@@ -312,11 +308,22 @@ def test_extract_stage_fails_clearly_when_no_track_extracts(frozen, tmp_path, ca
             f"paths.spaces_dir={tmp_path / 'spaces'}",
             f"paths.metrics_dir={tmp_path / 'm'}",
             "mlflow=off",
-            "audio.workers=1",
+            f"audio.workers={workers}",
         ]
     )
     params = tmp_path / "params.yaml"
     params.write_text(dump(cfg))
+    return params
+
+
+def test_extract_stage_fails_clearly_when_no_track_extracts(frozen, tmp_path, capsys):
+    from nnsim.stages.extract import main as extract_main
+
+    out, _, _ = frozen
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "quiet.wav", np.zeros(SR * 5, dtype=np.float32), SR)
+    params = stage_params(tmp_path, out, audio, workers=1)
     assert extract_main(["--params", str(params), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "could be extracted" in err and "silent" in err
@@ -365,27 +372,10 @@ def test_ctrl_c_during_extraction_says_what_is_kept_and_exits_130(frozen, tmp_pa
     import signal
     import time
 
-    from nnsim.config import dump
-
     out, _, _ = frozen
-    mdir = tmp_path / "models"
-    mdir.mkdir()
-    (mdir / "frozen").symlink_to(out)
     audio = tmp_path / "audio"
     _corpus(audio, 24)
-    cfg = compose(
-        [
-            f"paths.models_dir={mdir}",
-            f"data.audio_dir={audio}",
-            f"audio.cache_dir={tmp_path / 'c'}",
-            f"paths.spaces_dir={tmp_path / 'spaces'}",
-            f"paths.metrics_dir={tmp_path / 'm'}",
-            "mlflow=off",
-            "audio.workers=2",
-        ]
-    )
-    params = tmp_path / "params.yaml"
-    params.write_text(dump(cfg))
+    params = stage_params(tmp_path, out, audio, workers=2)
     proc = subprocess.Popen(
         [sys.executable, "-m", "nnsim.stages.extract", "--params", str(params), "--quiet"],
         stdout=subprocess.PIPE,

@@ -39,10 +39,8 @@ def sh(args, cwd, check=True, timeout=1800):
     return proc
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """A fresh clone-like copy (tracked files only) on which the demo pipeline ran once."""
-    dst = tmp_path_factory.mktemp("clone") / "nnsim"
+def copy_checkout(dst: Path) -> None:
+    """A clone-like copy of the tracked files (and the TensorFlow env), as a git repository."""
     files = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
@@ -51,6 +49,13 @@ def repo(tmp_path_factory):
         shutil.copy2(ROOT / f, dst / f)
     (dst / ".venv-tf").symlink_to(ROOT / ".venv-tf")
     sh(["git", "init", "-q"], dst)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A fresh clone-like copy (tracked files only) on which the demo pipeline ran once."""
+    dst = tmp_path_factory.mktemp("clone") / "nnsim"
+    copy_checkout(dst)
     sh(["git", "add", "-A"], dst)
     sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], dst)
     proc = sh(["dvc", "repro"], dst)
@@ -296,14 +301,7 @@ def test_latentjam_release_reproduces_figure2_and_table2_with_one_repro(tmp_path
     from test_release import NAMES, latentjam_folder
 
     dst = tmp_path / "nnsim"
-    files = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for f in files:
-        (dst / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / f, dst / f)
-    (dst / ".venv-tf").symlink_to(ROOT / ".venv-tf")
-    sh(["git", "init", "-q"], dst)
+    copy_checkout(dst)
     names = [*NAMES, "cb-mtat-musicnn-embeddings", "cb-msd-musicnn-taggrams"]
     _, small = latentjam_folder(dst / "data/raw/latentjam", n=150, n_small=60, names=names)
     cfg = compose(
