@@ -8,8 +8,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from servers import free_port, stop
 
 from nnsim.config import compose, dump
 
@@ -190,12 +189,6 @@ def test_bad_setting_fails_at_start_without_outputs(repo):
     (repo / "params.yaml").write_text(good)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url, body):
     req = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
@@ -221,7 +214,7 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
     job = repo / "results" / "sweeps"
     sims = sorted(job.glob("*/0/similarity.csv"))
     assert sims and set(pd.read_csv(sims[-1])["cutoff"]) == {5, 10}
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     server = subprocess.Popen(
         [
@@ -289,11 +282,7 @@ def test_sweep_and_runs_read_back_through_mlflow_server(repo):
             hist = json.loads(r.read())["metrics"]
         assert sorted(int(h["step"]) for h in hist) == [8, 16, 32, 64, 96, 128]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
 
 
 def test_latentjam_release_reproduces_figure2_and_table2_with_one_repro(tmp_path):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +12,12 @@ from pathlib import Path
 
 import pytest
 from browser import page
+from servers import free_port, stop
 
 from nnsim.config import compose, dump
 from nnsim.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, stage_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_ui_lands_on_the_runs_table_with_the_metrics(tmp_path):
@@ -43,7 +36,7 @@ def test_ui_lands_on_the_runs_table_with_the_metrics(tmp_path):
     assert exp.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
     params = tmp_path / "params.yaml"
     params.write_text(dump(cfg))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     server = subprocess.Popen(
         [sys.executable, "-m", "nnsim.stages.ui", "--params", str(params), "--port", str(port)],
@@ -77,8 +70,4 @@ def test_ui_lands_on_the_runs_table_with_the_metrics(tmp_path):
             if os.environ.get("NNSIM_SCREENSHOT_DIR"):  # README pictures, on request only
                 shutil.copy(shot, Path(os.environ["NNSIM_SCREENSHOT_DIR"]) / shot.name)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)

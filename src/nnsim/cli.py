@@ -208,6 +208,38 @@ def cmd_release_upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_listening_serve(args: argparse.Namespace) -> int:
+    """Serve the listening test (the playlists stage's study file) on loopback."""
+    from nnsim.config import load_params
+    from nnsim.listening.serve import serve
+
+    serve(
+        load_params(args.params),
+        study_path=args.study,
+        db=args.db,
+        audio_dir=args.audio_dir,
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+    )
+    return 0
+
+
+def cmd_listening_export(args: argparse.Namespace) -> int:
+    """Write every stored answer as CSV (and the demographics beside it)."""
+    from nnsim.config import load_params
+    from nnsim.listening.store import export_csv
+
+    db = args.db or load_params(args.params)["listening"]["app"]["db"]
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise OutputError(f"{out} exists; pass --force to replace it (or choose another --out).")
+    demo = out.with_name(out.stem + "-demographics.csv")
+    n = export_csv(Path(db), out, demographics_out=demo)
+    print(f"{n} answer rows -> {out}; demographics -> {demo}")
+    return 0
+
+
 def build_parser(base: dict[str, Any]) -> argparse.ArgumentParser:
     """The argument parser, its defaults taken from the composed settings ``base``."""
     cmp_cfg = base["compare"]
@@ -283,6 +315,34 @@ def build_parser(base: dict[str, Any]) -> argparse.ArgumentParser:
     up.add_argument("--publish", action="store_true", help="publish after uploading (asks first)")
     up.add_argument("--yes", action="store_true", help="do not ask before publishing")
     up.set_defaults(func=cmd_release_upload, base=base)
+    lis = sub.add_parser("listening", help="the listening test: serve it, export its answers")
+    lsub = lis.add_subparsers(dest="listening_command", required=True)
+    sv = lsub.add_parser(
+        "serve",
+        help="serve the study file in the browser (loopback by default)",
+        description="Serve the playlists stage's study (results/listening/study.json) with its "
+        "audio; answers go to listening.app.db (SQLite) at once.",
+    )
+    sv.add_argument("--params", default="params.yaml", help="the pipeline's settings")
+    sv.add_argument("--study", default=None, help="study file (default: the playlists stage's)")
+    sv.add_argument("--db", default=None, help="responses database (default: listening.app.db)")
+    sv.add_argument("--audio-dir", default=None, help="audio folder (default: data.audio_dir)")
+    sv.add_argument("--host", default=None, help="address (default: listening.app.host)")
+    sv.add_argument("--port", type=int, default=None, help="port (default: listening.app.port)")
+    sv.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    sv.set_defaults(func=cmd_listening_serve)
+    ex = lsub.add_parser(
+        "export",
+        help="write every answer as CSV",
+        description="Columns: participant, reference, reference_position, space, position, "
+        "rating, skipped, timestamp, app_version, study_hash. Demographics go to "
+        "<out>-demographics.csv.",
+    )
+    ex.add_argument("--params", default="params.yaml", help="the pipeline's settings")
+    ex.add_argument("--db", default=None, help="responses database (default: listening.app.db)")
+    ex.add_argument("--out", required=True, help="CSV file to write")
+    ex.add_argument("--force", action="store_true", help="replace an existing --out")
+    ex.set_defaults(func=cmd_listening_export)
     return p
 
 

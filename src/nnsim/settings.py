@@ -175,6 +175,34 @@ class ProjectionSettings:
 
 
 @dataclass
+class ListeningAppSettings:
+    host: str = MISSING
+    port: int = MISSING
+    db: str = MISSING
+    start: float = MISSING
+    play: float = MISSING
+    title: str = MISSING
+
+
+@dataclass
+class ListeningSimulateSettings:
+    n_participants: int = MISSING
+    effect: float = MISSING
+    position_effect: float = MISSING
+    participant_sd: float = MISSING
+    noise_sd: float = MISSING
+    skip_rate: float = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class ListeningStatsSettings:
+    responses: str = MISSING
+    alpha: float = MISSING
+    min_participants: int = MISSING
+
+
+@dataclass
 class ListeningSettings:
     spaces: list[str] | None = None
     k: int = MISSING
@@ -186,6 +214,9 @@ class ListeningSettings:
     group_by: str | None = None
     playlist_length: int = MISSING
     seed: int = MISSING
+    app: ListeningAppSettings = field(default_factory=ListeningAppSettings)
+    simulate: ListeningSimulateSettings = field(default_factory=ListeningSimulateSettings)
+    stats: ListeningStatsSettings = field(default_factory=ListeningStatsSettings)
 
 
 @dataclass

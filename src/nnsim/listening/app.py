@@ -1,0 +1,255 @@
+"""The listening test in the browser (Flask, server-rendered forms; no JavaScript needed).
+
+Pages: welcome and consent (``/``) → one page per reference track in the participant's own
+random order (``/next``, answers posted to ``/submit``) → optional demographics → thanks.
+Audio is served from ``/audio/<track id>`` for the tracks of the study file only; a player
+starts at ``start`` seconds and stops after ``play`` seconds (an HTML media fragment, so the
+native controls let a participant hear more).
+
+Why Flask: it is already installed with MLflow (no new server stack), its server-rendered
+forms work with any browser and keep all state on the server (SQLite), and Werkzeug serves
+byte ranges, which a browser needs to start a player at 0:30.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import ipaddress
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, redirect, render_template_string, request, send_file, session
+from werkzeug.exceptions import HTTPException
+
+from nnsim.errors import ConfigError
+from nnsim.listening.store import DEMOGRAPHICS, Participant, Store
+from nnsim.listening.study import Study
+from nnsim.listening.templates import (
+    DEMOGRAPHICS_PAGE,
+    ERROR_PAGE,
+    REFERENCE_PAGE,
+    THANKS_PAGE,
+    WELCOME_PAGE,
+)
+
+log = logging.getLogger("nnsim.listening")
+
+#: The 4-point scale without a neutral option (the paper's).
+SCALE: tuple[str, ...] = ("not similar", "somewhat similar", "similar", "very similar")
+
+
+@dataclass(frozen=True)
+class Player:
+    """Where a player starts and how long it plays by default (seconds)."""
+
+    start: float
+    play: float
+
+
+def clip_window(duration: float | None, player: Player) -> tuple[float, float]:
+    """The (start, end) of a track's default excerpt.
+
+    ``player.start`` (0:30) unless the track is too short to play ``player.play`` seconds from
+    there; then the last ``player.play`` seconds (or the whole track).
+    """
+    if duration is None or duration <= 0:
+        return player.start, player.start + player.play
+    start = min(player.start, max(0.0, duration - player.play))
+    return start, min(duration, start + player.play)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost`` counts)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(
+    study: Study,
+    store: Store,
+    audio: Mapping[str, Path],
+    durations: Mapping[str, float | None],
+    player: Player,
+    *,
+    title: str,
+) -> Flask:
+    """The web app over one study and one responses store.
+
+    Parameters
+    ----------
+    study : Study
+        The loaded, checked study file.
+    store : Store
+        Where answers go (its ``study_hash`` is the study's).
+    audio : mapping
+        ``{track id: file}`` for every track of the study (nothing else is served).
+    durations : mapping
+        ``{track id: seconds or None}``; sets each player's excerpt.
+    player : Player
+        Default excerpt (start, length).
+    title : str
+        Page title.
+    """
+    app = Flask("nnsim.listening", static_folder=None, template_folder=None)
+    app.config.update(
+        SECRET_KEY=store.secret,
+        SESSION_COOKIE_NAME="nnsim_participant",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=_dt.timedelta(days=90),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    n_refs = len(study.study)
+
+    def page(template: str, status: int = 200, **kw: Any) -> tuple[str, int]:
+        return render_template_string(template, title=title, **kw), status
+
+    def current() -> Participant | None:
+        pid = session.get("pid")
+        return store.participant(pid) if isinstance(pid, str) else None
+
+    def checked_participant() -> Participant:
+        """The participant of a POST: known id and matching form token, else 403."""
+        p = current()
+        if p is None:
+            abort(403, "unknown participant: start from the welcome page (consent first).")
+        if not secrets.compare_digest(request.form.get("token", ""), p.token):
+            abort(403, "this form does not belong to your session (token mismatch); reload it.")
+        return p
+
+    @app.errorhandler(HTTPException)
+    def _error(exc: HTTPException) -> tuple[str, int]:
+        return page(ERROR_PAGE, exc.code or 500, code=exc.code, message=exc.description)
+
+    @app.after_request
+    def _headers(resp):  # type: ignore[no-untyped-def]
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Content-Security-Policy"] = (
+            "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; form-action 'self'"
+        )
+        return resp
+
+    @app.get("/")
+    def welcome():  # type: ignore[no-untyped-def]
+        if current() is not None:
+            return redirect("/next", 303)
+        return page(WELCOME_PAGE, n_refs=n_refs, synthetic=study.synthetic)
+
+    @app.post("/consent")
+    def consent():  # type: ignore[no-untyped-def]
+        if request.form.get("consent") != "yes":
+            abort(400, "please tick the consent box to take part (nothing is recorded without).")
+        if current() is None:
+            p = store.new_participant(study.study)
+            session.permanent = True
+            session["pid"] = p.id
+            log.info("participant %s consented", p.id)
+        return redirect("/next", 303)
+
+    @app.get("/next")
+    def next_page():  # type: ignore[no-untyped-def]
+        p = current()
+        if p is None:
+            return redirect("/", 303)
+        done = store.answered(p.id)
+        for i, (ref, spaces) in enumerate(p.plan):
+            if ref in done:
+                continue
+            window = clip_window(durations.get(ref), player)
+            lists = [
+                {
+                    "space": s,
+                    "position": j + 1,
+                    "tracks": [
+                        {"id": t, "window": clip_window(durations.get(t), player)}
+                        for t in study.study[ref][s]
+                    ],
+                }
+                for j, s in enumerate(spaces)
+            ]
+            return page(
+                REFERENCE_PAGE,
+                step=i + 1,
+                n_refs=n_refs,
+                done=len(done),
+                ref=ref,
+                window=window,
+                lists=lists,
+                scale=list(enumerate(SCALE)),
+                token=p.token,
+                player=player,
+            )
+        if not p.finished:
+            return page(DEMOGRAPHICS_PAGE, questions=DEMOGRAPHICS, token=p.token, n_refs=n_refs)
+        return page(THANKS_PAGE, n_refs=n_refs)
+
+    @app.post("/submit")
+    def submit():  # type: ignore[no-untyped-def]
+        p = checked_participant()
+        ref = request.form.get("reference", "")
+        plan = dict(p.plan)
+        if ref not in plan:
+            abort(400, f"unknown reference {ref!r}: not in this study.")
+        spaces = plan[ref]
+        # Fields are rating-<position shown>: the page never names the spaces (a blind test).
+        fields = {f"rating-{j + 1}": s for j, s in enumerate(spaces)}
+        unknown = sorted(k for k in request.form if k.startswith("rating-") and k not in fields)
+        if unknown:
+            abort(400, f"unknown playlist(s) {', '.join(unknown)} for reference {ref!r}.")
+        if request.form.get("skip") == "yes":
+            ratings = None
+        else:
+            ratings = {}
+            for field, s in fields.items():
+                v = request.form.get(field, "")
+                if v == "":
+                    abort(400, "please rate every playlist (0-3), or tick the skip box.")
+                if v not in {"0", "1", "2", "3"}:
+                    abort(400, f"rating {v!r} for playlist {field[7:]} is not one of 0, 1, 2, 3.")
+                ratings[s] = int(v)
+        if not store.submit(p, ref, ratings):
+            log.info("participant %s: reference %s submitted again (kept the first)", p.id, ref)
+        return redirect("/next", 303)
+
+    @app.post("/demographics")
+    def demographics():  # type: ignore[no-untyped-def]
+        p = checked_participant()
+        if len(store.answered(p.id)) < n_refs:
+            abort(409, "the demographic questions come after the last reference.")
+        answers = {}
+        for key, options in DEMOGRAPHICS.items():
+            v = request.form.get(key, "")
+            if v and v not in options:
+                abort(400, f"{key}: {v!r} is not one of the offered answers.")
+            answers[key] = v
+        store.finish(p.id, answers)
+        return redirect("/next", 303)
+
+    @app.get("/audio/<track>")
+    def audio_file(track: str):  # type: ignore[no-untyped-def]
+        path = audio.get(track)
+        if path is None:
+            abort(404, "no such track in this study.")
+        return send_file(path, conditional=True, max_age=3600)
+
+    return app
+
+
+def check_host(host: str, allow_remote: bool) -> None:
+    """Refuse a non-loopback address unless the user said so."""
+    if not is_loopback(host) and not allow_remote:
+        raise ConfigError(
+            f"listening.app.host={host!r} is not a loopback address; the study would be "
+            "reachable from other machines. Pass --allow-remote (and put it behind HTTPS) if "
+            "that is what you want."
+        )
