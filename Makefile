@@ -12,7 +12,7 @@ TF_PINS := tensorflow-cpu==2.21.0 protobuf==7.36.2 numpy==2.4.6
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 OVERRIDES ?=
 
-.PHONY: setup params demo test lint bench ui clean-venv
+.PHONY: setup params deps demo test lint bench ui listen clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ setup: $(STAMP) $(TFSTAMP)
 
 params: setup
 	$(RUN) python -m nnsim.stages.params $(OVERRIDES)
+
+# Each DVC stage depends on the project modules it imports (a test checks): rewrite those deps.
+deps: setup
+	$(BIN)/python tests/deps_helper.py
 
 demo: setup
 	$(RUN) python -m nnsim.stages.params
@@ -57,6 +61,10 @@ bench: setup
 
 ui: setup
 	$(RUN) python -m nnsim.stages.ui
+
+# The listening test on the study of the playlists stage (http://127.0.0.1:8765/).
+listen: setup
+	$(RUN) nnsim listening serve
 
 clean-venv:
 	rm -rf $(VENV) $(TFVENV)

@@ -49,3 +49,49 @@ def module_paths(mod: str) -> set[str]:
         if f is not None and not (f.name == "__init__.py" and f.stat().st_size < 200):
             out.add(str(f.relative_to(root)))
     return out
+
+
+def rewrite_dvc_yaml(text: str) -> str:
+    """``dvc.yaml`` with each stage's ``src/nnsim/...`` deps made to cover the modules it imports.
+
+    Adds missing modules and drops files that no longer exist; keeps deps listed by hand (a
+    script a stage runs rather than imports).  Text-based, so comments stay.
+    """
+    import re
+
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    i = 0
+    module = None
+    while i < len(lines):
+        line = lines[i]
+        m = re.match(r"\s+cmd: python -m (nnsim\.stages\.\w+)", line)
+        if m:
+            module = m.group(1)
+        if re.match(r"^  \S", line):  # a new stage
+            module = None
+        if re.match(r"^    deps:\s*$", line) and module:
+            out.append(line)
+            i += 1
+            block = []
+            while i < len(lines) and re.match(r"^      - ", lines[i]):
+                block.append(lines[i])
+                i += 1
+            keep = [b for b in block if not b.strip().startswith("- src/nnsim/")]
+            listed = {b.strip()[2:] for b in block if b.strip().startswith("- src/nnsim/")}
+            listed = {p for p in listed if (SRC.parent / p).is_file()}
+            out += keep + [f"      - {p}\n" for p in sorted(listed | module_paths(module))]
+            continue
+        out.append(line)
+        i += 1
+    return "".join(out)
+
+
+if __name__ == "__main__":  # make deps
+    path = SRC.parent / "dvc.yaml"
+    new = rewrite_dvc_yaml(path.read_text())
+    if new != path.read_text():
+        path.write_text(new)
+        print(f"{path}: module deps updated")
+    else:
+        print(f"{path}: module deps up to date")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from servers import free_port, stop
+from servers import free_port, stop, wait_http
 
 from nnsim.config import compose, dump
 
@@ -130,6 +130,48 @@ def test_playlists_make_the_study_file(repo):
     for ref, lists in doc["study"].items():
         assert sorted(lists) == sorted(doc["spaces"])
         assert all(len(pl) == lc["playlist_length"] and ref not in pl for pl in lists.values())
+
+
+def test_simulated_answers_and_their_statistics_run_in_the_repro(repo):
+    cfg = compose()
+    resp = pd.read_csv(repo / "results/listening_sim/responses.csv")
+    assert resp["participant"].str.startswith("SIMULATED-").all()
+    assert resp["app_version"].str.startswith("SIMULATED").all()
+    assert resp["participant"].nunique() == cfg["listening"]["simulate"]["n_participants"]
+    out = repo / "results/listening_stats"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["simulated"] is True
+    # the demo's stated model has a space effect: the tests find it
+    assert summary["by_space"]["anova_p"] < cfg["listening"]["stats"]["alpha"]
+    assert set(pd.read_csv(out / "means.csv")["space"]) == set(resp["space"])
+    assert len(pd.read_csv(out / "tukey.csv")) == 10  # 5 spaces: 10 pairs
+    assert (out / "ratings.png").stat().st_size > 10_000
+
+
+def test_one_command_serves_the_demo_study(repo):
+    port = free_port()
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [str(BIN / "nnsim"), "listening", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=repo,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        first = server.stdout.readline()  # type: ignore[union-attr]
+        assert "4 references x 5 spaces" in first
+        wait_http(f"http://127.0.0.1:{port}/")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            assert "If you liked how this track sounds" in r.read().decode()
+        ref = next(iter(json.loads((repo / "results/listening/study.json").read_text())["study"]))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/audio/{ref}", timeout=10) as r:
+            assert r.read(4) == b"fLaC"
+    finally:
+        stop(server)
+    assert (repo / "listening/responses.sqlite").is_file()  # outside every DVC output
 
 
 def test_export_writes_a_deterministic_bundle(repo):

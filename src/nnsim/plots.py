@@ -265,3 +265,33 @@ def scatter_maps(
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path, dpi=110)
+
+
+def rating_bars(means: Any, path: str | Path, *, title: str) -> Path:
+    """Mean ± std of the ratings per space as bars (the paper's Figure 5).
+
+    Parameters
+    ----------
+    means : pandas.DataFrame
+        Columns ``space``, ``mean``, ``std``, ``n`` (one row per space).
+    path : str or Path
+        PNG to write.
+    title : str
+        Figure title (says SIMULATED for simulated answers).
+    """
+    m = means.sort_values("mean", ascending=False)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(m), 4.2))
+    x = np.arange(len(m))
+    ax.bar(x, m["mean"], yerr=m["std"].fillna(0), capsize=4, color="#4c72b0")
+    ax.set_xticks(
+        x,
+        [f"{s}\n(n={n})" for s, n in zip(m["space"], m["n"], strict=True)],
+        rotation=30,
+        ha="right",
+        fontsize=8,
+    )
+    ax.set_ylim(0, 3.4)
+    ax.set_yticks([0, 1, 2, 3], ["0 not", "1 somewhat", "2 similar", "3 very"])
+    ax.set_ylabel("rated similarity (mean ± std)")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)

@@ -11,20 +11,10 @@ import soundfile as sf
 
 from nnsim.errors import InputError
 from nnsim.listening.app import Player, check_host, create_app
-from nnsim.listening.store import Store
+from nnsim.listening.store import Store, app_version
 from nnsim.listening.study import Study, audio_files, check_spaces, load_study
 
 log = logging.getLogger("nnsim.listening")
-
-
-def app_version() -> str:
-    """nnsim's version, written into every answer row."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"nnsim {version('nnsim')}"
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "nnsim (source)"
 
 
 def durations(files: Mapping[str, Path]) -> dict[str, float | None]:

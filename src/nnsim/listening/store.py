@@ -46,6 +46,17 @@ DEMOGRAPHICS: dict[str, tuple[str, ...]] = {
     "listening_hours": ("less than 5", "5-10", "10-20", "more than 20"),
 }
 
+
+def app_version() -> str:
+    """nnsim's version, written into every answer row."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nnsim {version('nnsim')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "nnsim (source)"
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS participants (

@@ -107,7 +107,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     doc = {
         "study": study,
         "spaces": chosen,
-        "settings": dict(lcfg),
+        "settings": {k: v for k, v in lcfg.items() if not isinstance(v, dict)},
         "S_n": {f"{a}|{b}": S[pos[a], pos[b]] for a in chosen for b in chosen if a < b},
         "synthetic": bool(cfg["data"].get("synthetic")),
     }

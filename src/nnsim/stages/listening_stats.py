@@ -1,0 +1,105 @@
+"""Stage ``listening_stats``: the statistics of a listening test's answers (paper Sec. 6).
+
+Reads ``listening.stats.responses`` (an ``nnsim listening export``; on the demo the SIMULATED
+answers of ``simulate_responses``) and writes ``results/listening_stats/``: ``summary.json``
+(every test, or why it was not run), ``tests.csv`` (one row per test), ``means.csv``,
+``tukey.csv`` and ``ratings.png`` (mean ± std per space, the paper's Figure 5).  Everything is
+logged to MLflow; simulated answers are labelled SIMULATED in the files, the figure and the
+run's tags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nnsim.io import atomic_dir
+from nnsim.listening.simulate import SIMULATED
+from nnsim.listening.stats import analyse, read_responses
+from nnsim.plots import rating_bars
+from nnsim.stages.common import log, run_stage
+from nnsim.tracking import stage_run
+
+TESTS = ("shapiro", "by_space", "by_reference", "by_participant", "by_position", "ordinal", "mixed")
+
+
+def test_rows(res: dict[str, Any]) -> pd.DataFrame:
+    """One row per (test, statistic); a test that was not run has its reason in ``note``."""
+    rows = []
+    for t in TESTS:
+        for k, v in res[t].items():
+            if k == "skipped":
+                rows.append({"test": t, "statistic": "", "value": None, "note": v})
+            else:
+                rows.append({"test": t, "statistic": k, "value": v, "note": ""})
+    return pd.DataFrame(rows)
+
+
+def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    scfg = cfg["listening"]["stats"]
+    src = Path(scfg["responses"])
+    df = read_responses(src)
+    simulated = (
+        df.get("app_version", pd.Series(dtype=str)).astype(str).str.contains(SIMULATED).any()
+    )
+    res = analyse(df, alpha=float(scfg["alpha"]), min_participants=int(scfg["min_participants"]))
+    label = f"{SIMULATED} answers — " if simulated else ""
+    out = Path(cfg["paths"]["results_dir"]) / "listening_stats"
+    tags = {"nnsim.simulated": str(bool(simulated)).lower(), "nnsim.responses": str(src)}
+    with (
+        stage_run(cfg, "listening_stats", {"listening.stats": scfg}, tags=tags) as tr,
+        atomic_dir(out) as tmp,
+    ):
+        summary = {k: v for k, v in res.items() if k not in ("means", "tukey")}
+        summary["simulated"] = bool(simulated)
+        summary["responses"] = str(src)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        tests = test_rows(res)
+        tests.to_csv(tmp / "tests.csv", index=False)
+        res["means"].to_csv(tmp / "means.csv", index=False)
+        if res["tukey"] is not None:
+            res["tukey"].to_csv(tmp / "tukey.csv", index=False)
+        else:
+            (tmp / "tukey.csv").write_text("group1,group2,meandiff,p_adj,lower,upper,reject\n")
+        n = res["n"]
+        rating_bars(
+            res["means"],
+            tmp / "ratings.png",
+            title=f"{label}rated similarity per space\n({n['participants']} participants, "
+            f"{n['ratings']} ratings)",
+        )
+        metrics = {f"listening.n.{k}": float(v) for k, v in n.items()}
+        for t in TESTS:
+            metrics.update(
+                {
+                    f"listening.{t}.{k}": float(v)
+                    for k, v in res[t].items()
+                    if k != "skipped" and isinstance(v, (int, float))
+                }
+            )
+        for row in res["means"].itertuples():
+            metrics[f"listening.mean.{row.space}"] = float(row.mean)
+        tr.log_metrics(metrics)
+        tr.log_artifacts(*sorted(tmp.iterdir()))
+    for note in res["notes"]:
+        log.warning("%s", note)
+    bs = res["by_space"]
+    if "skipped" in bs:
+        log.info("%sby space: not tested (%s)", label, bs["skipped"])
+    else:
+        log.info(
+            "%sby space: ANOVA p=%.3g, Kruskal-Wallis p=%.3g", label, bs["anova_p"], bs["kruskal_p"]
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, __doc__ or "", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
