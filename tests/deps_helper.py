@@ -70,17 +70,19 @@ def rewrite_dvc_yaml(text: str) -> str:
             module = m.group(1)
         if re.match(r"^  \S", line):  # a new stage
             module = None
-        if re.match(r"^    deps:\s*$", line) and module:
+        d = re.match(r"^(\s+)deps:\s*$", line)
+        if d and module:
             out.append(line)
             i += 1
+            pad = d.group(1) + "  "
             block = []
-            while i < len(lines) and re.match(r"^      - ", lines[i]):
+            while i < len(lines) and lines[i].startswith(pad + "- "):
                 block.append(lines[i])
                 i += 1
             keep = [b for b in block if not b.strip().startswith("- src/nnsim/")]
             listed = {b.strip()[2:] for b in block if b.strip().startswith("- src/nnsim/")}
             listed = {p for p in listed if (SRC.parent / p).is_file()}
-            out += keep + [f"      - {p}\n" for p in sorted(listed | module_paths(module))]
+            out += keep + [f"{pad}- {p}\n" for p in sorted(listed | module_paths(module))]
             continue
         out.append(line)
         i += 1

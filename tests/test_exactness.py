@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from reference import slow_neighbors
 
+from nnsim.approximate import HnswOptions
 from nnsim.compare import CompareOptions, run_comparison
 from nnsim.errors import NnsimError
 from nnsim.neighbors import ambiguous_cutoffs, neighbors
@@ -29,6 +30,13 @@ def options(**kw) -> CompareOptions:
         drop_zero_rows=False,
         variables=["dataset", "architecture", "layer"],
         ambiguity_rtol=1e-6,
+        backend="exact",
+        exact_below=0,
+        hnsw=HnswOptions(
+            M=16, ef_construction=100, ef_search=100, threads=1, seed=0, deterministic=True
+        ),
+        recall_sample=100,
+        memmap_mb=1024.0,
     )
     base.update(kw)
     return CompareOptions(**base)

@@ -16,6 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nnsim.approximate import (
+    HnswOptions,
+    approximate_neighbors,
+    exact_rows,
+    measure_recall,
+    sample_rows,
+    sn_error,
+)
 from nnsim.errors import InputError, NnsimError, preview
 from nnsim.factors import factor_table
 from nnsim.neighbors import ambiguous_cutoffs, check_distance, neighbors, zero_rows
@@ -154,6 +162,15 @@ class CompareOptions:
     drop_zero_rows: bool
     variables: list[str]
     ambiguity_rtol: float
+    backend: str
+    exact_below: int
+    hnsw: HnswOptions
+    recall_sample: int
+    memmap_mb: float
+
+    def approximate(self, n: int) -> bool:
+        """Whether a space of ``n`` tracks gets approximate tables (``neighbors.backend``)."""
+        return self.backend == "approximate" or (self.backend == "auto" and n >= self.exact_below)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> CompareOptions:
@@ -171,6 +188,11 @@ class CompareOptions:
             drop_zero_rows=bool(c["drop_zero_rows"]),
             variables=list(c["variables"]),
             ambiguity_rtol=float(c["ambiguity_rtol"]),
+            backend=str(nb["backend"]),
+            exact_below=int(nb["exact_below"]),
+            hnsw=HnswOptions(**nb["approximate"]),
+            recall_sample=int(nb["recall_sample"]),
+            memmap_mb=float(nb["memmap_mb"]),
         )
 
 
@@ -195,6 +217,12 @@ class CompareResult:
     distance : str
     reused : list of str
         Spaces whose tables came from the store instead of being computed.
+    recall : pandas.DataFrame or None
+        Approximate spaces only: ``space, cutoff, recall, recall_low, recall_high, sample``
+        (their lists against exact ones on a random sample of query rows).
+    sn_errors : pandas.DataFrame or None
+        Pairs with an approximate space: ``src, dst, cutoff, sn_error, sn_error_low,
+        sn_error_high`` (approximate minus exact S_n on the same sample, with a CI).
     """
 
     comparison: Comparison
@@ -204,6 +232,8 @@ class CompareResult:
     factors: pd.DataFrame
     distance: str
     reused: list[str]
+    recall: pd.DataFrame | None = None
+    sn_errors: pd.DataFrame | None = None
 
     @property
     def n_tracks(self) -> int:
@@ -221,6 +251,8 @@ def run_comparison(
     store: TableStore | None = None,
     reuse: TableStore | None = None,
     show_progress: bool = False,
+    client: Any = None,
+    retries: int = 2,
 ) -> CompareResult:
     """The one comparison workflow: spaces + settings -> neighbour tables, S_n, aggregates.
 
@@ -243,6 +275,10 @@ def run_comparison(
     reuse : TableStore, optional
         Where to look for tables of exactly these vectors before computing.
     show_progress : bool
+    client : dask.distributed.Client, optional
+        Compute exact tables as Dask tasks on this cluster (same tables bit for bit).
+    retries : int
+        Dask task retries.
 
     Returns
     -------
@@ -269,6 +305,7 @@ def run_comparison(
     tables: dict[str, NeighborTable] = {}
     reused: list[str] = []
     amb_rows = []
+    approx: list[str] = []
     for s in prep.spaces:
         sd = dist_of[s.name]
         shared = sd == distance  # only tables at the run's distance go through the stores
@@ -276,19 +313,21 @@ def run_comparison(
         if table is not None:
             log.info("%s: reusing the neighbour table in %s", s.name, reuse.folder)  # type: ignore[union-attr]
             reused.append(s.name)
+            if store is not None and shared and store.folder != reuse.folder:  # type: ignore[union-attr]
+                store.save(s, table)
         else:
-            log.info("neighbours of %s (%d x %d, %s, k=%d)", s.name, s.n_tracks, s.dim, sd, width)
-            idx, dist = neighbors(
-                s.X,
+            table = _compute_table(
+                s,
                 width,
                 sd,
-                max_block_mb=options.max_block_mb,
+                options,
+                store=store if shared else None,
+                client=client,
+                retries=retries,
                 show_progress=show_progress,
-                name=s.name,
             )
-            table = NeighborTable(idx, dist)
-        if store is not None and shared:
-            store.save(s, table)
+            if options.approximate(n):
+                approx.append(s.name)
         tables[s.name] = table
         counts = ambiguous_cutoffs(table.distances, cut, rtol=options.ambiguity_rtol)
         for c, a in zip(cut, counts, strict=True):
@@ -304,6 +343,11 @@ def run_comparison(
                     f"n={c}: {a} of {n} lists" for c, a in zip(cut, counts, strict=True) if a
                 ),
             )
+    recall, sn_errors = (
+        _approximation_report(prep.spaces, tables, approx, cut, options, dist_of)
+        if approx
+        else (None, None)
+    )
     cmp = compare_tables(
         {name: t.indices for name, t in tables.items()},
         cut,
@@ -334,7 +378,152 @@ def run_comparison(
         factors=fac,
         distance=distance,
         reused=reused,
+        recall=recall,
+        sn_errors=sn_errors,
     )
+
+
+def _compute_table(
+    space: Space,
+    width: int,
+    distance: str,
+    options: CompareOptions,
+    *,
+    store: TableStore | None,
+    client: Any,
+    retries: int,
+    show_progress: bool,
+) -> NeighborTable:
+    """A space's table by the configured backend, written into ``store`` when given.
+
+    Exact tables larger than ``options.memmap_mb`` are filled block by block straight into
+    memory-mapped ``.npy`` files of the store, so they never sit in RAM whole.
+    """
+    n = space.n_tracks
+    if options.approximate(n):
+        log.info(
+            "approximate neighbours of %s (%d x %d, %s, k=%d, hnswlib)",
+            space.name,
+            n,
+            space.dim,
+            distance,
+            width,
+        )
+        table = NeighborTable(
+            *approximate_neighbors(space.X, width, distance, options=options.hnsw, name=space.name)
+        )
+        if store is not None:
+            store.save(space, table)
+        return table
+    log.info(
+        "neighbours of %s (%d x %d, %s, k=%d%s)",
+        space.name,
+        n,
+        space.dim,
+        distance,
+        width,
+        ", dask" if client is not None else "",
+    )
+    big = store is not None and n * width * 8 / 2**20 > options.memmap_mb
+    out = store.allocate(space, n, width) if big else None  # type: ignore[union-attr]
+    if client is not None:
+        from nnsim.cluster import neighbors_on_cluster
+
+        idx, dist = neighbors_on_cluster(
+            client,
+            space.X,
+            width,
+            distance,
+            max_block_mb=options.max_block_mb,
+            retries=retries,
+            name=space.name,
+            show_progress=show_progress,
+            out=out,
+        )
+    else:
+        idx, dist = neighbors(
+            space.X,
+            width,
+            distance,
+            max_block_mb=options.max_block_mb,
+            show_progress=show_progress,
+            name=space.name,
+            out=out,
+        )
+    table = NeighborTable(idx, dist)
+    if store is not None:
+        if big:
+            table = store.commit(space)
+        else:
+            store.save(space, table)
+    return table
+
+
+def _approximation_report(
+    spaces: Sequence[Space],
+    tables: Mapping[str, NeighborTable],
+    approx: Sequence[str],
+    cut: np.ndarray,
+    options: CompareOptions,
+    dist_of: Mapping[str, str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Recall of each approximate space and the error it puts into S_n of each pair.
+
+    One random sample of ``options.recall_sample`` query rows (seed ``compare.seed``) serves
+    every space, so pair errors are paired.
+    """
+    n = spaces[0].n_tracks
+    rows = sample_rows(n, options.recall_sample, options.seed)
+    K = int(cut[-1])
+    exact = {}
+    rec_rows = []
+    for s in spaces:
+        if s.name in approx:
+            exact[s.name] = exact_rows(s.X, rows, K, dist_of[s.name], s.name)
+            for r in measure_recall(
+                tables[s.name].indices,
+                exact[s.name],
+                rows,
+                cut,
+                n_boot=options.n_boot,
+                ci_level=options.ci_level,
+                seed=options.seed,
+            ):
+                rec_rows.append({"space": s.name, **r})
+                if r["recall"] < 0.9:
+                    log.warning(
+                        "%s: recall@%d of the approximate lists is only %.3f; raise "
+                        "neighbors.approximate.ef_search",
+                        s.name,
+                        r["cutoff"],
+                        r["recall"],
+                    )
+        else:
+            exact[s.name] = np.asarray(tables[s.name].indices[rows, :K])
+    err_rows = []
+    names = [s.name for s in spaces]
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if a not in approx and b not in approx:
+                continue
+            for e in sn_error(
+                tables[a].indices,
+                tables[b].indices,
+                exact[a],
+                exact[b],
+                rows,
+                cut,
+                n_boot=options.n_boot,
+                ci_level=options.ci_level,
+                seed=options.seed,
+            ):
+                err_rows.append({"src": a, "dst": b, **e})
+    log.info(
+        "approximate tables for %s: recall and S_n error measured on %d query rows",
+        ", ".join(approx),
+        rows.size,
+    )
+    return pd.DataFrame(rec_rows), pd.DataFrame(err_rows)
 
 
 def check_finite(cmp: Comparison) -> None:

@@ -237,6 +237,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
             f"{max(cutoffs)} or lower the cutoffs."
         )
     _choices(cfg, "neighbors.distances", VALID_DISTANCES, "distance")
+    from nnsim.settings import BACKENDS
+
+    _choice(cfg, "neighbors.backend", BACKENDS)
+    if int(get(cfg, "neighbors.recall_sample")) < 2:
+        raise ConfigError("setting neighbors.recall_sample must be at least 2.")
     _choice(cfg, "distance", VALID_DISTANCES)
     _choice(cfg, "subset", SUBSETS)
     for sub in _choices(cfg, "compare.subsets", SUBSETS, "subset"):

@@ -48,3 +48,7 @@ def preview(items: object, limit: int = 10) -> str:
     if len(seq) > limit:
         shown += f" (and {len(seq) - limit} more)"
     return shown
+
+
+class ClusterError(NnsimError):
+    """A Dask scheduler cannot be reached or a distributed run failed (names the address)."""

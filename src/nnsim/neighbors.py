@@ -28,6 +28,7 @@ falls in a block; equal vectors get equal distances.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Literal
 
 import numba
@@ -140,14 +141,15 @@ def _scan_row(S: np.ndarray, r: int, k: int, floor: float, bv: np.ndarray, bi: n
 @numba.njit(parallel=True, cache=True)
 def _topk_block(
     S: np.ndarray,
-    row_start: int,
+    self_cols: np.ndarray,
     k: int,
     out_idx: np.ndarray,
     out_score: np.ndarray,
 ) -> None:
     """Best ``k`` columns of every row of the score block ``S``, self excluded.
 
-    The block is a scratch buffer: each row's own column is set to -inf first.  A strided
+    The block is a scratch buffer: row ``r``'s own column ``self_cols[r]`` is set to -inf
+    first.  A strided
     sample of the row gives a floor that the ``k``-th best score very likely exceeds;
     scanning only buffers scores at or above it.  If fewer than ``k`` scores reach the
     floor, the row is rescanned without it, so the result is always exact.
@@ -157,7 +159,7 @@ def _topk_block(
     n_sample = 2048
     use_floor = n >= 4 * n_sample and k * 8 < n
     for r in numba.prange(b):
-        S[r, row_start + r] = -np.inf
+        S[r, self_cols[r]] = -np.inf
         bv = np.empty(cap, dtype=np.float32)
         bi = np.empty(cap, dtype=np.int32)
         floor = -np.inf
@@ -223,6 +225,7 @@ def _rerank(
     X: np.ndarray,
     div: np.ndarray,
     cand: np.ndarray,
+    row_ids: np.ndarray,
     k: int,
     cosine: bool,
     out_idx: np.ndarray,
@@ -230,9 +233,10 @@ def _rerank(
 ) -> None:
     """Order each row's candidates by exact float64 distance (ties: smaller index first).
 
-    The candidates arrive in float32 order, which is nearly the exact one, so an insertion
-    sort on the total order ``(distance, index)`` is close to linear; the result does not
-    depend on the order the candidates arrive in.
+    Row ``r`` of ``cand`` (and of the outputs) is track ``row_ids[r]``.  The candidates
+    arrive in float32 order, which is nearly the exact one, so an insertion sort on the total
+    order ``(distance, index)`` is close to linear; the result does not depend on the order
+    the candidates arrive in.
     """
     n, kc = cand.shape
     for r in numba.prange(n):
@@ -240,7 +244,7 @@ def _rerank(
         dist = np.empty(kc, dtype=np.float64)
         for p in range(kc):
             j = cand[r, p]
-            v = _sqdist(X, div, r, j)
+            v = _sqdist(X, div, row_ids[r], j)
             q = p
             while q > 0 and (dist[q - 1] > v or (dist[q - 1] == v and ci[q - 1] > j)):
                 dist[q] = dist[q - 1]
@@ -263,7 +267,7 @@ def _full_rows(
     out_idx: np.ndarray,
     out_dist: np.ndarray,
 ) -> None:
-    """Exact float64 top ``k`` of the given rows against every other row."""
+    """Exact float64 top ``k`` of the given rows against every other row (output row ``a``)."""
     n = X.shape[0]
     for a in numba.prange(rows.shape[0]):
         r = rows[a]
@@ -279,8 +283,8 @@ def _full_rows(
         order = np.argsort(dist, kind="mergesort")
         for p in range(k):
             q = order[p]
-            out_idx[r, p] = idx[q]
-            out_dist[r, p] = 0.5 * dist[q] if cosine else np.sqrt(dist[q])
+            out_idx[a, p] = idx[q]
+            out_dist[a, p] = 0.5 * dist[q] if cosine else np.sqrt(dist[q])
 
 
 def _all_rows_equal(A: np.ndarray) -> bool:
@@ -335,6 +339,7 @@ def neighbors(
     max_block_mb: float,
     show_progress: bool = False,
     name: str = "space",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest neighbours of every row among the other rows.
 
@@ -353,6 +358,9 @@ def neighbors(
         Show a tqdm bar over blocks.
     name : str
         Name of the space, for messages.
+    out : (np.ndarray, np.ndarray), optional
+        Arrays to fill (e.g. memory-mapped ``.npy`` files for millions of tracks):
+        ``(n, k)`` int32 and ``(n, k)`` float32.  Returned as the result.
 
     Returns
     -------
@@ -377,68 +385,169 @@ def neighbors(
     >>> idx.ravel().tolist(), dist.ravel().tolist()
     ([1, 0, 1], [1.0, 1.0, 2.0])
     """
-    check_distance(distance)
-    X = as_matrix(X, name)
-    n, dim = X.shape
-    k = int(k)
-    if not 1 <= k <= n - 1:
-        raise ConfigError(
-            f"{name}: cutoff {k} needs at least {k + 1} tracks, but there are {n}. "
-            f"Use cutoffs below {n}."
-        )
-    rows = block_rows_for(n, max_block_mb)
-    cosine = distance == "cosine"
-    div, work, constant = _prepare(X, distance, name)
-    indices = np.empty((n, k), dtype=np.int32)
-    dist64 = np.empty((n, k), dtype=np.float64)
-    if constant:
-        log.warning(
-            "%s: every track is the same %s; every neighbour list is a tie (broken by track "
-            "index) and S_n with this space is at chance level.",
-            name,
-            "direction" if cosine else "point",
-        )
-        _full_rows(X, div, np.arange(n, dtype=np.int64), k, cosine, indices, dist64)
-        return _checked(indices, dist64, n, name)
-    kc = k + candidate_margin(k, n)
-    if cosine:
-        left, right = work, work  # score = cos
+    engine = ExactEngine.prepare(X, k, distance, name)
+    n = engine.n
+    if out is None:
+        indices = np.empty((n, engine.k), dtype=np.int32)
+        dist = np.empty((n, engine.k), dtype=np.float32)
     else:
-        # score = 2 x.y - |y|^2 (larger is nearer) straight out of one product:
-        # [x, 1] . [2y, -|y|^2]; doubling is exact.
-        sq = np.einsum("ij,ij->i", work, work, dtype=np.float64)
-        left = np.hstack([work, np.ones((n, 1), dtype=np.float32)])
-        right = np.hstack([2 * work, (-sq).astype(np.float32)[:, None]])
-    cand = np.empty((n, kc), dtype=np.int32)
-    scores = np.empty((n, kc), dtype=np.float32)
-    RT = right.T
+        indices, dist = out
+    rows = block_rows_for(n, max_block_mb)
     buf = np.empty((rows, n), dtype=np.float32)  # reused: one allocation, no page faults per block
+    uncertain = 0
     starts = range(0, n, rows)
     for start in progress(starts, desc=f"neighbours {name}", unit="block", enabled=show_progress):
         stop = min(n, start + rows)
-        S = np.matmul(left[start:stop], RT, out=buf[: stop - start])
-        _topk_block(S, start, kc, cand[start:stop], scores[start:stop])
-    _rerank(X, div, cand, k, cosine, indices, dist64)
-    if kc < n - 1:
-        gap = scores[:, k - 1].astype(np.float64) - scores[:, kc - 1]
-        uncertain = np.flatnonzero(~(gap > 2.0 * float32_error_bound(dim)))
-        if uncertain.size:
-            log.info(
-                "%s: %d of %d rows have near-ties around the cut-off; recomputing them "
-                "against every track in float64",
-                name,
-                uncertain.size,
-                n,
+        idx, d, u = engine.rows(start, stop, buf)
+        indices[start:stop], dist[start:stop] = idx, d
+        uncertain += u
+    engine.report(uncertain)
+    return indices, dist
+
+
+@dataclass
+class ExactEngine:
+    """What the exact search of any block of rows needs, prepared once per space.
+
+    Picklable, so a cluster receives it once (``Client.scatter``) and computes blocks of rows
+    as tasks; a block's result does not depend on which other rows were in its block, so any
+    split gives the same tables bit for bit.
+
+    Attributes
+    ----------
+    X : np.ndarray [shape=(n, d), dtype=float32]
+        The vectors as given (the exact distances read them).
+    div : np.ndarray [shape=(n,), dtype=float64]
+        Row multipliers of the exact distances.
+    left, right_t : np.ndarray
+        Factors of the float32 score product ``left[rows] @ right_t``.
+    k, kc : int
+        Neighbours kept and float32 candidates per row.
+    cosine, constant : bool
+        Distance, and whether every row is the same point/direction.
+    name : str
+        The space, for messages.
+    """
+
+    X: np.ndarray
+    div: np.ndarray
+    left: np.ndarray
+    right_t: np.ndarray
+    k: int
+    kc: int
+    cosine: bool
+    constant: bool
+    name: str
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @classmethod
+    def prepare(cls, X: np.ndarray, k: int, distance: str, name: str) -> ExactEngine:
+        """Check the inputs and prepare the scaled float32 factors (see the module docstring)."""
+        check_distance(distance)
+        X = as_matrix(X, name)
+        n = X.shape[0]
+        k = int(k)
+        if not 1 <= k <= n - 1:
+            raise ConfigError(
+                f"{name}: cutoff {k} needs at least {k + 1} tracks, but there are {n}. "
+                f"Use cutoffs below {n}."
             )
-            _full_rows(X, div, uncertain.astype(np.int64), k, cosine, indices, dist64)
-    return _checked(indices, dist64, n, name)
+        cosine = distance == "cosine"
+        div, work, constant = _prepare(X, distance, name)
+        if constant:
+            log.warning(
+                "%s: every track is the same %s; every neighbour list is a tie (broken by "
+                "track index) and S_n with this space is at chance level.",
+                name,
+                "direction" if cosine else "point",
+            )
+        if cosine:
+            left, right = work, work  # score = cos
+        else:
+            # score = 2 x.y - |y|^2 (larger is nearer) straight out of one product:
+            # [x, 1] . [2y, -|y|^2]; doubling is exact.
+            sq = np.einsum("ij,ij->i", work, work, dtype=np.float64)
+            left = np.hstack([work, np.ones((n, 1), dtype=np.float32)])
+            right = np.hstack([2 * work, (-sq).astype(np.float32)[:, None]])
+        kc = k + candidate_margin(k, n)
+        return cls(X, div, left, np.ascontiguousarray(right.T), k, kc, cosine, constant, name)
+
+    def rows(
+        self, start: int, stop: int, buf: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Exact neighbours of rows ``start:stop`` (see :meth:`rows_at`)."""
+        return self.rows_at(np.arange(start, stop, dtype=np.int64), buf)
+
+    def rows_at(
+        self, rows: np.ndarray, buf: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Exact neighbours of the given rows against the whole space.
+
+        Parameters
+        ----------
+        rows : np.ndarray [shape=(b,), dtype=int64]
+            Query rows (any order; a contiguous range is fastest).
+        buf : np.ndarray [shape=(>= b, n), dtype=float32], optional
+            Scratch space for the score block (allocated when not given).
+
+        Returns
+        -------
+        indices : np.ndarray [shape=(b, k), dtype=int32]
+        distances : np.ndarray [shape=(b, k), dtype=float32]
+        uncertain : int
+            Rows that were recomputed against every track (near-ties at the cut-off).
+        """
+        n, k, b = self.n, self.k, rows.shape[0]
+        rows = rows.astype(np.int64, copy=False)
+        idx = np.empty((b, k), dtype=np.int32)
+        dist64 = np.empty((b, k), dtype=np.float64)
+        if self.constant:
+            _full_rows(self.X, self.div, rows, k, self.cosine, idx, dist64)
+            return (*_checked(idx, dist64, rows, n, self.name), 0)
+        if buf is None:
+            buf = np.empty((b, n), dtype=np.float32)
+        contiguous = b > 0 and rows[-1] - rows[0] == b - 1 and bool(np.all(np.diff(rows) == 1))
+        left = self.left[rows[0] : rows[0] + b] if contiguous else self.left[rows]
+        S = np.matmul(left, self.right_t, out=buf[:b])
+        cand = np.empty((b, self.kc), dtype=np.int32)
+        scores = np.empty((b, self.kc), dtype=np.float32)
+        _topk_block(S, rows, self.kc, cand, scores)
+        _rerank(self.X, self.div, cand, rows, k, self.cosine, idx, dist64)
+        uncertain = np.empty(0, dtype=np.int64)
+        if self.kc < n - 1:
+            gap = scores[:, k - 1].astype(np.float64) - scores[:, self.kc - 1]
+            bound = 2.0 * float32_error_bound(self.X.shape[1])
+            uncertain = np.flatnonzero(~(gap > bound))
+            if uncertain.size:
+                sub_i = np.empty((uncertain.size, k), dtype=np.int32)
+                sub_d = np.empty((uncertain.size, k), dtype=np.float64)
+                _full_rows(self.X, self.div, rows[uncertain], k, self.cosine, sub_i, sub_d)
+                idx[uncertain], dist64[uncertain] = sub_i, sub_d
+        return (*_checked(idx, dist64, rows, n, self.name), int(uncertain.size))
+
+    def report(self, uncertain: int) -> None:
+        """Log how many rows needed the full float64 recomputation."""
+        if uncertain:
+            log.info(
+                "%s: %d of %d rows had near-ties around the cut-off and were recomputed "
+                "against every track in float64",
+                self.name,
+                uncertain,
+                self.n,
+            )
 
 
 def _checked(
-    indices: np.ndarray, dist64: np.ndarray, n: int, name: str
+    indices: np.ndarray, dist64: np.ndarray, rows: np.ndarray, n: int, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Refuse to return an index that was not computed or a non-finite distance."""
-    own = np.arange(n)[:, None]
+    """Refuse to return an index that was not computed or a non-finite distance.
+
+    ``indices`` holds the lists of ``rows`` of a space of ``n`` tracks.
+    """
+    own = rows[:, None]
     if indices.min() < 0 or indices.max() >= n or np.any(indices == own):
         raise NnsimError(f"{name}: the neighbour search produced invalid indices (a bug).")
     with np.errstate(over="ignore"):  # reported below, naming the space
@@ -473,12 +582,15 @@ def ambiguous_cutoffs(
     np.ndarray [shape=(c,), dtype=int64]
         Number of ambiguous lists per cutoff.
     """
-    D = np.asarray(distances, dtype=np.float64)
     out = np.zeros(len(cutoffs), dtype=np.int64)
-    for c, cut in enumerate(cutoffs):
-        cut = int(cut)
-        if cut >= D.shape[1]:
-            continue
-        a, b = D[:, cut - 1], D[:, cut]
-        out[c] = int(np.count_nonzero(b - a <= rtol * np.maximum(np.abs(b), 1e-300)))
+    n, width = distances.shape
+    step = max(1, (64 * 2**20) // (8 * width))  # rows at a time: memory-mapped tables stay on disk
+    for s in range(0, n, step):
+        D = np.asarray(distances[s : s + step], dtype=np.float64)
+        for c, cut in enumerate(cutoffs):
+            cut = int(cut)
+            if cut >= width:
+                continue
+            a, b = D[:, cut - 1], D[:, cut]
+            out[c] += int(np.count_nonzero(b - a <= rtol * np.maximum(np.abs(b), 1e-300)))
     return out

@@ -84,12 +84,14 @@ def run_compare(
     reuse: TableStore | None = None,
     subset: str,
     prefix: str = "",
+    client: Any = None,
 ) -> dict[str, float]:
     """Compare the pipeline's spaces at one distance, write the report, track it.
 
     Shared by this stage and the sweep app (which passes ``reuse``: tables computed by the
     pipeline on exactly the same vectors are not recomputed).  ``prefix`` (e.g. ``small``)
     prefixes the metric names and puts the files under that artifact folder in MLflow.
+    With a Dask ``client`` the exact tables are computed on that cluster (same tables).
     """
     result = run_comparison(
         selected_spaces(cfg),
@@ -99,6 +101,8 @@ def run_compare(
         store=store,
         reuse=reuse,
         show_progress=not quiet,
+        client=client,
+        retries=int(cfg["cluster"]["retries"]),
     )
     note = "SYNTHETIC demo" if cfg["data"].get("synthetic") else ""
     write_report(result, out_dir, variables=list(cfg["compare"]["variables"]), note=note)

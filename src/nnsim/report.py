@@ -76,6 +76,13 @@ def write_report(
             for a, b in zip(sim["src"], sim["dst"], strict=True)
         ],
     )
+    written = [out / f for f in REPORT_FILES]
+    if result.sn_errors is not None and result.recall is not None:
+        # An approximate S_n never appears without the error the approximation put into it.
+        sim = sim.merge(result.sn_errors, on=["src", "dst", "cutoff"], how="left")
+        result.recall.to_csv(out / "recall.csv", index=False, float_format="%.8g")
+        result.sn_errors.to_csv(out / "sn_error.csv", index=False, float_format="%.8g")
+        written += [out / "recall.csv", out / "sn_error.csv"]
     sim.to_csv(out / "similarity.csv", index=False, float_format="%.8g")
     curves_frame(cmp, d).to_csv(out / "curves.csv", index=False, float_format="%.8g")
     result.factors.to_csv(out / "factors.csv", index=False, float_format="%.8g")
@@ -98,7 +105,7 @@ def write_report(
         groups=groups,
         title=f"$S_n$ of every pair ({d}, {n} tracks{suffix})",
     )
-    return [out / f for f in REPORT_FILES]
+    return written
 
 
 def comparison_metrics(result: CompareResult) -> dict[str, float]:
@@ -124,12 +131,19 @@ def comparison_metrics(result: CompareResult) -> dict[str, float]:
     for _, r in result.ambiguous.iterrows():
         metrics[f"ambiguous.{r['space']}.S{int(r['cutoff'])}"] = float(r["ambiguous_lists"])
     metrics["tracks"] = float(result.n_tracks)
+    if result.recall is not None:
+        for _, r in result.recall.iterrows():
+            metrics[f"recall.{r['space']}.S{int(r['cutoff'])}"] = float(r["recall"])
+    if result.sn_errors is not None:
+        for _, r in result.sn_errors.iterrows():
+            key = f"sn_error.S{int(r['cutoff'])}.{r['src']}.{r['dst']}"
+            metrics[key] = float(r["sn_error"])
     return metrics
 
 
 def summary_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """The part of :func:`comparison_metrics` a DVC metrics file keeps (aggregates, counts)."""
-    keep = ("factor.", "ambiguous.", "tracks")
+    keep = ("factor.", "ambiguous.", "tracks", "recall.")
     return {
         k: v
         for k, v in metrics.items()

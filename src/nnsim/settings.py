@@ -19,6 +19,8 @@ from omegaconf import MISSING
 DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
 #: Measures of the comparison; ``overlap`` is the paper's S_n.
 MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman")
+#: Neighbour-search backends (``auto``: exact below ``neighbors.exact_below`` tracks).
+BACKENDS: tuple[str, ...] = ("exact", "approximate", "auto")
 #: Track subsets.
 SUBSETS: tuple[str, ...] = ("large", "small")
 #: How an audio file's track id is made.
@@ -38,10 +40,25 @@ RESAMPLE_QUALITIES: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
 @dataclass
+class HnswSettings:
+    M: int = MISSING
+    ef_construction: int = MISSING
+    ef_search: int = MISSING
+    threads: int = MISSING
+    seed: int = MISSING
+    deterministic: bool = MISSING
+
+
+@dataclass
 class NeighborsSettings:
     k: int = MISSING
     max_block_mb: float = MISSING
     distances: list[str] = MISSING
+    backend: str = MISSING
+    exact_below: int = MISSING
+    recall_sample: int = MISSING
+    memmap_mb: float = MISSING
+    approximate: HnswSettings = field(default_factory=HnswSettings)
 
 
 @dataclass
@@ -175,6 +192,18 @@ class ProjectionSettings:
 
 
 @dataclass
+class ClusterSettings:
+    address: str | None = None
+    n_workers: int = MISSING
+    threads_per_worker: int = MISSING
+    memory_limit: str = MISSING
+    connect_timeout: float = MISSING
+    retries: int = MISSING
+    extract: bool = MISSING
+    neighbors: bool = MISSING
+
+
+@dataclass
 class ListeningAppSettings:
     host: str = MISSING
     port: int = MISSING
@@ -292,6 +321,7 @@ class Settings:
     projection: ProjectionSettings = field(default_factory=ProjectionSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     listening: ListeningSettings = field(default_factory=ListeningSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     mlflow: MlflowSettings = field(default_factory=MlflowSettings)
     data: DataSettings = field(default_factory=DataSettings)
 

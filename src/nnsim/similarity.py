@@ -20,7 +20,7 @@ Rank-aware variants (options, not the paper's measure):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numba
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: Measures understood by :func:`compare_tables`; ``overlap`` is the paper's S_n.
 VALID_MEASURES: tuple[str, ...] = MEASURES
+#: Memory bound (MiB) of the rows of two tables compared at once and of one chunk of
+#: bootstrap weights: what bounds :func:`compare_tables` at millions of tracks.
+TABLE_BLOCK_MB = 256.0
 
 
 def check_cutoffs(cutoffs: Sequence[int] | np.ndarray, n_tracks: int | None = None) -> np.ndarray:
@@ -316,11 +319,24 @@ def bootstrap_weights(n_tracks: int, n_boot: int, seed: int) -> np.ndarray:
         Row ``b`` counts how often each track is drawn in replicate ``b`` (rows sum to
         ``n_tracks``).  The same weights are used for every pair, so CIs are paired.
     """
+    return np.concatenate(list(iter_bootstrap_weights(n_tracks, n_boot, seed, max_mb=np.inf)))
+
+
+def iter_bootstrap_weights(
+    n_tracks: int, n_boot: int, seed: int, *, max_mb: float
+) -> Iterator[np.ndarray]:
+    """:func:`bootstrap_weights` in consecutive chunks of rows of at most ``max_mb`` MiB.
+
+    The chunks concatenate to exactly :func:`bootstrap_weights` (one random stream), so the
+    CIs do not depend on the chunk size; memory stays bounded at millions of tracks.
+    """
     rng = np.random.default_rng(seed)
-    W = np.empty((n_boot, n_tracks), dtype=np.float32)
-    for b in range(n_boot):
-        W[b] = np.bincount(rng.integers(0, n_tracks, n_tracks), minlength=n_tracks)
-    return W
+    rows = int(max(1, min(n_boot, max_mb * 2**20 // (4 * max(n_tracks, 1)))))
+    for b0 in range(0, n_boot, rows):
+        W = np.empty((min(rows, n_boot - b0), n_tracks), dtype=np.float32)
+        for b in range(W.shape[0]):
+            W[b] = np.bincount(rng.integers(0, n_tracks, n_tracks), minlength=n_tracks)
+        yield W
 
 
 def bootstrap_means(per_track: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -475,28 +491,49 @@ def compare_tables(
     lows = {k: np.ones((m, m, c)) for k in wanted}
     highs = {k: np.ones((m, m, c)) for k in wanted}
     curves = np.ones((m, m, K))
-    # Each table cut to K contiguous columns once (not once per pair).
-    tables = {name: _check_table(tables[name], K, name) for name in names}
+    for name in names:
+        _check_table(tables[name][:1], K, name)
+    # Tables are read in blocks of rows (memory-mapped tables of millions of tracks never
+    # sit in RAM whole); below the block size this is one block, as it always was.
+    step = max(1, int(TABLE_BLOCK_MB * 2**20 // (2 * 4 * K)))
+    whole = N <= step
+    if whole:  # each table cut to K contiguous columns once (not once per pair)
+        tables = {name: _check_table(tables[name], K, name) for name in names}
     pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
     # Per-track values of every pair side by side: one bootstrap product for all pairs.
     per_all = {key: np.empty((N, len(pairs) * c), dtype=np.float32) for key in wanted}
     for p, (i, j) in enumerate(progress(pairs, desc="pairs", unit="pair", enabled=show_progress)):
-        res = pair_overlap(tables[names[i]], tables[names[j]], cut, measures=wanted, rbo_p=rbo_p)
-        curves[i, j] = curves[j, i] = res.curve
+        curve = np.zeros(K)
+        sums = {key: np.zeros(c) for key in wanted}
+        for s in range(0, N, step):
+            e = min(N, s + step)
+            A, B = tables[names[i]][s:e], tables[names[j]][s:e]
+            if not whole:
+                A, B = _check_table(A, K, names[i]), _check_table(B, K, names[j])
+            res = pair_overlap(A, B, cut, measures=wanted, rbo_p=rbo_p)
+            curve += res.curve * ((e - s) / N) if not whole else res.curve
+            for key in wanted:
+                per = {"overlap": res.per_track, "rbo": res.rbo, "spearman": res.spearman}[key]
+                assert per is not None
+                per_all[key][s:e, p * c : (p + 1) * c] = per
+                sums[key] += per.sum(axis=0)
+        curves[i, j] = curves[j, i] = curve
         for key in wanted:
-            per = {"overlap": res.per_track, "rbo": res.rbo, "spearman": res.spearman}[key]
-            assert per is not None
-            mean = per.mean(axis=0)
+            mean = sums[key] / N
             values[key][i, j] = values[key][j, i] = mean
             lows[key][i, j] = lows[key][j, i] = mean
             highs[key][i, j] = highs[key][j, i] = mean
-            per_all[key][:, p * c : (p + 1) * c] = per
     boot = None
     if n_boot > 0:
-        W = bootstrap_weights(N, n_boot, seed)
         boot = np.zeros((m, m, n_boot, c))
+        reps_all = {key: np.empty((n_boot, len(pairs) * c)) for key in wanted}
+        b0 = 0
+        for W in iter_bootstrap_weights(N, n_boot, seed, max_mb=TABLE_BLOCK_MB):
+            for key in wanted:
+                reps_all[key][b0 : b0 + len(W)] = bootstrap_means(per_all[key], W)
+            b0 += len(W)
         for key in wanted:
-            reps = bootstrap_means(per_all[key], W).reshape(n_boot, len(pairs), c)
+            reps = reps_all[key].reshape(n_boot, len(pairs), c)
             lo, hi = percentile_ci(reps, ci_level)
             for p, (i, j) in enumerate(pairs):
                 lows[key][i, j] = lows[key][j, i] = lo[p]

@@ -83,10 +83,41 @@ class TableStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         np.save(self._path(space.name, "indices.npy"), table.indices)
         np.save(self._path(space.name, "distances.npy"), table.distances)
+        self._write_meta(space)
+
+    def _write_meta(self, space: Space) -> None:
         if space.ids is not None:
             atomic_write_text(self._path(space.name, "ids.txt"), "\n".join(space.ids) + "\n")
         atomic_write_text(
             self._path(space.name, "fingerprint"), fingerprint(space, self.distance) + "\n"
+        )
+
+    def allocate(self, space: Space, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Memory-mapped ``.npy`` arrays to fill with a space's table (then :meth:`commit`).
+
+        For tables too large to hold in RAM: the search writes each block straight to disk.
+        The files carry a ``.partial`` suffix until :meth:`commit`.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        idx = np.lib.format.open_memmap(
+            self._path(space.name, "indices.npy.partial"), mode="w+", dtype=np.int32, shape=(n, k)
+        )
+        dist = np.lib.format.open_memmap(
+            self._path(space.name, "distances.npy.partial"),
+            mode="w+",
+            dtype=np.float32,
+            shape=(n, k),
+        )
+        return idx, dist
+
+    def commit(self, space: Space) -> NeighborTable:
+        """Finish a table filled through :meth:`allocate`; returns it memory-mapped."""
+        for what in ("indices.npy", "distances.npy"):
+            self._path(space.name, what + ".partial").replace(self._path(space.name, what))
+        self._write_meta(space)
+        return NeighborTable(
+            np.load(self._path(space.name, "indices.npy"), mmap_mode="r"),
+            np.load(self._path(space.name, "distances.npy"), mmap_mode="r"),
         )
 
     def load(self, space: Space, k: int) -> NeighborTable | None:
@@ -109,4 +140,6 @@ class TableStore:
             return None
         if idx.shape[1] < k:
             return None
+        if idx.nbytes > 2**30:  # large: stay on disk (compare_tables reads it block by block)
+            return NeighborTable(idx[:, :k], dist[:, :k])
         return NeighborTable(np.array(idx[:, :k]), np.array(dist[:, :k]))

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from nnsim.cluster import dask_client
 from nnsim.io import atomic_dir, write_json
 from nnsim.pipeline import compare_params, run_compare
 from nnsim.report import summary_metrics
@@ -27,7 +29,10 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     distance = args.distance
     paths = cfg["paths"]
     out = Path(paths["results_dir"]) / "compare" / distance
+    # The cluster is reached (or refused, naming its address) before any output is touched.
+    cluster = dask_client(cfg["cluster"]) if cfg["cluster"]["neighbors"] else nullcontext()
     with (
+        cluster as client,
         stage_run(cfg, f"compare@{distance}", compare_params(cfg, distance)) as tr,
         atomic_dir(out) as tmp,
         atomic_dir(Path(paths["neighbors_dir"]) / distance) as ntmp,
@@ -48,6 +53,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                     store=TableStore(sub_tab, distance),
                     subset=subset,
                     prefix="" if subset == "large" else subset,
+                    client=client,
                 )
             )
     write_json(Path(paths["metrics_dir"]) / f"compare-{distance}.json", summary_metrics(metrics))
