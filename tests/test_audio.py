@@ -403,3 +403,47 @@ def test_ctrl_c_during_extraction_says_what_is_kept_and_exits_130(frozen, tmp_pa
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "m" / "extract.json").read_text())["cached_tracks"] >= kept
+
+
+@pytest.mark.slow
+def test_extraction_on_a_two_worker_dask_cluster_is_bit_identical_and_survives_a_dead_worker(
+    frozen, tmp_path
+):
+    """Real LocalCluster (2 worker processes, loopback): same vectors as the local path; a
+    worker killed mid-run has its tasks rerun; finished tracks are cached on this side."""
+    import signal
+    import threading
+    import time
+
+    from nnsim.cluster import dask_client
+
+    out, cfg, _ = frozen
+    specs = specs_at(cfg, out)[:2]
+    audio_dir = tmp_path / "audio"
+    _corpus(audio_dir, 8)
+    tracks = find_audio(audio_dir, ["flac"], "stem")
+    local = extract(tracks, specs, AUDIO, tmp_path / "c1", workers=1, show_progress=False)
+    with dask_client(compose()["cluster"]) as client:
+        pids = list(client.run(os.getpid).values())
+        result = {}
+
+        def run():
+            result["res"] = extract(
+                tracks, specs, AUDIO, tmp_path / "c2", show_progress=False, client=client
+            )
+
+        t = threading.Thread(target=run)
+        t.start()
+        deadline = time.time() + 300
+        while time.time() < deadline and not list((tmp_path / "c2").rglob("*.npz")):
+            time.sleep(0.1)  # the first finished track is cached: kill a worker mid-run
+        os.kill(pids[0], signal.SIGKILL)
+        t.join(timeout=600)
+        res = result["res"]
+    assert res.ids == local.ids and len(res.ids) == 8
+    for s in specs:
+        for layer in s.layers:
+            assert np.array_equal(res.vectors[s.name][layer], local.vectors[s.name][layer])
+    # every finished track is in the cache: a rerun computes nothing
+    again = extract(tracks, specs, AUDIO, tmp_path / "c2", workers=1, show_progress=False)
+    assert again.n_cached == 8 and again.audio_seconds == 0

@@ -360,6 +360,38 @@ def _work(item: tuple[str, str, str, list[str]]) -> tuple[str, dict | None, str 
     return tid, res, None, audio.size / ex.settings.sample_rate
 
 
+def _on_cluster(
+    client: Any,
+    items: list[tuple[str, str, str, list[str]]],
+    specs: list[ModelSpec],
+    settings: AudioSettings,
+    skeys: dict[str, str],
+    retries: int,
+) -> Iterator[tuple[str, dict | None, str | None, float]]:
+    """Per-track results from Dask tasks, in completion order (cancelled on interruption)."""
+    from dask.distributed import as_completed
+
+    from nnsim.audio.dask_plugin import ExtractorPlugin, work
+
+    # one plugin per set of graphs and settings: a changed model is a new plugin
+    name = (
+        "nnsim-extractor-"
+        + hashlib.sha256(json.dumps(sorted(skeys.items())).encode()).hexdigest()[:12]
+    )
+    client.register_plugin(ExtractorPlugin(specs, settings, name), name=name)
+    futures = [
+        client.submit(work, item, name, retries=retries, pure=False, key=f"extract-{item[0]}-{i}")
+        for i, item in enumerate(items)
+    ]
+    try:
+        for fut in as_completed(futures):
+            yield fut.result()
+            fut.release()
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
 @dataclass
 class ExtractionResult:
     """Vectors of every extracted track and what was skipped.
@@ -396,6 +428,8 @@ def extract(
     *,
     workers: int = 2,
     show_progress: bool = True,
+    client: Any = None,
+    retries: int = 2,
 ) -> ExtractionResult:
     """Extract every model's layers for every track, reusing the cache.
 
@@ -412,6 +446,13 @@ def extract(
         Processes (1: in this process).
     show_progress : bool
         tqdm bar with tracks/s and ETA.
+    client : dask.distributed.Client, optional
+        Run the per-track work as Dask tasks on this cluster instead of local processes
+        (each worker loads the graphs once; workers must see the audio and graph files).
+        Results come back here and are cached here, so a dead worker's finished tracks are
+        never recomputed.  Same vectors as the local path.
+    retries : int
+        Dask task retries.
 
     Returns
     -------
@@ -443,6 +484,7 @@ def extract(
     skipped: list[tuple[str, str, str]] = []
     seconds = 0.0
     files = dict(tracks)
+    fhashes = {item[0]: item[2] for item in todo_items}
 
     def collect(results: Iterator[tuple[str, dict | None, str | None, float]]) -> None:
         nonlocal seconds
@@ -450,6 +492,10 @@ def extract(
             results, total=len(todo_items), desc="extracting", unit="track", enabled=show_progress
         )
         for tid, res, reason, secs in bar:
+            if client is not None and res is not None:  # workers return, this side caches
+                fh = fhashes[tid]
+                for model, vecs in res.items():
+                    cache.put(model, skeys[model], fh, vecs)
             if res is None:
                 skipped.append((tid, str(files[tid]), str(reason)))
                 got.pop(tid, None)
@@ -460,7 +506,9 @@ def extract(
     done_before = n_cached
     if todo_items:
         try:
-            if workers <= 1:
+            if client is not None:
+                collect(_on_cluster(client, todo_items, list(specs), settings, skeys, retries))
+            elif workers <= 1:
                 _init_worker(list(specs), settings, str(cache_dir), skeys, in_main=True)
                 collect(map(_work, todo_items))
             else:

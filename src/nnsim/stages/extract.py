@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from nnsim.audio.extract import AudioSettings, extract, find_audio
 from nnsim.audio.models import check_graph, download_hint, file_sha256, model_specs
+from nnsim.cluster import dask_client
 from nnsim.errors import InputError
 from nnsim.io import write_space_list
 from nnsim.spaces import Space, save_space
@@ -77,7 +79,9 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         "models": {s.name: {"graph": str(s.graph), "layers": s.layers} for s in specs},
         "data": {"audio_dir": cfg["data"]["audio_dir"]},
     }
-    with stage_run(cfg, "extract", params) as tr:
+    # The cluster is reached (or refused, naming its address) before any work or output.
+    cluster = dask_client(cfg["cluster"]) if cfg["cluster"]["extract"] else nullcontext()
+    with cluster as client, stage_run(cfg, "extract", params) as tr:
         t0 = time.perf_counter()
         res = extract(
             tracks,
@@ -86,6 +90,8 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             acfg["cache_dir"],
             workers=int(acfg["workers"]),
             show_progress=not args.quiet,
+            client=client,
+            retries=int(cfg["cluster"]["retries"]),
         )
         wall = time.perf_counter() - t0
         if not res.ids:
