@@ -35,7 +35,9 @@ def work(item: tuple[str, str, str, list[str]], plugin: str) -> tuple[str, Any, 
 
     The same per-track computation as the process pool's; the caller caches the result.
     """
-    ex = get_worker().plugins[plugin].extractor
+    own = get_worker().plugins[plugin]
+    assert isinstance(own, ExtractorPlugin) and own.extractor is not None
+    ex = own.extractor
     tid, path, _fhash, todo = item
     try:
         audio = ex.load(Path(path))
