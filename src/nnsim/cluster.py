@@ -41,9 +41,21 @@ def dask_client(ccfg: Mapping[str, Any]) -> Iterator[Any]:
                 "address and firewall, or set cluster.address: null for a local cluster."
             ) from None
     else:
+        threads = str(int(ccfg["threads_per_worker"]))
         cluster = LocalCluster(
             n_workers=int(ccfg["n_workers"]),
-            threads_per_worker=int(ccfg["threads_per_worker"]),
+            threads_per_worker=int(threads),
+            # BLAS and numba in a worker use as many threads as Dask gives it: workers
+            # sharing the machine do not oversubscribe its cores
+            env={
+                v: threads
+                for v in (
+                    "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS",
+                    "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS",
+                )
+            },
             memory_limit=str(ccfg["memory_limit"]),
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
@@ -109,7 +121,9 @@ def neighbors_on_cluster(
         dist = np.empty((n, engine.k), dtype=np.float32)
     else:
         indices, dist = out
-    rows = block_rows_for(n, max_block_mb)
+    # at least ~4 tasks per worker so that every worker has work and a lost one costs little
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    rows = max(1, min(block_rows_for(n, max_block_mb), -(-n // (4 * workers))))
     [remote] = client.scatter([engine], broadcast=True, hash=False)
     futures = [
         client.submit(_rows_task, remote, s, min(n, s + rows), retries=retries, pure=False)
