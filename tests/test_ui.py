@@ -49,8 +49,8 @@ def test_ui_lands_on_the_runs_table_with_the_metrics(tmp_path):
     )
     try:
         first = server.stdout.readline()  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}"
-        assert f"{url}?workflowType=machine_learning" in first  # `make ui` prints the page
+        url = f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}/runs"
+        assert f"{url}?workflowType=machine_learning&viewStateShareKey=" in first
         for _ in range(120):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
@@ -64,6 +64,10 @@ def test_ui_lands_on_the_runs_table_with_the_metrics(tmp_path):
             pg.get_by_text("compare@cosine").first.wait_for(timeout=60_000)
             body = pg.inner_text("body")
             assert "Run Name" in body and "Token Usage" not in body  # runs table, not GenAI
+            # the Table-2 aggregates are columns without a click (the stored runs view)
+            pg.get_by_text("0.42", exact=True).first.wait_for(timeout=30_000)
+            assert "shared view" in pg.inner_text("body")
+            assert pg.locator("text=/^factor\\.data/").count() >= 1  # the column header
             shot = tmp_path / "mlflow-runs.png"
             pg.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000

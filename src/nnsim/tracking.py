@@ -164,14 +164,65 @@ def experiment_id(cfg: Mapping[str, Any]) -> str:
     return _setup(cfg["mlflow"])
 
 
+#: Experiment tag prefix the MLflow UI reads a shared runs-table view from
+#: (``?viewStateShareKey=<key>`` opens it: the columns it lists are shown).
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
+#: This project's view of the runs table.
+RUNS_VIEW_KEY = "nnsim-runs"
+#: The columns MLflow shows by default (kept in front of the metric columns).
+_DEFAULT_COLUMNS = ["attributes.`Source`", "attributes.`Models`", "attributes.`Dataset`"]
+
+
+def headline_metrics(keys: set[str]) -> list[str]:
+    """The metric columns of the runs view: Table-2 aggregates, listening-test p-values.
+
+    ``factor.<variable>.S<n>`` (no CI bounds) ordered by variable and cutoff, then the
+    listening test's by-space p-values.
+    """
+    factors = [k for k in keys if k.startswith("factor.") and k.count(".") == 2]
+
+    def order(k: str) -> tuple[str, int]:
+        _, var, cut = k.split(".")
+        return var, int(cut[1:]) if cut[1:].isdigit() else 0
+
+    listening = [k for k in ("listening.by_space.anova_p", "listening.by_space.kruskal_p")
+                 if k in keys]
+    return sorted(factors, key=order) + listening
+
+
+def set_runs_view(exp_id: str) -> None:
+    """Store the runs-table view (metric columns) as the experiment's shared view.
+
+    MLflow 3 keeps a user's column choice in the browser; a shared view lives in an
+    experiment tag and is opened by ``?viewStateShareKey=``, so ``make ui`` lands on a
+    table whose columns are the S_n aggregates without a click.
+    """
+    import json
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    keys: set[str] = set()
+    for run in client.search_runs([exp_id], max_results=500):
+        keys.update(run.data.metrics)
+    cols = _DEFAULT_COLUMNS + [f"metrics.`{k}`" for k in headline_metrics(keys)]
+    client.set_experiment_tag(
+        exp_id, SHARED_VIEW_PREFIX + RUNS_VIEW_KEY, json.dumps({"selectedColumns": cols})
+    )
+
+
 def runs_page(exp_id: str, host: str, port: int) -> str:
-    """Address of the experiment's runs table in the MLflow UI.
+    """Address of the experiment's runs table in the MLflow UI, with this project's columns.
 
     MLflow 3's UI has a global workflow switch (GenAI | Model training) that starts on GenAI,
     which opens every experiment on its trace overview; ``workflowType=machine_learning``
     selects Model training, whose experiment page is the runs table.
+    ``viewStateShareKey`` opens the view :func:`set_runs_view` stored (metric columns).
     """
-    return f"http://{host}:{port}/#/experiments/{exp_id}?workflowType=machine_learning"
+    return (
+        f"http://{host}:{port}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+        f"&viewStateShareKey={RUNS_VIEW_KEY}"
+    )
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 
 Creates the experiment if needed (tagged as a model-training experiment, so MLflow 3 shows
 the runs table with the S_n and Table-2 metrics rather than its GenAI overview), prints the
-address of that page, then runs ``mlflow ui`` on loopback.
+address of that page, then runs ``mlflow ui`` on loopback.  The page opens a stored view of
+the runs table whose columns are the Table-2 aggregates (``factor.<variable>.S<n>``) and the
+listening test's p-values, refreshed from the logged runs each time.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import sys
 from typing import Any
 
 from nnsim.stages.common import run_stage
-from nnsim.tracking import experiment_id, runs_page
+from nnsim.tracking import experiment_id, runs_page, set_runs_view
 
 
 def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     mcfg = cfg["mlflow"]
     exp = experiment_id(cfg)
+    set_runs_view(exp)
     url = runs_page(exp, args.host, args.port)
     print(f"MLflow UI: {url}  (Ctrl-C to stop)", flush=True)
     mlflow = shutil.which("mlflow") or "mlflow"
