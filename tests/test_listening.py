@@ -116,6 +116,8 @@ def test_answers_are_stored_with_order_and_submitting_twice_keeps_the_first(app_
         (s, j + 1, (j + 1) % 4) for j, s in enumerate(plan[ref])
     ]
     assert {r["study_hash"] for r in rows} == {study.sha256}
+    mode = sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
 
 
 def test_bad_requests_get_clear_4xx(app_setup):

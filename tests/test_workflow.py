@@ -148,3 +148,23 @@ def test_cf_spaces_use_the_measured_best_factor_count(tmp_path):
     assert factor_counts(cfg) == [8, 32]
     cfg["cf"]["extra_factors"] = []
     assert factor_counts(cfg) == [8]
+
+
+def test_the_mlflow_runs_view_shows_the_table2_aggregates_in_order():
+    from nnsim.tracking import headline_metrics
+
+    keys = {
+        "factor.layer.S10",
+        "factor.dataset.S100",
+        "factor.dataset.S5",
+        "factor.dataset.S5.ci_low",
+        "S5.a.b",
+        "tracks",
+        "listening.by_space.anova_p",
+    }
+    assert headline_metrics(keys) == [
+        "factor.dataset.S5",
+        "factor.dataset.S100",
+        "factor.layer.S10",
+        "listening.by_space.anova_p",
+    ]

@@ -28,7 +28,7 @@ from nnsim.errors import InputError, NnsimError, preview
 from nnsim.factors import factor_table
 from nnsim.neighbors import ambiguous_cutoffs, check_distance, neighbors, zero_rows
 from nnsim.similarity import Comparison, check_cutoffs, compare_tables
-from nnsim.spaces import Space, align_spaces, read_indices, subset_rows
+from nnsim.spaces import Space, align_logged, read_indices, subset_rows
 from nnsim.tables import NeighborTable, TableStore
 
 log = logging.getLogger(__name__)
@@ -95,14 +95,7 @@ def prepare_spaces(
         raise InputError(
             f"duplicate space name(s) {preview(dups)}; every space needs a unique name."
         )
-    aligned, dropped = align_spaces(spaces)
-    lost = {name: k for name, k in dropped.items() if k}
-    if lost:
-        log.warning(
-            "aligned on %d shared tracks; dropped %s",
-            aligned[0].n_tracks,
-            ", ".join(f"{k} from {name}" for name, k in lost.items()),
-        )
+    aligned, dropped = align_logged(spaces, "aligned on")
     n_shared = aligned[0].n_tracks
     if isinstance(indices, (str, Path)):
         indices = read_indices(indices, n_shared)

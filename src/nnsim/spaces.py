@@ -408,6 +408,20 @@ def read_space_list(
     return spaces
 
 
+def align_logged(spaces: Sequence[Space], what: str) -> tuple[list[Space], dict[str, int]]:
+    """:func:`align_spaces`, with a warning ``"<what> <n> shared tracks; dropped ..."``."""
+    aligned, dropped = align_spaces(spaces)
+    lost = {name: k for name, k in dropped.items() if k}
+    if lost:
+        log.warning(
+            "%s %d shared tracks; dropped %s",
+            what,
+            aligned[0].n_tracks,
+            ", ".join(f"{k} from {name}" for name, k in lost.items()),
+        )
+    return aligned, dropped
+
+
 def align_spaces(spaces: Sequence[Space]) -> tuple[list[Space], dict[str, int]]:
     """Restrict spaces to their shared tracks, in the order of the first space.
 

@@ -185,8 +185,9 @@ def headline_metrics(keys: set[str]) -> list[str]:
         _, var, cut = k.split(".")
         return var, int(cut[1:]) if cut[1:].isdigit() else 0
 
-    listening = [k for k in ("listening.by_space.anova_p", "listening.by_space.kruskal_p")
-                 if k in keys]
+    listening = [
+        k for k in ("listening.by_space.anova_p", "listening.by_space.kruskal_p") if k in keys
+    ]
     return sorted(factors, key=order) + listening
 
 

@@ -20,7 +20,7 @@ from nnsim.errors import ConfigError
 from nnsim.io import atomic_dir, write_json
 from nnsim.pipeline import pipeline_spaces
 from nnsim.release.bundle import CC_BY_NC_SA, ReleaseInfo, build_files, licence_for, write_bundle
-from nnsim.spaces import align_spaces, read_indices
+from nnsim.spaces import align_logged, read_indices
 from nnsim.stages.common import log, run_stage
 from nnsim.tracking import git_revision, stage_run
 
@@ -66,14 +66,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     r = cfg["release"]
     spaces = pipeline_spaces(cfg)
     if r["align"] and spaces:
-        spaces, dropped = align_spaces(spaces)
-        lost = {k: v for k, v in dropped.items() if v}
-        if lost:
-            log.warning(
-                "release.align: exporting the %d tracks every space has; dropped %s",
-                spaces[0].n_tracks,
-                ", ".join(f"{v} from {k}" for k, v in lost.items()),
-            )
+        spaces, _ = align_logged(spaces, "release.align: exporting the")
     small = None
     if cfg["data"].get("small_indices") and spaces:
         small = read_indices(cfg["data"]["small_indices"], spaces[0].n_tracks)
