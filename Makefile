@@ -12,7 +12,7 @@ TF_PINS := tensorflow-cpu==2.21.0 protobuf==7.36.2 numpy==2.4.6
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 OVERRIDES ?=
 
-.PHONY: setup params deps demo test lint bench ui listen clean-venv
+.PHONY: setup params deps demo test lint bench bench-scale ui listen clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ bench: setup
 	$(RUN) python benchmarks/bench_projection.py
 	$(RUN) dvc repro models
 	$(RUN) python benchmarks/bench_extract.py
+
+# Comparison time and memory against N (10k..300k tracks; about an hour on 2 cores), extraction
+# on Dask with 1 and 2 workers: benchmarks/results/scale.json and docs/scale.png.
+bench-scale: setup
+	$(RUN) dvc repro models
+	$(RUN) python benchmarks/bench_scale.py
 
 ui: setup
 	$(RUN) python -m nnsim.stages.ui
