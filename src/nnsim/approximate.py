@@ -46,7 +46,13 @@ class HnswOptions:
 
 
 def approximate_neighbors(
-    X: np.ndarray, k: int, distance: str, *, options: HnswOptions, name: str = "space"
+    X: np.ndarray,
+    k: int,
+    distance: str,
+    *,
+    options: HnswOptions,
+    name: str = "space",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Approximate ``k`` nearest neighbours of every row (the engine's table contract).
 
@@ -59,6 +65,9 @@ def approximate_neighbors(
         Same distances as :func:`nnsim.neighbors.neighbors` (``1 - cos``; euclidean).
     options : HnswOptions
     name : str
+    out : (np.ndarray, np.ndarray), optional
+        Arrays to fill (e.g. memory-mapped ``.npy``), ``(n, k)`` int32 and float32; the
+        queries run in blocks of rows, so memory stays bounded.
 
     Returns
     -------
@@ -87,23 +96,40 @@ def approximate_neighbors(
     index.set_num_threads(options.threads)
     want = min(n, k + 1)
     index.set_ef(max(options.ef_search, want))
-    nbr, dst = index.knn_query(X, k=want)
+    if out is None:
+        indices = np.empty((n, k), dtype=np.int32)
+        dist = np.empty((n, k), dtype=np.float32)
+    else:
+        indices, dist = out
+    step = max(1, (64 * 2**20) // (24 * want))  # query rows at a time: bounded memory
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        nbr, dst = index.knn_query(X[s:e], k=want)
+        indices[s:e], dist[s:e] = _without_self(nbr, dst, np.arange(s, e), k, cosine)
+    return indices, dist
+
+
+def _without_self(
+    nbr: np.ndarray, dst: np.ndarray, rows: np.ndarray, k: int, cosine: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop each query from its own list (or the last entry when the graph missed it) and
+    order by (distance, index), so ties are broken as in the exact engine."""
+    b, want = nbr.shape
     nbr = nbr.astype(np.int64)
-    dst = dst.astype(np.float64)
+    d = dst.astype(np.float64)
     if not cosine:
-        dst = np.sqrt(np.maximum(dst, 0.0))
-    # drop the query itself (or the last column when the graph missed it), then order by
-    # (distance, index) so ties are broken as in the exact engine
-    own = nbr == np.arange(n)[:, None]
+        d = np.sqrt(np.maximum(d, 0.0))  # hnswlib's l2 is squared
+    own = nbr == rows[:, None]
     drop = np.where(own.any(axis=1), own.argmax(axis=1), want - 1)
     keep = np.ones_like(own)
-    keep[np.arange(n), drop] = False
-    nbr = nbr[keep].reshape(n, want - 1)[:, :k]
-    dst = dst[keep].reshape(n, want - 1)[:, :k]
-    order = np.lexsort((nbr, dst), axis=1)
-    nbr = np.take_along_axis(nbr, order, axis=1)
-    dst = np.take_along_axis(dst, order, axis=1)
-    return nbr.astype(np.int32), dst.astype(np.float32)
+    keep[np.arange(b), drop] = False
+    nbr = nbr[keep].reshape(b, want - 1)[:, :k]
+    d = d[keep].reshape(b, want - 1)[:, :k]
+    order = np.lexsort((nbr, d), axis=1)
+    return (
+        np.take_along_axis(nbr, order, axis=1).astype(np.int32),
+        np.take_along_axis(d, order, axis=1).astype(np.float32),
+    )
 
 
 def sample_rows(n: int, size: int, seed: int) -> np.ndarray:

@@ -389,10 +389,12 @@ def _compute_table(
 ) -> NeighborTable:
     """A space's table by the configured backend, written into ``store`` when given.
 
-    Exact tables larger than ``options.memmap_mb`` are filled block by block straight into
+    Tables larger than ``options.memmap_mb`` are filled block by block straight into
     memory-mapped ``.npy`` files of the store, so they never sit in RAM whole.
     """
     n = space.n_tracks
+    big = store is not None and n * width * 8 / 2**20 > options.memmap_mb
+    out = store.allocate(space, n, width) if big else None  # type: ignore[union-attr]
     if options.approximate(n):
         log.info(
             "approximate neighbours of %s (%d x %d, %s, k=%d, hnswlib)",
@@ -402,12 +404,34 @@ def _compute_table(
             distance,
             width,
         )
-        table = NeighborTable(
-            *approximate_neighbors(space.X, width, distance, options=options.hnsw, name=space.name)
+        idx, dist = approximate_neighbors(
+            space.X, width, distance, options=options.hnsw, name=space.name, out=out
         )
-        if store is not None:
+    else:
+        idx, dist = _exact_table(
+            space, width, distance, options, client, retries, show_progress, out
+        )
+    table = NeighborTable(idx, dist)
+    if store is not None:
+        if big:
+            table = store.commit(space)
+        else:
             store.save(space, table)
-        return table
+    return table
+
+
+def _exact_table(
+    space: Space,
+    width: int,
+    distance: str,
+    options: CompareOptions,
+    client: Any,
+    retries: int,
+    show_progress: bool,
+    out: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact table on this machine or as Dask tasks on ``client``'s cluster."""
+    n = space.n_tracks
     log.info(
         "neighbours of %s (%d x %d, %s, k=%d%s)",
         space.name,
@@ -417,12 +441,10 @@ def _compute_table(
         width,
         ", dask" if client is not None else "",
     )
-    big = store is not None and n * width * 8 / 2**20 > options.memmap_mb
-    out = store.allocate(space, n, width) if big else None  # type: ignore[union-attr]
     if client is not None:
         from nnsim.cluster import neighbors_on_cluster
 
-        idx, dist = neighbors_on_cluster(
+        return neighbors_on_cluster(
             client,
             space.X,
             width,
@@ -433,23 +455,15 @@ def _compute_table(
             show_progress=show_progress,
             out=out,
         )
-    else:
-        idx, dist = neighbors(
-            space.X,
-            width,
-            distance,
-            max_block_mb=options.max_block_mb,
-            show_progress=show_progress,
-            name=space.name,
-            out=out,
-        )
-    table = NeighborTable(idx, dist)
-    if store is not None:
-        if big:
-            table = store.commit(space)
-        else:
-            store.save(space, table)
-    return table
+    return neighbors(
+        space.X,
+        width,
+        distance,
+        max_block_mb=options.max_block_mb,
+        show_progress=show_progress,
+        name=space.name,
+        out=out,
+    )
 
 
 def _approximation_report(
