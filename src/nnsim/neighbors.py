@@ -287,14 +287,6 @@ def _full_rows(
             out_dist[a, p] = 0.5 * dist[q] if cosine else np.sqrt(dist[q])
 
 
-def _all_rows_equal(A: np.ndarray) -> bool:
-    """Every row equals the first (cheap rejection on a few rows before the full check)."""
-    head = A[: min(A.shape[0], 8)]
-    if not np.all(head == A[0]):
-        return False
-    return bool(np.all(A == A[0]))
-
-
 def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.ndarray, bool]:
     """Row divisors for the exact distances, float32 scaled vectors, and 'all equal'.
 
@@ -309,9 +301,14 @@ def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.nd
     constant : bool
         Every row is the same point (euclidean) or direction (cosine).
     """
-    X64 = X.astype(np.float64)
+    n = X.shape[0]
+    step = max(1, (32 * 2**20) // (8 * max(1, X.shape[1])))  # float64 rows at a time: bounded
+    work = np.empty(X.shape, dtype=np.float32)
     if distance == "cosine":
-        norms = np.sqrt(np.einsum("ij,ij->i", X64, X64))
+        norms = np.empty(n)
+        for s in range(0, n, step):
+            c = X[s : s + step].astype(np.float64)
+            norms[s : s + step] = np.sqrt(np.einsum("ij,ij->i", c, c))
         zeros = np.flatnonzero(norms == 0)
         if zeros.size:
             raise InputError(
@@ -320,15 +317,28 @@ def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.nd
                 "or drop them from every space (--drop-zero-rows)."
             )
         div = 1.0 / norms
-        work64 = X64 * div[:, None]
-        constant = _all_rows_equal(work64)
-    else:
-        div = np.ones(X.shape[0])
-        centred = X64 - X64.mean(axis=0)
-        top = float(np.sqrt(np.einsum("ij,ij->i", centred, centred)).max())
-        work64 = centred / top if top > 0 else centred
-        constant = _all_rows_equal(X)
-    return div, work64.astype(np.float32), constant
+        first = X[0].astype(np.float64) * div[0]
+        constant = True
+        for s in range(0, n, step):
+            unit = X[s : s + step].astype(np.float64) * div[s : s + step, None]
+            constant = constant and bool(np.all(unit == first))
+            work[s : s + step] = unit
+        return div, work, constant
+    div = np.ones(n)
+    total = np.zeros(X.shape[1])
+    for s in range(0, n, step):
+        total += X[s : s + step].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    top = 0.0
+    for s in range(0, n, step):
+        c = X[s : s + step].astype(np.float64) - mean
+        top = max(top, float(np.sqrt(np.einsum("ij,ij->i", c, c)).max()))
+    constant = True
+    for s in range(0, n, step):
+        c = X[s : s + step].astype(np.float64) - mean
+        work[s : s + step] = c / top if top > 0 else c
+        constant = constant and bool(np.all(X[s : s + step] == X[0]))
+    return div, work, constant
 
 
 def neighbors(
@@ -473,7 +483,7 @@ class ExactEngine:
             left = np.hstack([work, np.ones((n, 1), dtype=np.float32)])
             right = np.hstack([2 * work, (-sq).astype(np.float32)[:, None]])
         kc = k + candidate_margin(k, n)
-        return cls(X, div, left, np.ascontiguousarray(right.T), k, kc, cosine, constant, name)
+        return cls(X, div, left, right.T, k, kc, cosine, constant, name)
 
     def rows(
         self, start: int, stop: int, buf: np.ndarray | None = None
