@@ -5,7 +5,9 @@ Dask with 1 and 2 workers.  Also the approximate backend's library choice (hnswl
 Each (N, method) runs in a child process; the parent samples the resident memory of the child
 and all its descendants (Dask workers included) for the peak.  4 synthetic spaces per N
 (200-, 50-, 200- and 50-dimensional, like the paper's embeddings and taggrams, clustered),
-cutoffs 5/10/100/200, 1000 bootstrap replicates, tables memory-mapped above 1 GiB.
+cutoffs 5/10/100/200, 1000 bootstrap replicates, tables memory-mapped above
+``neighbors.memmap_mb``.  Peak memory is reported as resident set size and as RSS minus
+resident file-backed pages (what the OS cannot reclaim).
 Writes ``benchmarks/results/scale.json`` and the log-log plot ``docs/scale.png``.
 
 Run: ``make bench`` or ``python benchmarks/bench_scale.py [--sizes 10000 30000 ...]``.
@@ -190,11 +192,14 @@ def run_child(args: list[str]) -> dict:
         text=True,
     )
     ps = psutil.Process(proc.pid)
-    peak = 0
+    peak = peak_anon = 0
     while proc.poll() is None:
         try:
-            tree = [ps, *ps.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            mem = [p.memory_info() for p in [ps, *ps.children(recursive=True)] if p.is_running()]
+            peak = max(peak, sum(m.rss for m in mem))
+            # RSS minus resident file-backed pages (memory-mapped tables, libraries): the
+            # memory the OS cannot reclaim by dropping clean pages
+            peak_anon = max(peak_anon, sum(m.rss - m.shared for m in mem))
         except psutil.Error:
             pass
         time.sleep(0.2)
@@ -203,6 +208,7 @@ def run_child(args: list[str]) -> dict:
         raise SystemExit(f"child {args} failed:\n{err[-3000:]}")
     res = json.loads(out.strip().splitlines()[-1])
     res["peak_mb"] = peak / 2**20
+    res["peak_anon_mb"] = peak_anon / 2**20
     return res
 
 
