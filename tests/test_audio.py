@@ -437,6 +437,7 @@ def test_extraction_on_a_two_worker_dask_cluster_is_bit_identical_and_survives_a
         deadline = time.time() + 300
         while time.time() < deadline and not list((tmp_path / "c2").rglob("*.npz")):
             time.sleep(0.1)  # the first finished track is cached: kill a worker mid-run
+        assert t.is_alive()
         os.kill(pids[0], signal.SIGKILL)
         t.join(timeout=600)
         res = result["res"]

@@ -81,6 +81,7 @@ def test_a_worker_killed_mid_run_changes_nothing(client):
     t = threading.Thread(target=work)
     t.start()
     time.sleep(1.0)  # tasks in flight on both workers
+    assert t.is_alive()  # the kill happens mid-run
     os.kill(pids[0], signal.SIGKILL)
     t.join(timeout=300)
     assert not t.is_alive()
