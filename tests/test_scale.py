@@ -76,11 +76,12 @@ def test_a_worker_killed_mid_run_changes_nothing(client):
     result = {}
 
     def work():
-        result["got"] = neighbors_on_cluster(client, X, 30, "cosine", max_block_mb=0.1, retries=2)
+        # 2-row blocks: 3,000 tasks, seconds of work
+        result["got"] = neighbors_on_cluster(client, X, 30, "cosine", max_block_mb=0.05, retries=2)
 
     t = threading.Thread(target=work)
     t.start()
-    time.sleep(1.0)  # tasks in flight on both workers
+    time.sleep(0.5)  # tasks in flight on both workers
     assert t.is_alive()  # the kill happens mid-run
     os.kill(pids[0], signal.SIGKILL)
     t.join(timeout=300)

@@ -108,6 +108,8 @@ def neighbors_on_cluster(
     indices : np.ndarray [shape=(n, k), dtype=int32]
     distances : np.ndarray [shape=(n, k), dtype=float32]
     """
+    from concurrent.futures import CancelledError
+
     import numpy as np
     from dask.distributed import as_completed
 
@@ -124,27 +126,50 @@ def neighbors_on_cluster(
     # at least ~4 tasks per worker so that every worker has work and a lost one costs little
     workers = max(1, len(client.scheduler_info()["workers"]))
     rows = max(1, min(block_rows_for(n, max_block_mb), -(-n // (4 * workers))))
-    [remote] = client.scatter([engine], broadcast=True, hash=False)
-    futures = [
-        client.submit(_rows_task, remote, s, min(n, s + rows), retries=retries, pure=False)
-        for s in range(0, n, rows)
-    ]
+    todo = set(range(0, n, rows))
+    n_blocks = len(todo)
+    current: list[Any] = []
+
+    def results() -> Iterator[tuple[int, Any, Any, int]]:
+        for _ in range(retries + 1):
+            # Scattered data have no recipe: if the workers holding them die, the tasks that
+            # need them are cancelled ("lost dependencies"); those blocks are run again.
+            [remote] = client.scatter([engine], broadcast=True, hash=False)
+            current[:] = [
+                client.submit(_rows_task, remote, s, min(n, s + rows), retries=retries, pure=False)
+                for s in sorted(todo)
+            ]
+            for fut in as_completed(current):
+                try:
+                    res = fut.result()
+                except CancelledError:
+                    continue
+                todo.discard(res[0])
+                fut.release()
+                yield res
+            if not todo:
+                return
+            log.warning(
+                "%s: %d block(s) lost their data with a worker; running them again", name, len(todo)
+            )
+        raise ClusterError(
+            f"{name}: {len(todo)} block(s) of the neighbour search failed {retries + 1} times "
+            f"on the Dask cluster at {client.scheduler.address}; check the workers' logs."
+        )
+
     uncertain = 0
     try:
-        done = as_completed(futures)
-        for fut in progress(
-            done,
-            total=len(futures),
-            desc=f"neighbours {name} (dask)",
+        for start, idx, d, u in progress(
+            results(),
+            total=n_blocks,
             unit="block",
+            desc=f"neighbours {name} (dask)",
             enabled=show_progress,
         ):
-            start, idx, d, u = fut.result()
             indices[start : start + len(idx)], dist[start : start + len(idx)] = idx, d
             uncertain += u
-            fut.release()
     except BaseException:
-        client.cancel(futures)
+        client.cancel(current)
         raise
     engine.report(uncertain)
     return indices, dist
