@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnsim.errors import ConfigError
-from nnsim.neighbors import ExactEngine, check_distance
+from nnsim.neighbors import ExactEngine, check_distance, new_table
 from nnsim.similarity import pair_overlap
 from nnsim.spaces import as_matrix
 
@@ -95,11 +95,7 @@ def approximate_neighbors(
     index.set_num_threads(options.threads)
     want = min(n, k + 1)
     index.set_ef(max(options.ef_search, want))
-    if out is None:
-        indices = np.empty((n, k), dtype=np.int32)
-        dist = np.empty((n, k), dtype=np.float32)
-    else:
-        indices, dist = out
+    indices, dist = out if out is not None else new_table(n, k)
     step = max(1, (64 * 2**20) // (24 * want))  # query rows at a time: bounded memory
     for s in range(0, n, step):
         e = min(n, s + step)

@@ -110,19 +110,14 @@ def neighbors_on_cluster(
     """
     from concurrent.futures import CancelledError
 
-    import numpy as np
     from dask.distributed import as_completed
 
-    from nnsim.neighbors import ExactEngine, block_rows_for
+    from nnsim.neighbors import ExactEngine, block_rows_for, new_table
     from nnsim.progress import progress
 
     engine = ExactEngine.prepare(X, k, distance, name)
     n = engine.n
-    if out is None:
-        indices = np.empty((n, engine.k), dtype=np.int32)
-        dist = np.empty((n, engine.k), dtype=np.float32)
-    else:
-        indices, dist = out
+    indices, dist = out if out is not None else new_table(n, engine.k)
     # at least ~4 tasks per worker so that every worker has work and a lost one costs little
     workers = max(1, len(client.scheduler_info()["workers"]))
     rows = max(1, min(block_rows_for(n, max_block_mb), -(-n // (4 * workers))))

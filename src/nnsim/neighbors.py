@@ -397,11 +397,7 @@ def neighbors(
     """
     engine = ExactEngine.prepare(X, k, distance, name)
     n = engine.n
-    if out is None:
-        indices = np.empty((n, engine.k), dtype=np.int32)
-        dist = np.empty((n, engine.k), dtype=np.float32)
-    else:
-        indices, dist = out
+    indices, dist = out if out is not None else new_table(n, engine.k)
     rows = block_rows_for(n, max_block_mb)
     buf = np.empty((rows, n), dtype=np.float32)  # reused: one allocation, no page faults per block
     uncertain = 0
@@ -413,6 +409,11 @@ def neighbors(
         uncertain += u
     engine.report(uncertain)
     return indices, dist
+
+
+def new_table(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Empty arrays of a neighbour table: ``(n, k)`` int32 indices, ``(n, k)`` float32 distances."""
+    return np.empty((n, k), dtype=np.int32), np.empty((n, k), dtype=np.float32)
 
 
 @dataclass
