@@ -157,6 +157,20 @@ def _boot_ci(x: np.ndarray, n_boot: int, level: float, seed: int) -> tuple[float
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 
+def _means_with_ci(
+    per: np.ndarray, cutoffs: np.ndarray, key: str, *, n_boot: int, ci_level: float, seed: int
+) -> list[dict[str, float]]:
+    """Per cutoff: ``cutoff``, the mean of ``per[:, j]`` as ``key`` and its bootstrap CI
+    (``key_low``, ``key_high``)."""
+    out = []
+    for j, c in enumerate(cutoffs):
+        lo, hi = _boot_ci(per[:, j], n_boot, ci_level, seed)
+        out.append(
+            {"cutoff": int(c), key: float(per[:, j].mean()), f"{key}_low": lo, f"{key}_high": hi}
+        )
+    return out
+
+
 def measure_recall(
     approx: np.ndarray,
     exact: np.ndarray,
@@ -185,19 +199,8 @@ def measure_recall(
         Per cutoff: ``cutoff, recall, recall_low, recall_high, sample``.
     """
     per = _overlap(np.asarray(approx[rows]), exact, cutoffs)
-    out = []
-    for j, c in enumerate(cutoffs):
-        lo, hi = _boot_ci(per[:, j], n_boot, ci_level, seed)
-        out.append(
-            {
-                "cutoff": int(c),
-                "recall": float(per[:, j].mean()),
-                "recall_low": lo,
-                "recall_high": hi,
-                "sample": int(rows.size),
-            }
-        )
-    return out
+    out = _means_with_ci(per, cutoffs, "recall", n_boot=n_boot, ci_level=ci_level, seed=seed)
+    return [{**r, "sample": int(rows.size)} for r in out]
 
 
 def sn_error(
@@ -232,15 +235,4 @@ def sn_error(
     diff = _overlap(np.asarray(approx_a[rows]), np.asarray(approx_b[rows]), cutoffs) - _overlap(
         exact_a, exact_b, cutoffs
     )
-    out = []
-    for j, c in enumerate(cutoffs):
-        lo, hi = _boot_ci(diff[:, j], n_boot, ci_level, seed)
-        out.append(
-            {
-                "cutoff": int(c),
-                "sn_error": float(diff[:, j].mean()),
-                "sn_error_low": lo,
-                "sn_error_high": hi,
-            }
-        )
-    return out
+    return _means_with_ci(diff, cutoffs, "sn_error", n_boot=n_boot, ci_level=ci_level, seed=seed)
