@@ -511,7 +511,7 @@ def compare_tables(
             if not whole:
                 A, B = _check_table(A, K, names[i]), _check_table(B, K, names[j])
             res = pair_overlap(A, B, cut, measures=wanted, rbo_p=rbo_p)
-            curve += res.curve * ((e - s) / N) if not whole else res.curve
+            curve += res.curve * ((e - s) / N)  # one block: x 1.0, exact
             for key in wanted:
                 per = {"overlap": res.per_track, "rbo": res.rbo, "spearman": res.spearman}[key]
                 assert per is not None

@@ -72,10 +72,6 @@ def rated(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _p(value: float) -> float:
-    return float(value)
-
-
 def shapiro(r: pd.DataFrame) -> dict[str, Any]:
     """Shapiro-Wilk on all ratings."""
     x = r["rating"].to_numpy(float)
@@ -84,7 +80,7 @@ def shapiro(r: pd.DataFrame) -> dict[str, Any]:
     if np.ptp(x) == 0:
         return {"skipped": "all ratings are equal"}
     res = st.shapiro(x)
-    return {"W": float(res.statistic), "p": _p(res.pvalue), "n": len(x)}
+    return {"W": float(res.statistic), "p": float(res.pvalue), "n": len(x)}
 
 
 def group_tests(r: pd.DataFrame, by: str) -> dict[str, Any]:
@@ -101,9 +97,9 @@ def group_tests(r: pd.DataFrame, by: str) -> dict[str, Any]:
     k = st.kruskal(*groups)
     return {
         "anova_F": float(a.statistic),
-        "anova_p": _p(a.pvalue),
+        "anova_p": float(a.pvalue),
         "kruskal_H": float(k.statistic),
-        "kruskal_p": _p(k.pvalue),
+        "kruskal_p": float(k.pvalue),
         "groups": len(groups),
     }
 
@@ -163,10 +159,10 @@ def ordinal_model(r: pd.DataFrame) -> dict[str, Any]:
     dof = r["space"].nunique() - 1
     return {
         "position_coef": float(full.params["position"]),
-        "position_p": _p(full.pvalues["position"]),
+        "position_p": float(full.pvalues["position"]),
         "space_LR": float(lr),
         "space_df": int(dof),
-        "space_p": _p(st.chi2.sf(lr, dof)),
+        "space_p": float(st.chi2.sf(lr, dof)),
         "converged": bool(full.mle_retvals.get("converged", True)),
     }
 
@@ -186,11 +182,11 @@ def mixed_model(r: pd.DataFrame) -> dict[str, Any]:
     dof = r["space"].nunique() - 1
     return {
         "position_coef": float(fit.params["pos_c"]),
-        "position_p": _p(fit.pvalues["pos_c"]),
+        "position_p": float(fit.pvalues["pos_c"]),
         "participant_var": float(fit.cov_re.iloc[0, 0]),
         "residual_var": float(fit.scale),
         "space_LR": float(lr),
-        "space_p": _p(st.chi2.sf(lr, dof)),
+        "space_p": float(st.chi2.sf(lr, dof)),
         "converged": bool(fit.converged),
     }
 

@@ -57,6 +57,12 @@ def app_version() -> str:
         return "nnsim (source)"
 
 
+#: Every answer row in export order (one query for the store and the export).
+_ROWS_QUERY = (
+    f"SELECT {', '.join(EXPORT_COLUMNS)} FROM responses "
+    "ORDER BY participant, reference_position, position"
+)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS participants (
@@ -267,10 +273,7 @@ class Store:
     def rows(self) -> list[dict[str, Any]]:
         """Every answer row, in the columns of :data:`EXPORT_COLUMNS`."""
         with self._db() as db:
-            cur = db.execute(
-                f"SELECT {', '.join(EXPORT_COLUMNS)} FROM responses "
-                "ORDER BY participant, reference_position, position"
-            )
+            cur = db.execute(_ROWS_QUERY)
             return [dict(zip(EXPORT_COLUMNS, r, strict=True)) for r in cur.fetchall()]
 
 
@@ -298,10 +301,7 @@ def export_csv(db_path: Path, out: Path, *, demographics_out: Path | None = None
     """
     con = open_existing(db_path)
     try:
-        rows = con.execute(
-            f"SELECT {', '.join(EXPORT_COLUMNS)} FROM responses "
-            "ORDER BY participant, reference_position, position"
-        ).fetchall()
+        rows = con.execute(_ROWS_QUERY).fetchall()
         demo = con.execute("SELECT id, demographics, finished_at FROM participants").fetchall()
     finally:
         con.close()

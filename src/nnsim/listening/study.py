@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -157,27 +156,3 @@ def audio_files(
             "under the audio folder are served."
         )
     return {t: found[t] for t in want}
-
-
-def study_summary(study: Study) -> dict[str, Any]:
-    """Counts for logs and the welcome page."""
-    n_lists = {len(lists) for lists in study.study.values()}
-    return {
-        "references": len(study.study),
-        "spaces": len(study.spaces),
-        "playlists_per_reference": max(n_lists),
-        "tracks": len(study.tracks),
-    }
-
-
-def load_known_spaces(similarity_csv: Path) -> list[str]:
-    """Spaces of a comparison's ``similarity.csv``."""
-    if not similarity_csv.is_file():
-        raise InputError(f"{similarity_csv}: no comparison here; run dvc repro compare first.")
-    sim = pd.read_csv(similarity_csv, usecols=["src", "dst"])
-    return sorted(set(sim["src"]) | set(sim["dst"]))
-
-
-def json_mapping(obj: Mapping[str, Any]) -> str:
-    """Stable JSON text."""
-    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
