@@ -23,6 +23,25 @@ from nnsim.audio.synth import STYLES, synth_clip
 from nnsim.config import load_params
 
 
+def checked_specs(cfg: dict) -> list:
+    """The musicnn-wheel models of ``cfg`` with their frozen graphs checked."""
+    specs = [s for s in model_specs(cfg, cfg["paths"]["models_dir"]) if s.checkpoint]
+    for s in specs:
+        check_graph(s)
+    return specs
+
+
+def write_clips(folder: Path, n: int) -> list:
+    """``n`` synthetic 30-s clips (16 kHz FLAC) in ``folder``; returns them as tracks."""
+    for i in range(n):
+        sf.write(
+            folder / f"{i:04d}.flac",
+            synth_clip(STYLES[i % len(STYLES)], i, duration=30.0, sr=16000),
+            16000,
+        )
+    return find_audio(folder, ["flac"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clips", type=int, default=40)
@@ -30,18 +49,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "extract.json"))
     args = ap.parse_args()
     cfg = load_params()
-    specs = [s for s in model_specs(cfg, cfg["paths"]["models_dir"]) if s.checkpoint]
-    for s in specs:
-        check_graph(s)
+    specs = checked_specs(cfg)
     workers = args.workers or int(cfg["audio"]["workers"])
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.clips):
-            sf.write(
-                Path(tmp) / f"{i:04d}.flac",
-                synth_clip(STYLES[i % len(STYLES)], i, duration=30.0, sr=16000),
-                16000,
-            )
-        tracks = find_audio(tmp, ["flac"])
+        tracks = write_clips(Path(tmp), args.clips)
         t0 = time.perf_counter()
         res = extract(
             tracks,

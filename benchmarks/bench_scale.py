@@ -97,27 +97,17 @@ def child_compare(n: int, method: str) -> dict:
 
 
 def child_extract(workers: int, clips: int) -> dict:
-    import soundfile as sf
+    from bench_extract import checked_specs, write_clips  # same clips and models
 
     import nnsim  # noqa: F401
-    from nnsim.audio.extract import AudioSettings, extract, find_audio
-    from nnsim.audio.models import check_graph, model_specs
-    from nnsim.audio.synth import STYLES, synth_clip
+    from nnsim.audio.extract import AudioSettings, extract
     from nnsim.cluster import dask_client
     from nnsim.config import compose
 
     cfg = compose()
-    specs = [s for s in model_specs(cfg, ROOT / "models") if s.checkpoint]
-    for s in specs:
-        check_graph(s)
+    specs = checked_specs(cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(clips):
-            sf.write(
-                Path(tmp) / f"{i:04d}.flac",
-                synth_clip(STYLES[i % len(STYLES)], i, duration=30.0, sr=16000),
-                16000,
-            )
-        tracks = find_audio(tmp, ["flac"])
+        tracks = write_clips(Path(tmp), clips)
         with dask_client({**cfg["cluster"], "n_workers": workers}) as client:
             t0 = time.perf_counter()
             res = extract(

@@ -253,6 +253,28 @@ def _serve(params, study, db, audio, port, cwd):
     )
 
 
+def _export(params, db, out):
+    """``nnsim listening export`` as a user runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nnsim.cli",
+            "listening",
+            "export",
+            "--params",
+            str(params),
+            "--db",
+            str(db),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=out.parent,
+    )
+
+
 def _shot(pg, tmp_path, name):
     shot = tmp_path / name
     pg.screenshot(path=str(shot), full_page=True)
@@ -344,24 +366,7 @@ def test_a_whole_session_in_chromium_survives_a_reload_and_a_server_restart(tmp_
     finally:
         stop(server)
     out = tmp_path / "export.csv"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nnsim.cli",
-            "listening",
-            "export",
-            "--params",
-            str(params),
-            "--db",
-            str(db),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    proc = _export(params, db, out)
     assert proc.returncode == 0, proc.stderr
     with out.open() as f:
         rows = list(csv.DictReader(f))
@@ -391,24 +396,7 @@ def test_a_whole_session_in_chromium_survives_a_reload_and_a_server_restart(tmp_
         }
     ]
     # Export refuses to overwrite without --force.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nnsim.cli",
-            "listening",
-            "export",
-            "--params",
-            str(params),
-            "--db",
-            str(db),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    proc = _export(params, db, out)
     assert proc.returncode == 2 and "--force" in proc.stderr
 
 
