@@ -20,6 +20,16 @@ from scipy import stats as st
 
 from nnsim.errors import InputError, preview
 
+#: The tests :func:`analyse` reports, each a dict of numbers or ``{"skipped": reason}``.
+TESTS: tuple[str, ...] = (
+    "shapiro",
+    "by_space",
+    "by_reference",
+    "by_participant",
+    "by_position",
+    "ordinal",
+    "mixed",
+)
 #: Columns an export must have for the statistics.
 REQUIRED: tuple[str, ...] = ("participant", "reference", "space", "position", "rating", "skipped")
 
@@ -222,15 +232,7 @@ def analyse(df: pd.DataFrame, *, alpha: float, min_participants: int) -> dict[st
             f"min_participants={min_participants}: no test was run"
         )
         out["notes"].append(why)
-        for key in (
-            "shapiro",
-            "by_space",
-            "by_reference",
-            "by_participant",
-            "by_position",
-            "ordinal",
-            "mixed",
-        ):
+        for key in TESTS:
             out[key] = {"skipped": why}
         return out
     out["shapiro"] = shapiro(r)

@@ -20,12 +20,10 @@ import pandas as pd
 
 from nnsim.io import atomic_dir
 from nnsim.listening.simulate import SIMULATED
-from nnsim.listening.stats import analyse, read_responses
+from nnsim.listening.stats import TESTS, analyse, read_responses
 from nnsim.plots import rating_bars
 from nnsim.stages.common import log, run_stage
 from nnsim.tracking import stage_run
-
-TESTS = ("shapiro", "by_space", "by_reference", "by_participant", "by_position", "ordinal", "mixed")
 
 
 def test_rows(res: dict[str, Any]) -> pd.DataFrame:
