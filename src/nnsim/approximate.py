@@ -20,6 +20,7 @@ import numpy as np
 
 from nnsim.errors import ConfigError
 from nnsim.neighbors import ExactEngine, check_distance, new_table
+from nnsim.progress import progress
 from nnsim.similarity import pair_overlap
 from nnsim.spaces import as_matrix
 
@@ -52,6 +53,7 @@ def approximate_neighbors(
     options: HnswOptions,
     name: str = "space",
     out: tuple[np.ndarray, np.ndarray] | None = None,
+    show_progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Approximate ``k`` nearest neighbours of every row (the engine's table contract).
 
@@ -67,6 +69,8 @@ def approximate_neighbors(
     out : (np.ndarray, np.ndarray), optional
         Arrays to fill (e.g. memory-mapped ``.npy``), ``(n, k)`` int32 and float32; the
         queries run in blocks of rows, so memory stays bounded.
+    show_progress : bool
+        tqdm bars over the graph's construction and the queries.
 
     Returns
     -------
@@ -91,13 +95,23 @@ def approximate_neighbors(
     )
     # A graph built by several threads depends on their timing; built by one it is the same
     # in every run (queries are deterministic with any number of threads).
-    index.add_items(X, np.arange(n), num_threads=1 if options.deterministic else options.threads)
+    build = 20_000  # rows added at a time: in order, so one thread builds the same graph
+    for s in progress(
+        range(0, n, build), desc=f"hnsw graph {name}", unit="block", enabled=show_progress
+    ):
+        index.add_items(
+            X[s : s + build],
+            np.arange(s, min(n, s + build)),
+            num_threads=1 if options.deterministic else options.threads,
+        )
     index.set_num_threads(options.threads)
     want = min(n, k + 1)
     index.set_ef(max(options.ef_search, want))
     indices, dist = out if out is not None else new_table(n, k)
     step = max(1, (64 * 2**20) // (24 * want))  # query rows at a time: bounded memory
-    for s in range(0, n, step):
+    for s in progress(
+        range(0, n, step), desc=f"hnsw queries {name}", unit="block", enabled=show_progress
+    ):
         e = min(n, s + step)
         nbr, dst = index.knn_query(X[s:e], k=want)
         indices[s:e], dist[s:e] = _without_self(nbr, dst, np.arange(s, e), k, cosine)

@@ -405,7 +405,13 @@ def _compute_table(
             width,
         )
         idx, dist = approximate_neighbors(
-            space.X, width, distance, options=options.hnsw, name=space.name, out=out
+            space.X,
+            width,
+            distance,
+            options=options.hnsw,
+            name=space.name,
+            out=out,
+            show_progress=show_progress,
         )
     else:
         idx, dist = _exact_table(
