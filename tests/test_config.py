@@ -68,7 +68,7 @@ def test_stage_reports_config_errors_without_traceback(tmp_path, capsys):
 
 
 def test_ctrl_c_in_any_stage_exits_130_without_partial_outputs(tmp_path, capsys):
-    from nnsim.io import atomic_dir
+    from nnsim.files import atomic_dir
 
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump(compose()))

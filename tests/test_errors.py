@@ -203,7 +203,7 @@ def test_params_composes_the_conf_of_the_working_directory(tmp_path):
 
 
 def test_space_list_writer_round_trips(tmp_path):
-    from nnsim.io import write_space_list
+    from nnsim.files import write_space_list
     from nnsim.spaces import read_space_list
 
     np.save(tmp_path / "x.npy", np.eye(3, dtype=np.float32))

@@ -5,7 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from nnsim.factors import DEFAULT_VARIABLES, factor_pairs, factor_table
+from nnsim.factors import factor_pairs, factor_table
+
+VARIABLES = ("dataset", "architecture", "layer")  # the paper's Table 2
 
 PAPER_SPACES = [
     (f"{d}-{a}-{lay}", {"dataset": d, "architecture": a, "layer": lay})
@@ -22,7 +24,7 @@ def test_paper_eight_spaces_give_four_pairs_per_variable_and_ignore_cf():
     m, c = len(names), 2
     S = rng.random((m, m, c))
     S = (S + S.transpose(1, 0, 2)) / 2
-    df = factor_table(S, names, meta, [5, 10], DEFAULT_VARIABLES)
+    df = factor_table(S, names, meta, [5, 10], VARIABLES)
     assert sorted(df["variable"].unique()) == ["architecture", "dataset", "layer"]
     for var in ("dataset", "architecture", "layer"):
         # Independent brute force over names: the other two variables equal, this one differs.
@@ -49,10 +51,10 @@ def test_names_are_not_used_only_metadata():
         "b": {"dataset": "y", "architecture": "p", "layer": "e"},
         "c": {"dataset": "y", "architecture": "p", "layer": "t"},
     }
-    assert factor_pairs(names, meta, "dataset", DEFAULT_VARIABLES) == [(0, 1)]
-    assert factor_pairs(names, meta, "layer", DEFAULT_VARIABLES) == [(1, 2)]
-    assert factor_pairs(names, meta, "architecture", DEFAULT_VARIABLES) == []
+    assert factor_pairs(names, meta, "dataset", VARIABLES) == [(0, 1)]
+    assert factor_pairs(names, meta, "layer", VARIABLES) == [(1, 2)]
+    assert factor_pairs(names, meta, "architecture", VARIABLES) == []
     S = np.full((3, 3, 1), 0.5)
-    df = factor_table(S, names, meta, [5], DEFAULT_VARIABLES)
+    df = factor_table(S, names, meta, [5], VARIABLES)
     assert list(df["variable"]) == ["dataset", "layer"]
     assert df["similarity"].tolist() == pytest.approx([0.5, 0.5])

@@ -13,14 +13,14 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from nnsim.compare import CompareOptions, run_comparison
-from nnsim.config import compose, validate
+from nnsim.compare import run_comparison
+from nnsim.config import compose
 from nnsim.errors import ConfigError, NnsimError, OutputError
 from nnsim.report import REPORT_FILES, ambiguity_summary, write_report
-from nnsim.settings import DISTANCES, MEASURES
+from nnsim.settings import DISTANCES, MEASURES, Settings
 from nnsim.spaces import read_space_list
 from nnsim.tables import TableStore
 
@@ -78,34 +78,36 @@ def check_out_dir(out: Path, force: bool, outputs: Sequence[str] = COMPARE_OUTPU
         )
 
 
-def defaults() -> dict[str, Any]:
+def defaults() -> Settings:
     """The CLI's defaults: ``conf/`` composed with :data:`CLI_OVERRIDES`."""
     return compose(CLI_OVERRIDES)
 
 
-def settings_from_args(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
-    """The composed settings with the command line's values in place, validated."""
-    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-    cfg["cutoffs"] = list(args.cutoffs)
-    cfg["distance"] = args.distance
-    cfg["neighbors"] = dict(base["neighbors"], max_block_mb=args.max_block_mb)
-    cfg["neighbors"]["k"] = max(args.cutoffs)  # tables as wide as the largest cutoff
-    cfg["compare"] = dict(
-        base["compare"],
-        measures=list(args.measures),
-        rbo_p=args.rbo_p,
-        n_boot=args.n_boot,
-        ci_level=args.ci_level,
-        seed=args.seed,
-        drop_zero_rows=bool(args.drop_zero_rows),
-    )
+def settings_from_args(args: argparse.Namespace, base: Settings) -> Settings:
+    """The composed settings with the command line's values in place, checked."""
     if sorted(set(args.cutoffs)) != list(args.cutoffs):
         raise ConfigError(
             f"--cutoffs {' '.join(map(str, args.cutoffs))}: give them increasing without "
             f"repeats, e.g. --cutoffs {' '.join(map(str, sorted(set(args.cutoffs))))}."
         )
+    cfg = replace(
+        base,
+        cutoffs=list(args.cutoffs),
+        distance=args.distance,
+        # tables as wide as the largest cutoff
+        neighbors=replace(base.neighbors, max_block_mb=args.max_block_mb, k=max(args.cutoffs)),
+        compare=replace(
+            base.compare,
+            measures=list(args.measures),
+            rbo_p=args.rbo_p,
+            n_boot=args.n_boot,
+            ci_level=args.ci_level,
+            seed=args.seed,
+            drop_zero_rows=bool(args.drop_zero_rows),
+        ),
+    )
     try:
-        validate(cfg)
+        cfg.check()
     except ConfigError as exc:
         msg = str(exc)
         for key, opt in (
@@ -113,6 +115,7 @@ def settings_from_args(args: argparse.Namespace, base: dict[str, Any]) -> dict[s
             ("setting compare.n_boot", "--n-boot"),
             ("setting compare.rbo_p", "--rbo-p"),
             ("setting compare.ci_level", "--ci-level"),
+            ("setting compare.measures", "--measures"),
             ("setting neighbors.max_block_mb", "--max-block-mb"),
         ):
             msg = msg.replace(key, opt)
@@ -130,7 +133,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     log.info("loaded %d spaces from %s", len(spaces), args.list)
     result = run_comparison(
         spaces,
-        CompareOptions.from_config(cfg),
+        cutoffs=cfg.cutoffs,
+        neighbors=cfg.neighbors,
+        compare=cfg.compare,
         distance=args.distance,
         indices=args.indices,
         store=TableStore(args.tables, args.distance) if args.tables else None,
@@ -157,7 +162,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as tmp:
-        files = write_report(result, Path(tmp), variables=list(cfg["compare"]["variables"]))
+        files = write_report(result, Path(tmp), variables=cfg.compare.variables)
         for f in files:
             f.replace(out / f.name)
     written = ", ".join(COMPARE_OUTPUTS)
@@ -171,8 +176,8 @@ def cmd_release_upload(args: argparse.Namespace) -> int:
     """Upload the export stage's bundle to Zenodo (resumable; publishing needs --publish)."""
     from nnsim.release.zenodo import ZenodoClient, read_token, upload_bundle
 
-    z = args.base["release"]["zenodo"]
-    folder = Path(args.dir or args.base["paths"]["release_dir"])
+    z = args.base.release.zenodo
+    folder = Path(args.dir or args.base.paths.release_dir)
     meta_path = folder / ".zenodo.json"
     if not meta_path.is_file():
         raise OutputError(f"{meta_path} not found; make the bundle first (dvc repro export).")
@@ -183,25 +188,25 @@ def cmd_release_upload(args: argparse.Namespace) -> int:
         p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".zenodo-")
     )
     client = ZenodoClient(
-        str(z["base_url"]),
-        read_token(str(z["token_env"]), z.get("token_file")),
-        retries=int(z["retries"]),
-        backoff=float(z["backoff"]),
-        timeout=float(z["timeout"]),
+        z.base_url,
+        read_token(z.token_env, z.token_file),
+        retries=z.retries,
+        backoff=z.backoff,
+        timeout=z.timeout,
     )
 
     def confirm(dep_id: int) -> bool:
         if args.yes:
             return True
         answer = input(
-            f"Publish deposition {dep_id} on {z['base_url']}? Publishing cannot be undone; "
+            f"Publish deposition {dep_id} on {z.base_url}? Publishing cannot be undone; "
             f"type the deposition id to confirm: "
         )
         return answer.strip() == str(dep_id)
 
     res = upload_bundle(client, folder, names, metadata, publish=args.publish, confirm=confirm)
     print(
-        f"deposition {res['deposition_id']} on {z['base_url']}: uploaded {len(res['uploaded'])} "
+        f"deposition {res['deposition_id']} on {z.base_url}: uploaded {len(res['uploaded'])} "
         f"file(s), {len(res['skipped'])} already there; "
         + ("published" if res["published"] else "not published (draft)")
     )
@@ -230,7 +235,7 @@ def cmd_listening_export(args: argparse.Namespace) -> int:
     from nnsim.config import load_params
     from nnsim.listening.store import export_csv
 
-    db = args.db or load_params(args.params)["listening"]["app"]["db"]
+    db = args.db or load_params(args.params).listening.app.db
     out = Path(args.out)
     if out.exists() and not args.force:
         raise OutputError(f"{out} exists; pass --force to replace it (or choose another --out).")
@@ -240,9 +245,9 @@ def cmd_listening_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(base: dict[str, Any]) -> argparse.ArgumentParser:
+def build_parser(base: Settings) -> argparse.ArgumentParser:
     """The argument parser, its defaults taken from the composed settings ``base``."""
-    cmp_cfg = base["compare"]
+    cmp_cfg = base.compare
     p = argparse.ArgumentParser(
         prog="nnsim", description="Nearest-neighbour similarity of latent spaces."
     )
@@ -259,8 +264,8 @@ def build_parser(base: dict[str, Any]) -> argparse.ArgumentParser:
         default=None,
         help="folder the list's files are relative to (default: its folder)",
     )
-    c.add_argument("--cutoffs", type=int, nargs="+", default=list(base["cutoffs"]))
-    c.add_argument("--distance", default=base["distance"], choices=DISTANCES)
+    c.add_argument("--cutoffs", type=int, nargs="+", default=list(base.cutoffs))
+    c.add_argument("--distance", default=base.distance, choices=DISTANCES)
     c.add_argument("--out", required=True, help="output folder (new or empty unless --force)")
     c.add_argument(
         "--ids",
@@ -273,29 +278,29 @@ def build_parser(base: dict[str, Any]) -> argparse.ArgumentParser:
     c.add_argument(
         "--measures",
         nargs="+",
-        default=list(cmp_cfg["measures"]),
+        default=list(cmp_cfg.measures),
         choices=MEASURES,
         help="overlap is the paper's S_n; rbo and spearman are rank-aware extras",
     )
-    c.add_argument("--rbo-p", type=float, default=cmp_cfg["rbo_p"], help="RBO persistence p")
+    c.add_argument("--rbo-p", type=float, default=cmp_cfg.rbo_p, help="RBO persistence p")
     c.add_argument(
         "--n-boot",
         type=int,
-        default=cmp_cfg["n_boot"],
+        default=cmp_cfg.n_boot,
         help="bootstrap replicates for the CIs (0: none)",
     )
-    c.add_argument("--ci-level", type=float, default=cmp_cfg["ci_level"], help="CI level")
-    c.add_argument("--seed", type=int, default=cmp_cfg["seed"], help="bootstrap seed")
+    c.add_argument("--ci-level", type=float, default=cmp_cfg.ci_level, help="CI level")
+    c.add_argument("--seed", type=int, default=cmp_cfg.seed, help="bootstrap seed")
     c.add_argument(
         "--max-block-mb",
         type=float,
-        default=base["neighbors"]["max_block_mb"],
+        default=base.neighbors.max_block_mb,
         help="memory bound of one float32 score block (MiB); results do not depend on it",
     )
     c.add_argument(
         "--drop-zero-rows",
         action="store_true",
-        default=bool(cmp_cfg["drop_zero_rows"]),
+        default=bool(cmp_cfg.drop_zero_rows),
         help="under cosine, drop all-zero tracks from every space",
     )
     c.add_argument("--tables", default=None, help="also save the neighbour tables in this folder")

@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-#: Variables of the paper's Table 2.
-DEFAULT_VARIABLES: tuple[str, ...] = ("dataset", "architecture", "layer")
+from nnsim.similarity import percentile_ci
 
 
 def _level(meta: Mapping[str, object], var: str) -> str | None:
@@ -68,7 +67,7 @@ def factor_table(
     variables: Sequence[str],
     *,
     boot: np.ndarray | None = None,
-    ci_level: float = 0.95,
+    ci_level: float,
 ) -> pd.DataFrame:
     """Average NN-similarity along each variable (the paper's Table 2).
 
@@ -88,7 +87,7 @@ def factor_table(
         Paired bootstrap replicates of S_n (:attr:`nnsim.similarity.Comparison.boot`); the
         aggregate's CI is the percentile interval of the replicates' mean over the pairs.
     ci_level : float
-        Confidence level.
+        Confidence level (``compare.ci_level``).
 
     Returns
     -------
@@ -109,8 +108,8 @@ def factor_table(
             lo = hi = float(vals.mean())
             if boot is not None and boot.shape[2] > 0:
                 reps = np.mean([boot[i, j, :, ci] for i, j in pairs], axis=0)
-                alpha = (1.0 - ci_level) / 2.0
-                lo, hi = float(np.quantile(reps, alpha)), float(np.quantile(reps, 1.0 - alpha))
+                low, high = percentile_ci(reps, ci_level)
+                lo, hi = float(low), float(high)
             rows.append(
                 {
                     "variable": var,

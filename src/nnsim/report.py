@@ -6,13 +6,15 @@ same files (:data:`REPORT_FILES`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from nnsim.compare import CompareResult, curves_frame, pair_difference, similarity_frame
+from nnsim.compare import CompareResult
 from nnsim.plots import curves_plot, heatmap
+from nnsim.similarity import Comparison, chance_level
 
 #: Files :func:`write_report` writes.
 REPORT_FILES: tuple[str, ...] = (
@@ -26,7 +28,7 @@ REPORT_FILES: tuple[str, ...] = (
 
 
 def pair_groups(result: CompareResult, variables: list[str]) -> np.ndarray:
-    """What each pair differs in (see :func:`nnsim.compare.pair_difference`).
+    """What each pair differs in (see :func:`pair_difference`).
 
     Returns
     -------
@@ -100,7 +102,7 @@ def write_report(
     curves_plot(
         cmp.curves,
         cmp.names,
-        np.arange(1, K + 1) / (n - 1),
+        chance_level(np.arange(1, K + 1), n),
         out / "curves.png",
         groups=groups,
         title=f"$S_n$ of every pair ({d}, {n} tracks{suffix})",
@@ -155,3 +157,76 @@ def ambiguity_summary(result: CompareResult) -> pd.DataFrame:
     """Spaces and cutoffs with at least one ambiguous list (for messages)."""
     a = result.ambiguous
     return a[a["ambiguous_lists"] > 0]
+
+
+def pair_difference(
+    a: Mapping[str, object], b: Mapping[str, object], variables: Sequence[str]
+) -> str:
+    """What two spaces differ in: one variable's name, ``CF``, ``several`` or ``none``.
+
+    A pair with a collaborative-filtering space (``kind == "cf"``) is ``CF``; otherwise the
+    variables (e.g. dataset, architecture, layer) whose values differ decide.
+    """
+    if "cf" in (str(a.get("kind", "")), str(b.get("kind", ""))):
+        return "CF"
+    diff = [v for v in variables if str(a.get(v, "")) != str(b.get(v, ""))]
+    if not diff:
+        return "none"
+    return diff[0] if len(diff) == 1 else "several"
+
+
+def similarity_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
+    """Long table: one row per unordered pair and cutoff (and extra measure columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``src, dst, distance, cutoff, similarity, ci_low, ci_high, chance`` then, per extra
+        measure ``x``, ``x, x_ci_low, x_ci_high``.
+    """
+    rows = []
+    chance = cmp.chance
+    m = len(cmp.names)
+    extra = [k for k in cmp.values if k != "overlap"]
+    for i in range(m):
+        for j in range(i + 1, m):
+            for ci, cut in enumerate(cmp.cutoffs):
+                row = {
+                    "src": cmp.names[i],
+                    "dst": cmp.names[j],
+                    "distance": distance,
+                    "cutoff": int(cut),
+                    "similarity": cmp.values["overlap"][i, j, ci],
+                    "ci_low": cmp.ci_low["overlap"][i, j, ci],
+                    "ci_high": cmp.ci_high["overlap"][i, j, ci],
+                    "chance": chance[ci],
+                }
+                for k in extra:
+                    row[k] = cmp.values[k][i, j, ci]
+                    row[f"{k}_ci_low"] = cmp.ci_low[k][i, j, ci]
+                    row[f"{k}_ci_high"] = cmp.ci_high[k][i, j, ci]
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def curves_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
+    """S_n for every n = 1..K and pair: ``src, dst, distance, n, similarity, chance``."""
+    K = cmp.curves.shape[-1]
+    n = np.arange(1, K + 1)
+    frames = []
+    m = len(cmp.names)
+    for i in range(m):
+        for j in range(i + 1, m):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "src": cmp.names[i],
+                        "dst": cmp.names[j],
+                        "distance": distance,
+                        "n": n,
+                        "similarity": cmp.curves[i, j],
+                        "chance": chance_level(n, cmp.n_tracks),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)

@@ -1,19 +1,28 @@
-"""Typed settings: the schema ``conf/`` is checked against (Hydra structured configs).
+"""Typed settings: the schema of ``conf/`` and the objects the library receives.
 
-Every group of ``conf/`` has a dataclass here.  Composition (:func:`nnsim.config.compose`)
-and ``params.yaml`` (:func:`nnsim.config.load_params`) are merged into :class:`Settings`, so
-an unknown key, a missing required key (``MISSING``) or a value of the wrong type fails at
-the start with the key's name.  Values live in ``conf/`` only; the dataclasses carry no
-second copy of a default except where a field is optional by nature (``None``).
-Range checks that a type cannot express are in :func:`nnsim.config.validate`.
+Every group of ``conf/`` is a dataclass here, and the same dataclass instances reach the
+library: :func:`nnsim.config.compose` and :func:`nnsim.config.load_params` merge the
+composed YAML into :class:`Settings` (types checked by OmegaConf), build the objects and
+check every range (:func:`check`), so a bad value fails at composition with the key's name,
+the value and what is allowed.  Values live in ``conf/`` only: fields are required
+(:data:`MISSING`) unless optional by nature (``None``).
+
+Each field's rule (range, choices, non-empty, unique, sorted) is metadata of the field
+(:func:`req`), so the schema is also the documentation of what a setting accepts.  This
+module imports nothing but the standard library and :mod:`nnsim.errors`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import MISSING
+from nnsim.errors import ConfigError
+
+#: OmegaConf's marker of a required value (the same string; no OmegaConf import here).
+MISSING: Any = "???"
 
 #: Distances of the neighbour search.
 DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
@@ -37,62 +46,198 @@ TSNE_IMPLEMENTATIONS: tuple[str, ...] = ("opentsne", "sklearn")
 PROJECTION_INITS: tuple[str, ...] = ("random", "pca", "spectral")
 #: Essentia MonoLoader resampling qualities (0 best .. 4 fastest).
 RESAMPLE_QUALITIES: tuple[int, ...] = (0, 1, 2, 3, 4)
+#: Distances of scikit-learn / UMAP inside the projections.
+PROJECTION_METRICS: tuple[str, ...] = ("euclidean", "cosine")
+
+
+def req(
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Sequence[Any] | None = None,
+    nonempty: bool = False,
+    unique: bool = False,
+    increasing: bool = False,
+    default: Any = MISSING,
+) -> Any:
+    """A settings field with its rule; bounds and choices apply to each item of a list.
+
+    Parameters
+    ----------
+    ge, gt, le, lt : float, optional
+        Bounds (``>=``, ``>``, ``<=``, ``<``).
+    choices : sequence, optional
+        Allowed values.
+    nonempty, unique, increasing : bool
+        For lists: at least one item, no repeats, strictly increasing.
+    default : optional
+        :data:`MISSING` (required, the default) or ``None`` for an optional setting.
+    """
+    rule = {
+        "ge": ge,
+        "gt": gt,
+        "le": le,
+        "lt": lt,
+        "choices": tuple(choices) if choices is not None else None,
+        "nonempty": nonempty,
+        "unique": unique,
+        "increasing": increasing,
+    }
+    return field(default=default, metadata={"rule": rule})
+
+
+def _range_text(rule: dict[str, Any]) -> str:
+    parts = []
+    for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+        if rule[key] is not None:
+            parts.append(f"{op} {rule[key]:g}")
+    return " and ".join(parts)
+
+
+def _check_value(key: str, value: Any, rule: dict[str, Any]) -> None:
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list):
+        if rule["nonempty"] and not value:
+            raise ConfigError(f"setting {key} needs at least one value, got []. Set it in conf/.")
+        if rule["unique"] and len(set(map(str, value))) != len(value):
+            dups = sorted({str(v) for v in value if value.count(v) > 1})
+            raise ConfigError(
+                f"setting {key}={value} repeats {', '.join(dups)}; list each value once."
+            )
+        if rule["increasing"] and value != sorted(set(value)):
+            raise ConfigError(
+                f"setting {key}={value} must be increasing without repeats; "
+                f"write {key}={sorted(set(value))}."
+            )
+    for v in items:
+        if v is None:
+            continue
+        if rule["choices"] is not None and v not in rule["choices"]:
+            raise ConfigError(
+                f"setting {key}={v!r} is not valid; valid values: "
+                f"{', '.join(map(str, rule['choices']))}."
+            )
+        bounds = _range_text(rule)
+        if bounds and isinstance(v, (int, float)) and not isinstance(v, bool):
+            ok = (
+                (rule["ge"] is None or v >= rule["ge"])
+                and (rule["gt"] is None or v > rule["gt"])
+                and (rule["le"] is None or v <= rule["le"])
+                and (rule["lt"] is None or v < rule["lt"])
+            )
+            if not ok:
+                raise ConfigError(
+                    f"setting {key}={v!r} is out of range; it must be {bounds}. Fix it in conf/ "
+                    "or on the command line."
+                )
+
+
+def check(obj: Any, prefix: str = "") -> None:
+    """Check every field's rule of a settings object and its nested groups.
+
+    Raises
+    ------
+    ConfigError
+        Naming the dotted key, the value and the allowed range or values.
+    """
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        rule = f.metadata.get("rule")
+        if rule is not None:
+            _check_value(key, value, rule)
+        if dataclasses.is_dataclass(value):
+            check(value, key + ".")
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if dataclasses.is_dataclass(item):
+                    check(item, f"{key}.{name}.")
 
 
 @dataclass
 class HnswSettings:
-    M: int = MISSING
-    ef_construction: int = MISSING
-    ef_search: int = MISSING
-    threads: int = MISSING
-    seed: int = MISSING
+    """hnswlib graph and search parameters (``neighbors.approximate``)."""
+
+    M: int = req(ge=2)
+    ef_construction: int = req(ge=1)
+    ef_search: int = req(ge=1)
+    threads: int = req(ge=1)
+    seed: int = req(ge=0)
     deterministic: bool = MISSING
 
 
 @dataclass
 class NeighborsSettings:
-    k: int = MISSING
-    max_block_mb: float = MISSING
-    distances: list[str] = MISSING
-    backend: str = MISSING
-    exact_below: int = MISSING
-    recall_sample: int = MISSING
-    memmap_mb: float = MISSING
+    """The neighbour tables: width, memory bounds and the search backend (``neighbors``)."""
+
+    k: int = req(ge=1)
+    max_block_mb: float = req(gt=0)
+    distances: list[str] = req(choices=DISTANCES, nonempty=True, unique=True)
+    backend: str = req(choices=BACKENDS)
+    exact_below: int = req(ge=2)
+    recall_sample: int = req(ge=2)
+    memmap_mb: float = req(ge=0)
     approximate: HnswSettings = field(default_factory=HnswSettings)
+
+    def approximate_for(self, n_tracks: int) -> bool:
+        """Whether a space of ``n_tracks`` gets approximate tables (``backend``)."""
+        return self.backend == "approximate" or (
+            self.backend == "auto" and n_tracks >= self.exact_below
+        )
 
 
 @dataclass
 class CompareSettings:
-    n_boot: int = MISSING
-    ci_level: float = MISSING
-    seed: int = MISSING
-    measures: list[str] = MISSING
-    rbo_p: float = MISSING
+    """The comparison: bootstrap, measures, aggregates (``compare``)."""
+
+    n_boot: int = req(ge=0)
+    ci_level: float = req(gt=0, lt=1)
+    seed: int = req(ge=0)
+    measures: list[str] = req(choices=MEASURES, nonempty=True, unique=True)
+    rbo_p: float = req(gt=0, lt=1)
     drop_zero_rows: bool = MISSING
-    subsets: list[str] = MISSING
-    variables: list[str] = MISSING
-    ambiguity_rtol: float = MISSING
+    subsets: list[str] = req(choices=SUBSETS, nonempty=True, unique=True)
+    variables: list[str] = req(unique=True)
+    ambiguity_rtol: float = req(ge=0, lt=1)
 
 
 @dataclass
 class AudioSettings:
-    sample_rate: int = MISSING
-    resample_quality: int = MISSING
-    patch_hop: int = MISSING
-    vggish_patch_hop: int = MISSING
-    min_duration: float = MISSING
-    silence_rms: float = MISSING
-    track_id: str = MISSING
-    extensions: list[str] = MISSING
-    workers: int = MISSING
+    """Decoding, patching and file discovery of the extraction (``audio``)."""
+
+    sample_rate: int = req(ge=8000)
+    resample_quality: int = req(choices=RESAMPLE_QUALITIES)
+    patch_hop: int = req(ge=1)
+    vggish_patch_hop: int = req(ge=1)
+    min_duration: float = req(ge=0)
+    silence_rms: float = req(ge=0)
+    track_id: str = req(choices=TRACK_ID_RULES)
+    extensions: list[str] = req(nonempty=True, unique=True)
+    workers: int = req(ge=1)
     cache_dir: str = MISSING
+
+    def decoding(self) -> dict[str, Any]:
+        """The settings that change a model's output (part of every cache key)."""
+        keys = (
+            "sample_rate",
+            "resample_quality",
+            "patch_hop",
+            "vggish_patch_hop",
+            "min_duration",
+            "silence_rms",
+        )
+        return {k: getattr(self, k) for k in keys}
 
 
 @dataclass
 class ModelSpecSettings:
+    """One content-based model (``models.specs.<name>``)."""
+
     dataset: str = MISSING
     architecture: str = MISSING
-    frontend: str = MISSING
+    frontend: str = req(choices=("musicnn", "vggish"))
     layers: dict[str, str] = MISSING
     dims: dict[str, int] = MISSING
     checkpoint: str | None = None
@@ -107,14 +252,18 @@ StrList = list[str]
 
 @dataclass
 class ModelsSettings:
-    source: str = MISSING
+    """Which content-based models, and where their graphs come from (``models``)."""
+
+    source: str = req(choices=MODEL_SOURCES)
     tf_python: str = MISSING
-    list: StrList = MISSING
+    list: StrList = req(nonempty=True, unique=True)
     specs: dict[str, ModelSpecSettings] = MISSING
 
 
 @dataclass
 class PathsSettings:
+    """Folders of the pipeline's outputs (``paths``)."""
+
     root: str = MISSING
     models_dir: str = MISSING
     spaces_dir: str = MISSING
@@ -129,140 +278,202 @@ class PathsSettings:
 
 @dataclass
 class SelectSettings:
-    architectures: list[str] = MISSING
-    datasets: list[str] = MISSING
-    layers: list[str] = MISSING
+    """Content-based spaces the analyses include (``select``)."""
+
+    architectures: list[str] = req(nonempty=True, unique=True)
+    datasets: list[str] = req(nonempty=True, unique=True)
+    layers: list[str] = req(nonempty=True, unique=True)
 
 
 @dataclass
 class CfSelectSettings:
-    factors: list[int] = MISSING
-    test_ratio: float = MISSING
-    k: int = MISSING
-    seeds: list[int] = MISSING
+    """The ALS factor-count selection (``cf.select``)."""
+
+    factors: list[int] = req(ge=1, nonempty=True, increasing=True)
+    test_ratio: float = req(gt=0, lt=1)
+    k: int = req(ge=1)
+    seeds: list[int] = req(ge=0, nonempty=True, unique=True)
 
 
 @dataclass
 class CfSettings:
-    aggregate: str = MISSING
+    """The interaction log's filtering and the ALS model (``cf``)."""
+
+    aggregate: str = req(choices=AGGREGATES)
     event_weights: dict[str, float] = MISSING
-    min_user_interactions: int = MISSING
-    min_track_interactions: int = MISSING
-    max_user_quantile: float = MISSING
+    min_user_interactions: int = req(ge=1)
+    min_track_interactions: int = req(ge=1)
+    max_user_quantile: float = req(gt=0, le=1)
     restrict_to_cb: bool = MISSING
     select: CfSelectSettings = field(default_factory=CfSelectSettings)
-    extra_factors: list[int] = MISSING
-    regularization: float = MISSING
-    alpha: float = MISSING
-    iterations: int = MISSING
-    seed: int = MISSING
+    extra_factors: list[int] = req(ge=1, unique=True)
+    regularization: float = req(ge=0)
+    alpha: float = req(gt=0)
+    iterations: int = req(ge=1)
+    seed: int = req(ge=0)
     deterministic: bool = MISSING
 
 
 @dataclass
 class TsneSettings:
-    implementation: str = MISSING
-    perplexity: float = MISSING
+    """t-SNE parameters (``projection.tsne``)."""
+
+    implementation: str = req(choices=TSNE_IMPLEMENTATIONS)
+    perplexity: float = req(gt=0)
     learning_rate: Any = MISSING  # "auto" or a number
-    early_exaggeration_iter: int = MISSING
-    n_iter: int = MISSING
-    metric: str = MISSING
+    early_exaggeration_iter: int = req(ge=0)
+    n_iter: int = req(ge=1)
+    metric: str = req(choices=PROJECTION_METRICS)
 
 
 @dataclass
 class UmapSettings:
-    n_neighbors: int = MISSING
-    min_dist: float = MISSING
-    metric: str = MISSING
-    n_epochs: int | None = None
+    """UMAP parameters (``projection.umap``)."""
+
+    n_neighbors: int = req(ge=2)
+    min_dist: float = req(ge=0)
+    metric: str = req(choices=PROJECTION_METRICS)
+    n_epochs: int | None = req(ge=1, default=None)
 
 
 @dataclass
 class ProjectionSettings:
-    spaces: list[str] = MISSING
-    methods: list[str] = MISSING
-    seeds: list[int] = MISSING
-    distances: list[str] = MISSING
-    init: str = MISSING
-    n_jobs: int = MISSING
+    """The 2-D maps and their scoring (``projection``)."""
+
+    spaces: list[str] = req(nonempty=True, unique=True)
+    methods: list[str] = req(choices=PROJECTION_METHODS, nonempty=True, unique=True)
+    seeds: list[int] = req(ge=0, nonempty=True, unique=True)
+    distances: list[str] = req(choices=DISTANCES, nonempty=True, unique=True)
+    init: str = req(choices=PROJECTION_INITS)
+    n_jobs: int = req(ge=1)
     color_by: str | None = None
-    trust_max_tracks: int = MISSING
+    trust_max_tracks: int = req(ge=10)
     tsne: TsneSettings = field(default_factory=TsneSettings)
     umap: UmapSettings = field(default_factory=UmapSettings)
+
+    def tsne_init(self) -> str:
+        """t-SNE's initialisation (``spectral`` is UMAP's only: t-SNE then uses ``random``)."""
+        return "random" if self.init == "spectral" else self.init
+
+    def settings_of(self, method: str) -> dict[str, Any]:
+        """The settings that made a map of ``method`` (recorded with the result)."""
+        if method == "pca":
+            return {"n_components": 2, "svd_solver": "full"}
+        if method == "tsne":
+            return {
+                **dataclasses.asdict(self.tsne),
+                "init": self.tsne_init(),
+                "n_jobs": self.n_jobs,
+            }
+        return {**dataclasses.asdict(self.umap), "init": self.init, "n_jobs": self.n_jobs}
 
 
 @dataclass
 class ClusterSettings:
+    """Dask: a LocalCluster on loopback or a named scheduler (``cluster``)."""
+
     address: str | None = None
-    n_workers: int = MISSING
-    threads_per_worker: int = MISSING
+    n_workers: int = req(ge=1)
+    threads_per_worker: int = req(ge=1)
     memory_limit: str = MISSING
-    connect_timeout: float = MISSING
-    retries: int = MISSING
+    connect_timeout: float = req(gt=0)
+    retries: int = req(ge=0)
     extract: bool = MISSING
     neighbors: bool = MISSING
 
 
 @dataclass
 class ListeningAppSettings:
+    """The listening test's web app (``listening.app``)."""
+
     host: str = MISSING
-    port: int = MISSING
+    port: int = req(ge=1, le=65535)
     db: str = MISSING
-    start: float = MISSING
-    play: float = MISSING
+    start: float = req(ge=0)
+    play: float = req(gt=0)
     title: str = MISSING
 
 
 @dataclass
 class ListeningSimulateSettings:
-    n_participants: int = MISSING
+    """Simulated participants of the demo (``listening.simulate``)."""
+
+    n_participants: int = req(ge=1)
     effect: float = MISSING
     position_effect: float = MISSING
-    participant_sd: float = MISSING
-    noise_sd: float = MISSING
-    skip_rate: float = MISSING
-    seed: int = MISSING
+    participant_sd: float = req(ge=0)
+    noise_sd: float = req(ge=0)
+    skip_rate: float = req(ge=0, lt=1)
+    seed: int = req(ge=0)
 
 
 @dataclass
 class ListeningStatsSettings:
+    """The listening test's statistics (``listening.stats``)."""
+
     responses: str = MISSING
-    alpha: float = MISSING
-    min_participants: int = MISSING
+    alpha: float = req(gt=0, lt=1)
+    min_participants: int = req(ge=1)
 
 
 @dataclass
 class ListeningSettings:
-    spaces: list[str] | None = None
-    k: int = MISSING
-    cutoff: int = MISSING
-    distance: str = MISSING
-    references: list[str] | None = None
-    n_references: int = MISSING
+    """The listening study: spaces, references, playlists (``listening``)."""
+
+    spaces: list[str] | None = req(unique=True, default=None)
+    k: int = req(ge=2)
+    cutoff: int = req(ge=1)
+    distance: str = req(choices=DISTANCES)
+    references: list[str] | None = req(unique=True, default=None)
+    n_references: int = req(ge=1)
     reference_space: str = MISSING
     group_by: str | None = None
-    playlist_length: int = MISSING
-    seed: int = MISSING
+    playlist_length: int = req(ge=1)
+    seed: int = req(ge=0)
     app: ListeningAppSettings = field(default_factory=ListeningAppSettings)
     simulate: ListeningSimulateSettings = field(default_factory=ListeningSimulateSettings)
     stats: ListeningStatsSettings = field(default_factory=ListeningStatsSettings)
 
+    def check_against(self, cutoffs: list[int], neighbors: NeighborsSettings) -> None:
+        """The rules that join the study to the comparison's settings (checked by the
+        ``playlists`` stage, so that a sweep over ``cutoffs`` is not refused for them)."""
+        k = neighbors.k
+        if self.cutoff not in cutoffs:
+            raise ConfigError(
+                f"setting listening.cutoff={self.cutoff} is not one of cutoffs={cutoffs}; "
+                "pick one of them."
+            )
+        if self.distance not in neighbors.distances:
+            raise ConfigError(
+                f"setting listening.distance={self.distance!r} is not computed by the pipeline "
+                f"(neighbors.distances={neighbors.distances})."
+            )
+        if self.playlist_length > k:
+            raise ConfigError(
+                f"setting listening.playlist_length={self.playlist_length} exceeds "
+                f"neighbors.k={k}; lower it or raise neighbors.k."
+            )
+
 
 @dataclass
 class ZenodoSettings:
+    """The Zenodo client (``release.zenodo``)."""
+
     base_url: str = MISSING
     token_env: str = MISSING
     token_file: str | None = None
-    retries: int = MISSING
-    backoff: float = MISSING
-    timeout: float = MISSING
+    retries: int = req(ge=0)
+    backoff: float = req(ge=0)
+    timeout: float = req(gt=0)
 
 
 @dataclass
 class ReleaseSettings:
+    """The Zenodo bundle's metadata (``release``)."""
+
     title: str = MISSING
     version: str = MISSING
-    creators: list[dict[str, str]] = MISSING
+    creators: list[dict[str, str]] = req(nonempty=True)
     description: str = MISSING
     keywords: list[str] = MISSING
     code_url: str = MISSING
@@ -275,25 +486,33 @@ class ReleaseSettings:
 
 @dataclass
 class MlflowSettings:
+    """Tracking (``mlflow``)."""
+
     enabled: bool = MISSING
     tracking_uri: str = MISSING
     artifact_root: str = MISSING
     experiment: str = MISSING
+    ui_host: str = MISSING
+    ui_port: int = req(ge=1, le=65535)
 
 
 @dataclass
 class DemoSettings:
-    n_clips: int = MISSING
-    duration: float = MISSING
-    styles: list[str] = MISSING
-    seed: int = MISSING
-    n_users: int = MISSING
-    events_per_user: int = MISSING
-    log_seed: int = MISSING
+    """The embedded demo's synthetic corpus and log (``data.demo``)."""
+
+    n_clips: int = req(ge=4)
+    duration: float = req(gt=0)
+    styles: list[str] = req(nonempty=True, unique=True)
+    seed: int = req(ge=0)
+    n_users: int = req(ge=1)
+    events_per_user: int = req(ge=1)
+    log_seed: int = req(ge=0)
 
 
 @dataclass
 class DataSettings:
+    """Which data the pipeline runs on (``data``)."""
+
     name: str = MISSING
     synthetic: bool = MISSING
     audio_dir: str = MISSING
@@ -303,20 +522,25 @@ class DataSettings:
     latentjam_dir: str | None = None
     demo: DemoSettings | None = None
 
+    @property
+    def from_latentjam(self) -> bool:
+        """Spaces come from a LatentJam release (``data=latentjam``): audio and log stages skip."""
+        return bool(self.latentjam_dir)
+
 
 @dataclass
 class Settings:
     """The whole configuration (``conf/config.yaml`` with its groups, = ``params.yaml``)."""
 
-    cutoffs: list[int] = MISSING
+    cutoffs: list[int] = req(ge=1, nonempty=True, increasing=True)
     neighbors: NeighborsSettings = field(default_factory=NeighborsSettings)
-    subset: str = MISSING
+    subset: str = req(choices=SUBSETS)
     compare: CompareSettings = field(default_factory=CompareSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)
     paths: PathsSettings = field(default_factory=PathsSettings)
     select: SelectSettings = field(default_factory=SelectSettings)
-    distance: str = MISSING
+    distance: str = req(choices=DISTANCES)
     cf: CfSettings = field(default_factory=CfSettings)
     projection: ProjectionSettings = field(default_factory=ProjectionSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
@@ -325,21 +549,25 @@ class Settings:
     mlflow: MlflowSettings = field(default_factory=MlflowSettings)
     data: DataSettings = field(default_factory=DataSettings)
 
-
-def typed(cfg: Any) -> Settings:
-    """Merge a plain or OmegaConf configuration into the schema (raises OmegaConf errors).
-
-    Parameters
-    ----------
-    cfg : mapping or DictConfig
-
-    Returns
-    -------
-    Settings
-        An OmegaConf object with the :class:`Settings` schema (attribute access, typed).
-    """
-    from omegaconf import OmegaConf
-
-    schema = OmegaConf.structured(Settings)
-    merged = OmegaConf.merge(schema, cfg)
-    return merged  # type: ignore[return-value]
+    def check(self) -> None:
+        """Every field's rule (:func:`check`), then the rules that join two settings."""
+        check(self)
+        k = self.neighbors.k
+        if max(self.cutoffs) > k:
+            raise ConfigError(
+                f"setting cutoffs={self.cutoffs} exceeds neighbors.k={k}; raise neighbors.k "
+                f"to at least {max(self.cutoffs)} or lower the cutoffs."
+            )
+        if not self.data.small_indices and (
+            self.subset == "small" or "small" in self.compare.subsets
+        ):
+            raise ConfigError(
+                "setting subset=small (or compare.subsets with small) needs data.small_indices "
+                "(a file of row indices); set it in conf/data/ or use the large subset."
+            )
+        for name in self.models.list:
+            if name not in self.models.specs:
+                raise ConfigError(
+                    f"setting models.list names unknown model {name!r}; valid models: "
+                    f"{', '.join(self.models.specs)}."
+                )

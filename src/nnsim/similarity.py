@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -240,7 +240,7 @@ def pair_overlap(
     cutoffs: Sequence[int] | np.ndarray,
     *,
     measures: Sequence[str],
-    rbo_p: float,
+    rbo_p: float | None,
 ) -> PairOverlap:
     """S_n of two neighbour tables at every cutoff, from one pass over the rows.
 
@@ -252,8 +252,8 @@ def pair_overlap(
         Cutoffs; ``K = max(cutoffs)``.
     measures : sequence of str
         Any of ``overlap`` (always computed), ``rbo``, ``spearman``.
-    rbo_p : float
-        RBO persistence in (0, 1).
+    rbo_p : float or None
+        RBO persistence in (0, 1) (``compare.rbo_p``); needed only with ``rbo``.
 
     Returns
     -------
@@ -272,7 +272,7 @@ def pair_overlap(
     bad = sorted(set(measures) - set(VALID_MEASURES))
     if bad:
         raise ConfigError(f"unknown measure(s) {bad}; valid: {', '.join(VALID_MEASURES)}.")
-    if not 0.0 < rbo_p < 1.0:
+    if "rbo" in measures and (rbo_p is None or not 0.0 < rbo_p < 1.0):
         raise ConfigError(f"rbo_p must be in (0, 1), got {rbo_p}.")
     K = int(cut[-1])
     a = _check_table(A, K, "first table")
@@ -281,12 +281,21 @@ def pair_overlap(
         raise InputError(
             f"neighbour tables have {a.shape[0]} and {b.shape[0]} rows; align the spaces first."
         )
+    return _pair_overlap(a, b, cut, measures, rbo_p)
+
+
+def _pair_overlap(
+    a: np.ndarray, b: np.ndarray, cut: np.ndarray, measures: Sequence[str], rbo_p: float | None
+) -> PairOverlap:
+    """:func:`pair_overlap` on checked inputs (contiguous ``(n, K)`` tables, sorted cutoffs)."""
+    K = int(cut[-1])
     n_items = int(max(a.max(), b.max(), a.shape[0] - 1)) + 1
     per_row = np.zeros((a.shape[0], cut.size), dtype=np.int32)
     per_rbo = np.zeros((a.shape[0], cut.size), dtype=np.float64)
     hist = np.zeros(K, dtype=np.int64)
     want_rbo = "rbo" in measures
-    _overlap_kernel(a, b, K, cut, n_items, float(rbo_p), want_rbo, per_row, per_rbo, hist)
+    p = float(rbo_p) if want_rbo and rbo_p is not None else 0.5  # unused without rbo
+    _overlap_kernel(a, b, K, cut, n_items, p, want_rbo, per_row, per_rbo, hist)
     curve = np.cumsum(hist) / (a.shape[0] * np.arange(1, K + 1, dtype=np.float64))
     spear = None
     if "spearman" in measures:
@@ -364,6 +373,43 @@ def percentile_ci(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.
     return np.quantile(replicates, alpha, axis=0), np.quantile(replicates, 1.0 - alpha, axis=0)
 
 
+def mean_ci(
+    per_track: np.ndarray, *, n_boot: int, level: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over reference tracks and its percentile bootstrap CI: the code base's one bootstrap.
+
+    Parameters
+    ----------
+    per_track : np.ndarray [shape=(n_tracks,) or (n_tracks, c)]
+        Per-track values (e.g. per-track S_n, recall or an S_n error).
+    n_boot : int
+        Replicates; ``0`` (or a single track) gives bounds equal to the mean.
+    level : float
+        Confidence level in (0, 1).
+    seed : int
+        Seed of :func:`bootstrap_weights`.
+
+    Returns
+    -------
+    mean, low, high : np.ndarray [shape=(c,)] (or floats for a 1-D input)
+
+    Examples
+    --------
+    >>> m, lo, hi = mean_ci(np.array([0.0, 1.0, 1.0, 0.0]), n_boot=200, level=0.9, seed=0)
+    >>> float(m), bool(0.0 <= lo <= m <= hi <= 1.0)
+    (0.5, True)
+    """
+    x = np.asarray(per_track, dtype=np.float64)
+    flat = x.ndim == 1
+    x2 = x[:, None] if flat else x
+    mean = x2.mean(axis=0)
+    if n_boot <= 0 or x2.shape[0] < 2:
+        lo, hi = mean.copy(), mean.copy()
+    else:
+        lo, hi = bootstrap_ci(x2, bootstrap_weights(x2.shape[0], n_boot, seed), level)
+    return (mean[0], lo[0], hi[0]) if flat else (mean, lo, hi)
+
+
 def bootstrap_ci(
     per_track: np.ndarray, weights: np.ndarray, level: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -418,9 +464,9 @@ class Comparison:
     ci_low: dict[str, np.ndarray]
     ci_high: dict[str, np.ndarray]
     curves: np.ndarray
-    meta: dict[str, dict[str, object]] = field(default_factory=dict)
-    boot: np.ndarray | None = None
-    ci_level: float = 0.95
+    meta: dict[str, dict[str, object]]
+    boot: np.ndarray | None
+    ci_level: float
 
     @property
     def similarity(self) -> np.ndarray:
@@ -510,7 +556,7 @@ def compare_tables(
             A, B = tables[names[i]][s:e], tables[names[j]][s:e]
             if not whole:
                 A, B = _check_table(A, K, names[i]), _check_table(B, K, names[j])
-            res = pair_overlap(A, B, cut, measures=wanted, rbo_p=rbo_p)
+            res = _pair_overlap(A, B, cut, wanted, rbo_p)
             curve += res.curve * ((e - s) / N)  # one block: x 1.0, exact
             for key in wanted:
                 per = {"overlap": res.per_track, "rbo": res.rbo, "spearman": res.spearman}[key]

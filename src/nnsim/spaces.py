@@ -20,12 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsim.errors import InputError, preview
+from nnsim.errors import ConfigError, InputError, preview
 
 log = logging.getLogger(__name__)
-
-#: Metadata columns a space list may carry besides ``name`` and ``file``.
-META_COLUMNS = ("kind", "dataset", "architecture", "layer")
 
 
 @dataclass
@@ -66,6 +63,21 @@ class Space:
     def dim(self) -> int:
         """Number of columns (dimensions)."""
         return int(self.X.shape[1])
+
+
+def zero_rows(X: np.ndarray) -> np.ndarray:
+    """Rows that are all zeros (their cosine direction is undefined).
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+
+    Returns
+    -------
+    np.ndarray [shape=(m,), dtype=int64]
+        0-based row indices.
+    """
+    return np.flatnonzero(~np.any(X != 0, axis=1))
 
 
 def as_matrix(X: Any, source: str = "<array>") -> np.ndarray:
@@ -550,3 +562,110 @@ def subset_rows(spaces: Sequence[Space], rows: np.ndarray) -> list[Space]:
         Space(s.name, s.X[rows], None if s.ids is None else s.ids[rows], dict(s.meta), s.source)
         for s in spaces
     ]
+
+
+@dataclass
+class PreparedSpaces:
+    """Spaces ready for comparison and what preparing them removed.
+
+    Attributes
+    ----------
+    spaces : list of Space
+        Aligned, restricted to the subset, without dropped rows.
+    dropped_unshared : dict of str to int
+        Rows each space lost by alignment on shared ids.
+    dropped_zero : np.ndarray [shape=(z,)]
+        Track positions (after alignment/subset) dropped as all-zero under cosine.
+    n_shared : int
+        Tracks shared by every space (before the subset).
+    """
+
+    spaces: list[Space]
+    dropped_unshared: dict[str, int]
+    dropped_zero: np.ndarray
+    n_shared: int
+
+
+def prepare_spaces(
+    spaces: Sequence[Space],
+    *,
+    distance: str,
+    cutoffs: Sequence[int] | np.ndarray,
+    indices: np.ndarray | str | Path | None = None,
+    drop_zero_rows: bool,
+) -> PreparedSpaces:
+    """Align spaces on shared ids, apply a row subset, and check everything before heavy work.
+
+    Parameters
+    ----------
+    spaces : sequence of Space
+        At least two spaces with unique names.
+    distance : str
+        ``cosine`` or ``euclidean`` (checked where the settings entered).
+    cutoffs : sequence of int
+        Checked cutoffs (the settings' ``cutoffs``); must all be below the final number of
+        tracks.
+    indices : np.ndarray [shape=(m,)] or path, optional
+        Rows (of the aligned spaces) to keep, e.g. the paper's small subset, or a file of
+        them (one 0-based index per line, LatentJam's ``small-indices.txt``).
+    drop_zero_rows : bool
+        Under cosine, drop tracks that are all-zero in any space (from every space) instead
+        of raising.
+
+    Returns
+    -------
+    PreparedSpaces
+    """
+    if len(spaces) < 2:
+        raise InputError(f"need at least two spaces to compare, got {len(spaces)}.")
+    names = [s.name for s in spaces]
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        raise InputError(
+            f"duplicate space name(s) {preview(dups)}; every space needs a unique name."
+        )
+    aligned, dropped = align_logged(spaces, "aligned on")
+    n_shared = aligned[0].n_tracks
+    if isinstance(indices, (str, Path)):
+        indices = read_indices(indices, n_shared)
+    if indices is not None:
+        idx = np.asarray(indices, dtype=np.int64)
+        bad = idx[(idx < 0) | (idx >= n_shared)]
+        if bad.size:
+            raise InputError(f"subset indices out of range for {n_shared} tracks: {preview(bad)}.")
+        aligned = subset_rows(aligned, idx)
+    zero = np.array([], dtype=np.int64)
+    if distance == "cosine":
+        per_space = {s.name: zero_rows(s.X) for s in aligned}
+        bad_spaces = {k: v for k, v in per_space.items() if v.size}
+        if bad_spaces:
+            if not drop_zero_rows:
+                detail = "; ".join(
+                    f"{k}: rows {preview(v.tolist(), 5)}" for k, v in bad_spaces.items()
+                )
+                raise InputError(
+                    f"all-zero rows have no cosine direction ({detail}). Use euclidean distance, "
+                    "fix the vectors, or drop these tracks from every space (--drop-zero-rows)."
+                )
+            zero = np.unique(np.concatenate(list(bad_spaces.values())))
+            keep = np.setdiff1d(np.arange(aligned[0].n_tracks), zero)
+            if keep.size < 2:
+                by_file = "; ".join(
+                    f"{s.source} ({s.name}): {per_space[s.name].size} all-zero row(s)"
+                    for s in aligned
+                    if per_space[s.name].size
+                )
+                raise InputError(
+                    f"--drop-zero-rows would leave {keep.size} of {aligned[0].n_tracks} tracks: "
+                    f"{by_file}. These spaces have no cosine direction for (almost) any track; "
+                    "compare them with euclidean distance or fix the vectors."
+                )
+            log.warning("dropping %d all-zero track(s) from every space", zero.size)
+            aligned = subset_rows(aligned, keep)
+    n = aligned[0].n_tracks
+    if max(cutoffs) >= n:
+        raise ConfigError(
+            f"cutoff {max(cutoffs)} needs more than {n} tracks (a track is not its own "
+            f"neighbour). Use cutoffs up to {n - 1}."
+        )
+    return PreparedSpaces(aligned, dropped, zero, n_shared)

@@ -2,7 +2,9 @@
 
 A folder holds, per space, ``<name>.indices.npy`` (int32 ``(n, k)``),
 ``<name>.distances.npy`` (float32 ``(n, k)``), ``<name>.ids.txt`` (the rows' track ids, when
-known) and ``<name>.fingerprint`` (sha256 of the distance, the prepared vectors and the ids).
+known), ``<name>.certificate.json`` (how the table was made) and ``<name>.fingerprint``
+(sha256 of the distance, the prepared vectors and the ids).  Every file is written
+atomically (a temporary file renamed into place), the fingerprint last.
 A table is reused only when the fingerprint of the vectors at hand matches, so a table is
 never applied to other data; the first ``k`` columns of a wider table are the answer at ``k``.
 """
@@ -10,21 +12,47 @@ never applied to other data; the first ``k`` columns of a wider table are the an
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nnsim.io import atomic_write_text
+from nnsim.files import atomic_write_text
 from nnsim.spaces import Space
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """How a neighbour table was made.
+
+    Attributes
+    ----------
+    method : {"exact", "hnsw"}
+        ``exact``: every row's list equals a float64 evaluation of every pair (certified by
+        the float32 error bound, or recomputed); ``hnsw``: approximate (its recall is
+        measured by :mod:`nnsim.search.audit`).
+    recomputed : int
+        Exact tables: rows that the float32 pass could not certify and that were recomputed
+        against every track in float64.
+    """
+
+    method: str
+    recomputed: int
+
+    @property
+    def exact(self) -> bool:
+        """Whether every list is exact."""
+        return self.method == "exact"
+
+
 @dataclass
 class NeighborTable:
-    """Neighbour lists of one space.
+    """Neighbour lists of one space (the contract of every search backend).
 
     Attributes
     ----------
@@ -32,10 +60,13 @@ class NeighborTable:
         Nearest first, self excluded, ties by smaller index.
     distances : np.ndarray [shape=(n, k), dtype=float32]
         Non-decreasing along each row.
+    certificate : Certificate
+        How the table was made.
     """
 
     indices: np.ndarray
     distances: np.ndarray
+    certificate: Certificate
 
     @property
     def k(self) -> int:
@@ -45,7 +76,9 @@ class NeighborTable:
     def head(self, k: int) -> NeighborTable:
         """The first ``k`` columns (the table at a smaller ``k``)."""
         return NeighborTable(
-            np.ascontiguousarray(self.indices[:, :k]), np.ascontiguousarray(self.distances[:, :k])
+            np.ascontiguousarray(self.indices[:, :k]),
+            np.ascontiguousarray(self.distances[:, :k]),
+            self.certificate,
         )
 
 
@@ -81,11 +114,20 @@ class TableStore:
     def save(self, space: Space, table: NeighborTable) -> None:
         """Write a space's table, its ids and the fingerprint of its vectors."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        np.save(self._path(space.name, "indices.npy"), table.indices)
-        np.save(self._path(space.name, "distances.npy"), table.distances)
-        self._write_meta(space)
+        self._path(space.name, "fingerprint").unlink(missing_ok=True)  # invalid until rewritten
+        for what, arr in (("indices.npy", table.indices), ("distances.npy", table.distances)):
+            tmp = self._path(space.name, what + f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.save(fh, arr)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(self._path(space.name, what))
+        self._write_meta(space, table.certificate)
 
-    def _write_meta(self, space: Space) -> None:
+    def _write_meta(self, space: Space, certificate: Certificate) -> None:
+        atomic_write_text(
+            self._path(space.name, "certificate.json"), json.dumps(asdict(certificate)) + "\n"
+        )
         if space.ids is not None:
             atomic_write_text(self._path(space.name, "ids.txt"), "\n".join(space.ids) + "\n")
         atomic_write_text(
@@ -110,19 +152,24 @@ class TableStore:
         )
         return idx, dist
 
-    def commit(self, space: Space) -> NeighborTable:
+    def commit(self, space: Space, certificate: Certificate) -> NeighborTable:
         """Finish a table filled through :meth:`allocate`; returns it memory-mapped."""
+        self._path(space.name, "fingerprint").unlink(missing_ok=True)
         for what in ("indices.npy", "distances.npy"):
             self._path(space.name, what + ".partial").replace(self._path(space.name, what))
-        self._write_meta(space)
+        self._write_meta(space, certificate)
         return NeighborTable(
             np.load(self._path(space.name, "indices.npy"), mmap_mode="r"),
             np.load(self._path(space.name, "distances.npy"), mmap_mode="r"),
+            certificate,
         )
 
     def load(self, space: Space, k: int) -> NeighborTable | None:
         """The table of exactly these vectors at width ``>= k`` (first ``k`` columns), or None."""
-        paths = [self._path(space.name, w) for w in ("indices.npy", "distances.npy", "fingerprint")]
+        paths = [
+            self._path(space.name, w)
+            for w in ("indices.npy", "distances.npy", "fingerprint", "certificate.json")
+        ]
         if not all(p.is_file() for p in paths):
             return None
         if paths[2].read_text().strip() != fingerprint(space, self.distance):
@@ -133,7 +180,8 @@ class TableStore:
         try:
             idx = np.load(paths[0], mmap_mode="r")
             dist = np.load(paths[1], mmap_mode="r")
-        except (OSError, ValueError):
+            cert = Certificate(**json.loads(paths[3].read_text()))
+        except (OSError, ValueError, TypeError):
             log.warning("%s: unreadable table in %s; recomputing", space.name, self.folder)
             return None
         if idx.ndim != 2 or idx.shape != dist.shape or idx.shape[0] != space.n_tracks:
@@ -141,5 +189,23 @@ class TableStore:
         if idx.shape[1] < k:
             return None
         if idx.nbytes > 2**30:  # large: stay on disk (compare_tables reads it block by block)
-            return NeighborTable(idx[:, :k], dist[:, :k])
-        return NeighborTable(np.array(idx[:, :k]), np.array(dist[:, :k]))
+            return NeighborTable(idx[:, :k], dist[:, :k], cert)
+        return NeighborTable(np.array(idx[:, :k]), np.array(dist[:, :k]), cert)
+
+    def indices(self, name: str) -> np.ndarray:
+        """The stored indices of the space called ``name``, memory-mapped (for reading stages).
+
+        Raises
+        ------
+        InputError
+            No complete table of that name in the folder (names the folder and the stage).
+        """
+        from nnsim.errors import InputError
+
+        path = self._path(name, "indices.npy")
+        if not (path.is_file() and self._path(name, "fingerprint").is_file()):
+            raise InputError(
+                f"no neighbour table of {name!r} in {self.folder}; run the compare stage "
+                "(dvc repro compare) for this distance first."
+            )
+        return np.load(path, mmap_mode="r")

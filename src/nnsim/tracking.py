@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nnsim.config import flatten
+from nnsim.settings import MlflowSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -131,25 +132,58 @@ def _metric_key(key: str) -> str:
     return "".join(c if c.isalnum() or c in "_-. /" else "_" for c in key)
 
 
-def _setup(mcfg: Mapping[str, Any]) -> str:
+def _follow_store(db: Path, exp_id: str, old: str, new: str) -> None:
+    """Point an experiment (and its runs) of the SQLite store ``db`` at ``new`` artifacts.
+
+    MLflow stores an experiment's artifact location as an absolute address.  A store copied
+    with its clone (or a second clone's store) would go on writing into the first clone's
+    ``mlruns/``; the location that the working directory's settings name wins instead.
+    MLflow has no call for this, so the two columns are updated in the store itself.
+    """
+    import sqlite3
+
+    log.warning(
+        "MLflow experiment %s stored its artifacts at %s; this checkout's settings name %s: "
+        "artifacts follow the settings from now on",
+        exp_id,
+        old,
+        new,
+    )
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (new, exp_id)
+        )
+        con.execute(
+            "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
+            "WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+            (new, len(old) + 1, exp_id, len(old), old),
+        )
+
+
+def _setup(mcfg: MlflowSettings) -> str:
     import mlflow
 
-    uri = str(mcfg["tracking_uri"])
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    uri = mcfg.tracking_uri
+    db = Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    name = str(mcfg["experiment"])
+    name = mcfg.experiment
+    root = Path(mcfg.artifact_root).resolve()
+    location = root.as_uri() + f"/{name}"
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
-        root = Path(str(mcfg["artifact_root"])).resolve()
         root.mkdir(parents=True, exist_ok=True)
         exp_id = mlflow.create_experiment(
             name,
-            artifact_location=root.as_uri() + f"/{name}",
+            artifact_location=location,
             tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND},
         )
     else:
         exp_id = exp.experiment_id
+        if db is not None and exp.artifact_location != location:
+            root.mkdir(parents=True, exist_ok=True)
+            _follow_store(db, str(exp_id), exp.artifact_location, location)
         if exp.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
             # MLflow 3 opens an untagged (or GenAI) experiment on its GenAI overview; this
             # project's runs are model-training-like: open on the runs table.
@@ -159,9 +193,9 @@ def _setup(mcfg: Mapping[str, Any]) -> str:
     return str(exp_id)
 
 
-def experiment_id(cfg: Mapping[str, Any]) -> str:
+def experiment_id(cfg: Settings) -> str:
     """The id of the configured experiment (created, with its kind tag, when missing)."""
-    return _setup(cfg["mlflow"])
+    return _setup(cfg.mlflow)
 
 
 #: Experiment tag prefix the MLflow UI reads a shared runs-table view from
@@ -228,7 +262,7 @@ def runs_page(exp_id: str, host: str, port: int) -> str:
 
 @contextmanager
 def stage_run(
-    cfg: Mapping[str, Any],
+    cfg: Settings,
     stage: str,
     params: Mapping[str, Any] | None = None,
     *,
@@ -240,8 +274,8 @@ def stage_run(
 
     Parameters
     ----------
-    cfg : mapping
-        The whole config (``mlflow`` section used).
+    cfg : Settings
+        The whole settings (``mlflow`` and ``data`` used).
     stage : str
         DVC stage name (tag ``dvc.stage``).
     params : mapping, optional
@@ -257,8 +291,8 @@ def stage_run(
     ------
     Tracker
     """
-    mcfg = cfg.get("mlflow", {}) if isinstance(cfg, Mapping) else {}
-    enabled = bool(mcfg.get("enabled", False)) and os.environ.get("NNSIM_MLFLOW", "1") != "0"
+    mcfg = cfg.mlflow
+    enabled = mcfg.enabled and os.environ.get("NNSIM_MLFLOW", "1") != "0"
     if not enabled:
         yield Tracker(False)
         return
@@ -269,8 +303,8 @@ def stage_run(
         "git.revision": git_revision(),
         "host.cpu": cpu_model(),
         "dvc.stage": stage,
-        "nnsim.data": cfg.get("data", {}).get("name", "?"),
-        "nnsim.synthetic": cfg.get("data", {}).get("synthetic", False),
+        "nnsim.data": cfg.data.name,
+        "nnsim.synthetic": cfg.data.synthetic,
     }
     all_tags.update(tags or {})
     with mlflow.start_run(
@@ -286,13 +320,13 @@ def stage_run(
         yield tr
 
 
-def sweep_parent(cfg: Mapping[str, Any], sweep_dir: str) -> str | None:
+def sweep_parent(cfg: Settings, sweep_dir: str) -> str | None:
     """The run id of a multirun's parent run (created by its first job), found by its tag.
 
     Returns None when tracking is off.
     """
-    mcfg = cfg.get("mlflow", {})
-    if not mcfg.get("enabled", False) or os.environ.get("NNSIM_MLFLOW", "1") == "0":
+    mcfg = cfg.mlflow
+    if not mcfg.enabled or os.environ.get("NNSIM_MLFLOW", "1") == "0":
         return None
     import mlflow
 

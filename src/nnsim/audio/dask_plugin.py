@@ -10,8 +10,9 @@ from typing import Any
 
 from distributed import WorkerPlugin, get_worker
 
-from nnsim.audio.extract import AudioSettings, Extractor, SkipTrack
+from nnsim.audio.extractor import Extractor, SkipTrack
 from nnsim.audio.models import ModelSpec
+from nnsim.settings import AudioSettings
 
 
 class ExtractorPlugin(WorkerPlugin):

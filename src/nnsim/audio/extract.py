@@ -19,52 +19,22 @@ import io
 import json
 import logging
 import multiprocessing as mp
-import os
 import signal
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nnsim.audio.extractor import Extractor, SkipTrack
 from nnsim.audio.models import ModelSpec, file_sha256
 from nnsim.errors import ConfigError, InputError, Interrupted, preview
-from nnsim.io import atomic_write_bytes
+from nnsim.files import atomic_write_bytes
 from nnsim.progress import progress
-from nnsim.settings import TRACK_ID_RULES
+from nnsim.settings import TRACK_ID_RULES, AudioSettings
 
 log = logging.getLogger(__name__)
-
-PATCH_FRAMES = 187
-MEL_BANDS = 96
-
-
-@dataclass(frozen=True)
-class AudioSettings:
-    """Decoding and patching settings (all part of the cache key; values from ``conf/``)."""
-
-    sample_rate: int
-    resample_quality: int
-    patch_hop: int
-    vggish_patch_hop: int
-    min_duration: float
-    silence_rms: float
-
-    @classmethod
-    def from_config(cls, acfg: Mapping[str, Any]) -> AudioSettings:
-        return cls(
-            sample_rate=int(acfg["sample_rate"]),
-            resample_quality=int(acfg["resample_quality"]),
-            patch_hop=int(acfg["patch_hop"]),
-            vggish_patch_hop=int(acfg["vggish_patch_hop"]),
-            min_duration=float(acfg["min_duration"]),
-            silence_rms=float(acfg["silence_rms"]),
-        )
-
-
-class SkipTrack(Exception):
-    """A track that cannot give features (the message is the reason)."""
 
 
 def find_audio(
@@ -129,7 +99,7 @@ def settings_key(spec: ModelSpec, graph_sha: str, settings: AudioSettings) -> st
             "layers": spec.layers,
             "input": spec.input,
             "frontend": spec.frontend,
-            "settings": asdict(settings),
+            "settings": settings.decoding(),
         },
         sort_keys=True,
     )
@@ -182,149 +152,6 @@ class TrackCache:
         buf = io.BytesIO()
         np.savez(buf, **dict(vecs))  # type: ignore[arg-type]
         atomic_write_bytes(self.path(model, skey, fhash), buf.getvalue())
-
-
-def frame_signal(audio: np.ndarray, size: int = 512, hop: int = 256) -> np.ndarray:
-    """Frames exactly as Essentia's ``FrameCutter`` defaults cut them, in one numpy gather.
-
-    The first frame is centred on sample 0 (half a frame of zeros before the signal); frames
-    follow every ``hop`` samples while their start is inside the signal; samples past the end
-    are zeros.  Calling ``FrameCutter`` from Python instead copies the whole signal on every
-    call (quadratic: 0.8 s for 30 s of audio, against 0.03 s here).
-
-    Parameters
-    ----------
-    audio : np.ndarray [shape=(n_samples,)]
-    size, hop : int
-
-    Returns
-    -------
-    np.ndarray [shape=(n_frames, size), dtype=float32]
-    """
-    x = np.asarray(audio, dtype=np.float32)
-    half = size // 2
-    count = -(-(x.size + half) // hop)
-    padded = np.zeros(half + count * hop + size, dtype=np.float32)
-    padded[half : half + x.size] = x
-    idx = np.arange(count)[:, None] * hop + np.arange(size)[None, :]
-    return padded[idx]
-
-
-def mel_patches(audio: np.ndarray, patch_hop: int) -> np.ndarray:
-    """MusiCNN mel patches of a 16 kHz signal.
-
-    Parameters
-    ----------
-    audio : np.ndarray [shape=(n_samples,), dtype=float32]
-    patch_hop : int
-        Frames between patch starts (187 = no overlap).
-
-    Returns
-    -------
-    np.ndarray [shape=(n_patches, 187, 96), dtype=float32]
-        The last incomplete patch is discarded (as ``TensorflowPredictMusiCNN`` does).
-    """
-    import essentia.standard as es
-
-    mel = es.TensorflowInputMusiCNN()
-    # FrameCutter's default framing (first frame centred on sample 0), as TensorflowPredictMusiCNN.
-    frames = frame_signal(audio, 512, 256)
-    if frames.shape[0] < PATCH_FRAMES:
-        return np.zeros((0, PATCH_FRAMES, MEL_BANDS), dtype=np.float32)
-    M = np.asarray([mel(f) for f in frames], dtype=np.float32)
-    starts = range(0, M.shape[0] - PATCH_FRAMES + 1, patch_hop)
-    return np.stack([M[s : s + PATCH_FRAMES] for s in starts])
-
-
-class Extractor:
-    """Predictors for a set of models, built once per process."""
-
-    def __init__(self, specs: Sequence[ModelSpec], settings: AudioSettings) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import essentia
-
-        essentia.log.infoActive = False
-        essentia.log.warningActive = False
-        import essentia.standard as es
-
-        self.es = es
-        self.essentia = essentia
-        self.settings = settings
-        self.specs = list(specs)
-        self.predictors: dict[str, Any] = {}
-        for s in self.specs:
-            if s.frontend == "musicnn":
-                self.predictors[s.name] = es.TensorflowPredict(
-                    graphFilename=str(s.graph), inputs=[s.input], outputs=list(s.layers.values())
-                )
-            elif s.frontend == "vggish":
-                ((_layer, node),) = s.layers.items()
-                self.predictors[s.name] = es.TensorflowPredictVGGish(
-                    graphFilename=str(s.graph),
-                    input=s.input,
-                    output=node,
-                    patchHopSize=settings.vggish_patch_hop,
-                )
-            else:
-                raise ConfigError(
-                    f"model {s.name}: unknown frontend {s.frontend!r}; valid: musicnn, vggish."
-                )
-
-    def load(self, path: Path) -> np.ndarray:
-        """Decode, resample and check one file (raises :class:`SkipTrack`)."""
-        st = self.settings
-        try:
-            audio = self.es.MonoLoader(
-                filename=str(path), sampleRate=st.sample_rate, resampleQuality=st.resample_quality
-            )()
-        except RuntimeError as exc:
-            raise SkipTrack(f"unreadable: {str(exc).strip().splitlines()[0][:200]}") from None
-        audio = np.asarray(audio, dtype=np.float32)
-        dur = audio.size / st.sample_rate
-        if dur < st.min_duration:
-            raise SkipTrack(f"too short: {dur:.2f} s < audio.min_duration={st.min_duration} s")
-        if not np.all(np.isfinite(audio)):
-            raise SkipTrack("corrupt: decoded samples are not finite")
-        rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
-        if rms < st.silence_rms:
-            raise SkipTrack(f"silent: RMS {rms:.2e} < audio.silence_rms={st.silence_rms}")
-        return audio
-
-    def run(self, audio: np.ndarray, wanted: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
-        """Mean-pooled vectors per model and layer for the models in ``wanted``."""
-        out: dict[str, dict[str, np.ndarray]] = {}
-        patches = None
-        for s in self.specs:
-            if s.name not in wanted:
-                continue
-            if s.frontend == "musicnn":
-                if patches is None:
-                    patches = mel_patches(audio, self.settings.patch_hop)
-                    if patches.shape[0] == 0:
-                        raise SkipTrack("too short: no complete 187-frame patch")
-                pool = self.essentia.Pool()
-                pool.set(s.input, patches[:, None, :, :])
-                res = self.predictors[s.name](pool)
-                vecs = {}
-                for layer, node in s.layers.items():
-                    arr = np.asarray(res[node], dtype=np.float32).reshape(patches.shape[0], -1)
-                    vecs[layer] = arr.mean(axis=0)
-            else:
-                ((layer, _node),) = s.layers.items()
-                arr = np.asarray(self.predictors[s.name](audio), dtype=np.float32)
-                if arr.ndim != 2 or arr.shape[0] == 0:
-                    raise SkipTrack("too short: no complete VGGish patch")
-                vecs = {layer: arr.mean(axis=0)}
-            for layer, v in vecs.items():
-                if v.shape != (s.dims[layer],):
-                    raise InputError(
-                        f"model {s.name}: layer {layer} ({s.layers[layer]}) gave shape {v.shape}, "
-                        f"expected ({s.dims[layer]},). Check models.specs.{s.name}.layers in conf/."
-                    )
-                if not np.all(np.isfinite(v)):
-                    raise SkipTrack(f"corrupt: model {s.name} gave non-finite {layer}")
-            out[s.name] = vecs
-        return out
 
 
 # --- process pool -----------------------------------------------------------------------
@@ -426,10 +253,10 @@ def extract(
     settings: AudioSettings,
     cache_dir: str | Path,
     *,
-    workers: int = 2,
-    show_progress: bool = True,
+    workers: int,
+    show_progress: bool,
     client: Any = None,
-    retries: int = 2,
+    retries: int = 0,
 ) -> ExtractionResult:
     """Extract every model's layers for every track, reusing the cache.
 
@@ -452,7 +279,7 @@ def extract(
         Results come back here and are cached here, so a dead worker's finished tracks are
         never recomputed.  Same vectors as the local path.
     retries : int
-        Dask task retries.
+        Dask task retries (``cluster.retries``; used only with ``client``).
 
     Returns
     -------

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nnsim.errors import ConfigError, InputError, preview
+from nnsim.settings import ModelsSettings
 
 #: Official Essentia graph file per model (download stage, CC BY-NC-SA 4.0).
 OFFICIAL_GRAPHS = {
@@ -73,42 +73,55 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def model_specs(cfg: Mapping[str, Any], models_dir: str | Path = "models") -> list[ModelSpec]:
+#: Input node of the graphs frozen from the musicnn wheel (mel patches [batch, 187, 96]).
+MUSICNN_INPUT = "model/Placeholder"
+
+
+def model_specs(models: ModelsSettings, models_dir: str | Path) -> list[ModelSpec]:
     """Specs of the models in ``models.list`` with their graph paths.
 
     Graphs frozen from the musicnn wheel live in ``<models_dir>/frozen/<name>.pb``; with
     ``models.source: official`` (or without an offline source, like VGGish) the official graph
     in ``<models_dir>/official/`` is used.
+
+    Parameters
+    ----------
+    models : ModelsSettings
+        ``models`` of the settings.
+    models_dir : path
+        ``paths.models_dir``.
     """
-    mcfg = cfg["models"]
+    mcfg = models
     out = []
-    for name in mcfg["list"]:
-        if name not in mcfg["specs"]:
+    for name in mcfg.list:
+        if name not in mcfg.specs:
             raise ConfigError(
-                f"models.list names unknown model {name!r}; valid: {', '.join(mcfg['specs'])}."
+                f"models.list names unknown model {name!r}; valid: {', '.join(mcfg.specs)}."
             )
-        s = mcfg["specs"][name]
+        s = mcfg.specs[name]
         official = Path(models_dir) / "official" / OFFICIAL_GRAPHS.get(name, f"{name}.pb")
-        if s.get("graph"):
-            graph = Path(s["graph"])
-        elif mcfg["source"] == "official" or not s.get("checkpoint"):
+        if s.graph:
+            graph = Path(s.graph)
+        elif mcfg.source == "official" or not s.checkpoint:
             graph = official
         else:
             graph = Path(models_dir) / "frozen" / f"{name}.pb"
         out.append(
             ModelSpec(
                 name=name,
-                dataset=s["dataset"],
-                architecture=s["architecture"],
-                frontend=s["frontend"],
+                dataset=s.dataset,
+                architecture=s.architecture,
+                frontend=s.frontend,
                 graph=graph,
-                input=s.get("input", "model/Placeholder"),
-                layers=dict(s["layers"]),
-                dims={k: int(v) for k, v in s["dims"].items()},
+                # the input node of every graph frozen from the musicnn wheel (a fact of the
+                # graphs, not a setting); official graphs name theirs in models.specs
+                input=s.input or MUSICNN_INPUT,
+                layers=dict(s.layers),
+                dims={k: int(v) for k, v in s.dims.items()},
                 # Pins are for the graphs frozen here; official files are pinned by their
                 # `dvc import-url` .dvc files instead.
-                sha256=None if graph == official else s.get("sha256"),
-                checkpoint=None if mcfg["source"] == "official" else s.get("checkpoint"),
+                sha256=None if graph == official else s.sha256,
+                checkpoint=None if mcfg.source == "official" else s.checkpoint,
             )
         )
     return out

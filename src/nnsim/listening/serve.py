@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import soundfile as sf
 
@@ -13,6 +12,7 @@ from nnsim.errors import InputError
 from nnsim.listening.app import Player, check_host, create_app
 from nnsim.listening.store import Store, app_version
 from nnsim.listening.study import Study, audio_files, check_spaces, load_study
+from nnsim.settings import Settings
 
 log = logging.getLogger("nnsim.listening")
 
@@ -29,7 +29,7 @@ def durations(files: Mapping[str, Path]) -> dict[str, float | None]:
 
 
 def prepare(
-    cfg: Mapping[str, Any], *, study_path: str | None, db: str | None, audio_dir: str | None
+    cfg: Settings, *, study_path: str | None, db: str | None, audio_dir: str | None
 ) -> tuple[Study, Store, dict[str, Path]]:
     """Load and check everything the app serves (errors name the file and the fix).
 
@@ -41,10 +41,10 @@ def prepare(
         Overrides of the study file (default: the ``playlists`` stage's), the responses
         database (``listening.app.db``) and the audio folder (``data.audio_dir``).
     """
-    lcfg = cfg["listening"]
-    results = Path(cfg["paths"]["results_dir"])
+    lcfg = cfg.listening
+    results = Path(cfg.paths.results_dir)
     study = load_study(study_path or results / "listening" / "study.json")
-    sim_csv = results / "compare" / str(lcfg["distance"]) / "similarity.csv"
+    sim_csv = results / "compare" / str(lcfg.distance) / "similarity.csv"
     if sim_csv.is_file():
         import pandas as pd
 
@@ -54,22 +54,22 @@ def prepare(
         log.warning(
             "%s not found: the study's spaces are not checked against a comparison", sim_csv
         )
-    audio_root = audio_dir or cfg["data"].get("audio_dir")
+    audio_root = audio_dir or cfg.data.audio_dir
     if not audio_root:
         raise InputError("no audio folder: set data.audio_dir or pass --audio-dir.")
     files = audio_files(
         study.tracks,
         audio_root,
-        metadata=None if audio_dir else cfg["data"].get("tracks"),
-        extensions=cfg["audio"]["extensions"],
+        metadata=None if audio_dir else cfg.data.tracks,
+        extensions=cfg.audio.extensions,
         study_path=study.path,
     )
-    store = Store(Path(db or lcfg["app"]["db"]), study.sha256, app_version())
+    store = Store(Path(db or lcfg.app.db), study.sha256, app_version())
     return study, store, files
 
 
 def serve(
-    cfg: Mapping[str, Any],
+    cfg: Settings,
     *,
     study_path: str | None = None,
     db: str | None = None,
@@ -81,9 +81,9 @@ def serve(
     """Serve the study until Ctrl-C (threaded Werkzeug server)."""
     from werkzeug.serving import make_server
 
-    acfg = cfg["listening"]["app"]
-    host = host or str(acfg["host"])
-    port = int(acfg["port"] if port is None else port)
+    acfg = cfg.listening.app
+    host = host or str(acfg.host)
+    port = int(acfg.port if port is None else port)
     check_host(host, allow_remote)
     study, store, files = prepare(cfg, study_path=study_path, db=db, audio_dir=audio_dir)
     app = create_app(
@@ -91,8 +91,8 @@ def serve(
         store,
         files,
         durations(files),
-        Player(float(acfg["start"]), float(acfg["play"])),
-        title=str(acfg["title"]),
+        Player(float(acfg.start), float(acfg.play)),
+        title=str(acfg.title),
     )
     server = make_server(host, port, app, threaded=True)
     n = len(store.rows())

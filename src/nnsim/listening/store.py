@@ -10,7 +10,7 @@ every answer row (``position``), so that position effects can be studied.
 from __future__ import annotations
 
 import csv
-import io as _io
+import io
 import json
 import secrets
 import sqlite3
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.errors import InputError
-from nnsim.io import atomic_write_text
+from nnsim.files import atomic_write_text
 
 #: Columns of ``nnsim listening export`` (and of the simulated responses).
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -305,7 +305,7 @@ def export_csv(db_path: Path, out: Path, *, demographics_out: Path | None = None
         demo = con.execute("SELECT id, demographics, finished_at FROM participants").fetchall()
     finally:
         con.close()
-    buf = _io.StringIO()
+    buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(EXPORT_COLUMNS)
     ts = EXPORT_COLUMNS.index("timestamp")
@@ -315,7 +315,7 @@ def export_csv(db_path: Path, out: Path, *, demographics_out: Path | None = None
         w.writerow(["" if v is None else v for v in r])
     atomic_write_text(Path(out), buf.getvalue())
     if demographics_out is not None:
-        buf = _io.StringIO()
+        buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["participant", "finished", *DEMOGRAPHICS])
         for pid, d, fin in sorted(demo):

@@ -1,7 +1,7 @@
 """2-D maps of a space: PCA, t-SNE (openTSNE or scikit-learn) and UMAP, with explicit seeds.
 
-Every parameter comes from ``conf/projection/`` through :class:`ProjectionOptions`; the
-functions here take arrays and return arrays.  Initialisation is explicit: with ``pca``
+Every parameter comes from ``conf/projection/`` through
+:class:`nnsim.settings.ProjectionSettings`; the functions here take arrays and return arrays.  Initialisation is explicit: with ``pca``
 initialisation t-SNE returns the same map for every seed (seen on real music with both
 libraries), so seed-vs-seed comparisons are only meaningful with ``random``.
 """
@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from nnsim.config import check_projection
 from nnsim.errors import ConfigError, NnsimError
-from nnsim.settings import PROJECTION_INITS, PROJECTION_METHODS
+from nnsim.settings import PROJECTION_INITS, PROJECTION_METHODS, ProjectionSettings
 from nnsim.spaces import as_matrix
 
 log = logging.getLogger(__name__)
@@ -27,49 +23,7 @@ METHODS = PROJECTION_METHODS
 INITS = PROJECTION_INITS
 
 
-@dataclass
-class ProjectionOptions:
-    """Settings of the projections (the ``projection`` group of ``conf/``).
-
-    Build it with :meth:`from_config`.
-    """
-
-    init: str
-    n_jobs: int
-    tsne: dict[str, Any] = field(default_factory=dict)
-    umap: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, pcfg: Mapping[str, Any]) -> ProjectionOptions:
-        """Options from ``cfg["projection"]``."""
-        opts = cls(
-            init=str(pcfg["init"]),
-            n_jobs=int(pcfg["n_jobs"]),
-            tsne=dict(pcfg["tsne"]),
-            umap=dict(pcfg["umap"]),
-        )
-        opts.check()
-        return opts
-
-    def check(self) -> None:
-        """Validate values before any work (names the setting and the valid values)."""
-        check_projection(
-            {"init": self.init, "n_jobs": self.n_jobs, "tsne": self.tsne, "umap": self.umap}
-        )
-
-    def settings_of(self, method: str) -> dict[str, Any]:
-        """The settings that made a map of ``method`` (recorded with the result)."""
-        if method == "pca":
-            return {"n_components": 2, "svd_solver": "full"}
-        if method == "tsne":
-            return {**self.tsne, "init": self._tsne_init(), "n_jobs": self.n_jobs}
-        return {**self.umap, "init": self.init, "n_jobs": self.n_jobs}
-
-    def _tsne_init(self) -> str:
-        return "random" if self.init == "spectral" else self.init
-
-
-def check_size(n_tracks: int, method: str, options: ProjectionOptions, name: str) -> None:
+def check_size(n_tracks: int, method: str, options: ProjectionSettings, name: str) -> None:
     """Refuse a space too small for the method's neighbourhood settings.
 
     Raises
@@ -82,7 +36,7 @@ def check_size(n_tracks: int, method: str, options: ProjectionOptions, name: str
     if n_tracks < 3:
         raise ConfigError(f"{name}: {n_tracks} tracks cannot be projected (need at least 3).")
     if method == "tsne":
-        perp = float(options.tsne["perplexity"])
+        perp = float(options.tsne.perplexity)
         limit = (n_tracks - 1) / 3.0  # both libraries need 3 * perplexity < n
         if perp >= limit:
             raise ConfigError(
@@ -91,7 +45,7 @@ def check_size(n_tracks: int, method: str, options: ProjectionOptions, name: str
                 f"below {limit:.1f}."
             )
     if method == "umap":
-        nn = int(options.umap["n_neighbors"])
+        nn = int(options.umap.n_neighbors)
         if nn >= n_tracks:
             raise ConfigError(
                 f"{name}: setting projection.umap.n_neighbors={nn} needs more than {nn} "
@@ -100,7 +54,7 @@ def check_size(n_tracks: int, method: str, options: ProjectionOptions, name: str
 
 
 def project(
-    X: np.ndarray, method: str, *, seed: int, options: ProjectionOptions, name: str = "space"
+    X: np.ndarray, method: str, *, seed: int, options: ProjectionSettings, name: str = "space"
 ) -> np.ndarray:
     """A 2-D map of the rows of ``X``.
 
@@ -110,7 +64,8 @@ def project(
     method : {"pca", "tsne", "umap"}
     seed : int
         Random state of the method (PCA ignores it: one map).
-    options : ProjectionOptions
+    options : ProjectionSettings
+        ``projection`` of the settings.
     name : str
         Space name, for messages.
 
@@ -146,20 +101,20 @@ def project(
     return Y.astype(np.float32)
 
 
-def _tsne(X: np.ndarray, seed: int, options: ProjectionOptions) -> np.ndarray:
+def _tsne(X: np.ndarray, seed: int, options: ProjectionSettings) -> np.ndarray:
     t = options.tsne
-    init = options._tsne_init()
-    if t["implementation"] == "opentsne":
+    init = options.tsne_init()
+    if t.implementation == "opentsne":
         from openTSNE import TSNE
 
         return np.asarray(
             TSNE(
                 n_components=2,
-                perplexity=float(t["perplexity"]),
-                learning_rate=t["learning_rate"],
-                early_exaggeration_iter=int(t["early_exaggeration_iter"]),
-                n_iter=int(t["n_iter"]),
-                metric=str(t["metric"]),
+                perplexity=float(t.perplexity),
+                learning_rate=t.learning_rate,
+                early_exaggeration_iter=int(t.early_exaggeration_iter),
+                n_iter=int(t.n_iter),
+                metric=str(t.metric),
                 initialization=init,
                 random_state=int(seed),
                 n_jobs=options.n_jobs,
@@ -170,10 +125,10 @@ def _tsne(X: np.ndarray, seed: int, options: ProjectionOptions) -> np.ndarray:
 
     return SkTSNE(
         n_components=2,
-        perplexity=float(t["perplexity"]),
-        learning_rate=t["learning_rate"],
-        max_iter=int(t["early_exaggeration_iter"]) + int(t["n_iter"]),
-        metric=str(t["metric"]),
+        perplexity=float(t.perplexity),
+        learning_rate=t.learning_rate,
+        max_iter=int(t.early_exaggeration_iter) + int(t.n_iter),
+        metric=str(t.metric),
         init=init,
         random_state=int(seed),
         n_jobs=options.n_jobs,
@@ -181,7 +136,7 @@ def _tsne(X: np.ndarray, seed: int, options: ProjectionOptions) -> np.ndarray:
     ).fit_transform(X.astype(np.float64))
 
 
-def _umap(X: np.ndarray, seed: int, options: ProjectionOptions) -> np.ndarray:
+def _umap(X: np.ndarray, seed: int, options: ProjectionSettings) -> np.ndarray:
     os.environ.setdefault("NUMBA_DISABLE_PERFORMANCE_WARNINGS", "1")
     import warnings
 
@@ -193,10 +148,10 @@ def _umap(X: np.ndarray, seed: int, options: ProjectionOptions) -> np.ndarray:
         warnings.filterwarnings("ignore", message=".*n_jobs.*random_state.*")
         return umap.UMAP(
             n_components=2,
-            n_neighbors=int(u["n_neighbors"]),
-            min_dist=float(u["min_dist"]),
-            metric=str(u["metric"]),
-            n_epochs=None if u.get("n_epochs") is None else int(u["n_epochs"]),
+            n_neighbors=int(u.n_neighbors),
+            min_dist=float(u.min_dist),
+            metric=str(u.metric),
+            n_epochs=u.n_epochs,
             init=options.init,
             random_state=int(seed),
             n_jobs=options.n_jobs,

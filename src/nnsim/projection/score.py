@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nnsim.compare import CompareOptions, CompareResult, run_comparison
+from nnsim.compare import CompareResult, run_comparison
 from nnsim.errors import InputError
+from nnsim.settings import CompareSettings, NeighborsSettings
+from nnsim.similarity import chance_level
 from nnsim.spaces import Space
 
 log = logging.getLogger(__name__)
@@ -97,8 +99,10 @@ def trust_continuity(
 def score_maps(
     original: Space,
     maps: Sequence[Space],
-    options: CompareOptions,
     *,
+    cutoffs: Sequence[int],
+    neighbors: NeighborsSettings,
+    compare: CompareSettings,
     distance: str,
     trust_max_tracks: int,
     seed: int,
@@ -110,8 +114,8 @@ def score_maps(
     original : Space
     maps : sequence of Space
         2-D maps of the same tracks; ``meta`` carries ``method`` and ``seed``.
-    options : CompareOptions
-        Cutoffs, table width, bootstrap (from ``conf/``).
+    cutoffs, neighbors, compare
+        The comparison's settings (as :func:`nnsim.compare.run_comparison`).
     distance : {"cosine", "euclidean"}
         Distance of the original; maps are always compared with euclidean distance.
     trust_max_tracks : int
@@ -129,7 +133,9 @@ def score_maps(
         raise InputError(f"{original.name}: a map has the name of its original space.")
     res = run_comparison(
         [original, *maps],
-        options,
+        cutoffs=cutoffs,
+        neighbors=neighbors,
+        compare=compare,
         distance=distance,
         space_distances={m.name: "euclidean" for m in maps},
     )
@@ -176,7 +182,7 @@ def score_maps(
                     "method": mp.meta.get("method"),
                     "n": n_all,
                     "similarity": cmp.curves[o, j],
-                    "chance": n_all / (cmp.n_tracks - 1),
+                    "chance": chance_level(n_all, cmp.n_tracks),
                 }
             )
         )

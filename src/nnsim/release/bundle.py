@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.errors import InputError
-from nnsim.io import atomic_write_bytes
+from nnsim.files import atomic_write_bytes
 from nnsim.release.latentjam import (
     IDS_FILE,
     SMALL_IDS_FILE,

@@ -13,16 +13,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from nnsim.cf.als import fit_als
 from nnsim.cf.log import to_matrix
 from nnsim.errors import InputError
-from nnsim.io import write_space_list
+from nnsim.files import atomic_dir, write_space_list
+from nnsim.settings import Settings
 from nnsim.spaces import Space, save_space
-from nnsim.stages.common import SPACE_LIST_HEADER, atomic_dir, imported, log, run_stage
+from nnsim.stages.common import SPACE_LIST_HEADER, log, run_stage
 from nnsim.tracking import stage_run
 
 
@@ -35,24 +35,24 @@ def losses_callback(acc: list[float]) -> Callable[[int, float, float], None]:
     return cb
 
 
-def factor_counts(cfg: dict[str, Any]) -> list[int]:
+def factor_counts(cfg: Settings) -> list[int]:
     """The best factor count measured by ``cf_select`` followed by ``cf.extra_factors``."""
-    best_file = Path(cfg["paths"]["results_dir"]) / "cf_select" / "best.json"
+    best_file = Path(cfg.paths.results_dir) / "cf_select" / "best.json"
     if not best_file.is_file():
         raise InputError(f"{best_file} not found; run the cf_select stage first (dvc repro).")
     best = int(json.loads(best_file.read_text())["best_factors"])
-    extra = [int(f) for f in cfg["cf"]["extra_factors"] or [] if int(f) != best]
+    extra = [int(f) for f in cfg.cf.extra_factors or [] if int(f) != best]
     return [best, *dict.fromkeys(extra)]
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    if imported(cfg):
-        with atomic_dir(Path(cfg["paths"]["spaces_dir"]) / "cf") as tmp:
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    if cfg.data.from_latentjam:
+        with atomic_dir(Path(cfg.paths.spaces_dir) / "cf") as tmp:
             (tmp / "list.csv").write_text(SPACE_LIST_HEADER)
-        log.info("data=%s: spaces are imported, no ALS to fit", cfg["data"]["name"])
+        log.info("data=%s: spaces are imported, no ALS to fit", cfg.data.name)
         return
-    c = cfg["cf"]
-    df = pd.read_parquet(Path(cfg["paths"]["interim_dir"]) / "interactions.parquet")
+    c = cfg.cf
+    df = pd.read_parquet(Path(cfg.paths.interim_dir) / "interactions.parquet")
     matrix, _users, tracks = to_matrix(df)
     factors = factor_counts(cfg)
     if max(factors) >= min(matrix.shape):
@@ -63,7 +63,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         )
     params = {
         "cf": {
-            k: c[k]
+            k: getattr(c, k)
             for k in (
                 "extra_factors",
                 "regularization",
@@ -79,18 +79,18 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     final_loss: dict[str, float] = {}
     with (
         stage_run(cfg, "cf", params) as tr,
-        atomic_dir(Path(cfg["paths"]["spaces_dir"]) / "cf") as tmp,
+        atomic_dir(Path(cfg.paths.spaces_dir) / "cf") as tmp,
     ):
         for f in factors:
             losses: list[float] = []
             model = fit_als(
                 matrix,
                 int(f),
-                regularization=float(c["regularization"]),
-                alpha=float(c["alpha"]),
-                iterations=int(c["iterations"]),
-                seed=int(c["seed"]),
-                deterministic=bool(c["deterministic"]),
+                regularization=float(c.regularization),
+                alpha=float(c.alpha),
+                iterations=int(c.iterations),
+                seed=int(c.seed),
+                deterministic=bool(c.deterministic),
                 show_progress=not args.quiet,
                 callback=losses_callback(losses),
             )
@@ -98,13 +98,13 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             meta = {
                 "kind": "cf",
                 "factors": int(f),
-                "regularization": c["regularization"],
-                "alpha": c["alpha"],
-                "iterations": c["iterations"],
-                "seed": c["seed"],
-                "deterministic": c["deterministic"],
+                "regularization": c.regularization,
+                "alpha": c.alpha,
+                "iterations": c.iterations,
+                "seed": c.seed,
+                "deterministic": c.deterministic,
                 "users": int(matrix.shape[0]),
-                "synthetic": bool(cfg["data"].get("synthetic")),
+                "synthetic": bool(cfg.data.synthetic),
             }
             save_space(Space(name, model.item_factors, tracks, meta), tmp / f"{name}.npy")
             rows.append(

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from nnsim.cf.als import METRICS, select_factors
 from nnsim.cf.log import to_matrix
-from nnsim.stages.common import imported, log, run_stage, write_json
+from nnsim.files import write_json
+from nnsim.settings import Settings
+from nnsim.stages.common import log, run_stage
 from nnsim.tracking import stage_run
 
 
@@ -45,47 +46,45 @@ def plot_selection(summary: pd.DataFrame, k: int, path: Path, simulated: bool = 
     plt.close(fig)
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    if imported(cfg):
-        out = Path(cfg["paths"]["results_dir"]) / "cf_select"
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    if cfg.data.from_latentjam:
+        out = Path(cfg.paths.results_dir) / "cf_select"
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "best.json", {"best_factors": None, "note": "spaces are imported"})
-        write_json(Path(cfg["paths"]["metrics_dir"]) / "cf_select.json", {"best_factors": None})
-        log.info("data=%s: spaces are imported, no ALS to select", cfg["data"]["name"])
+        write_json(Path(cfg.paths.metrics_dir) / "cf_select.json", {"best_factors": None})
+        log.info("data=%s: spaces are imported, no ALS to select", cfg.data.name)
         return
-    c = cfg["cf"]
-    sel_cfg = c["select"]
-    df = pd.read_parquet(Path(cfg["paths"]["interim_dir"]) / "interactions.parquet")
+    c = cfg.cf
+    sel_cfg = c.select
+    df = pd.read_parquet(Path(cfg.paths.interim_dir) / "interactions.parquet")
     matrix, _, _ = to_matrix(df)
     params = {
         "cf": {
             "select": sel_cfg,
-            "regularization": c["regularization"],
-            "alpha": c["alpha"],
-            "iterations": c["iterations"],
-            "deterministic": c["deterministic"],
+            "regularization": c.regularization,
+            "alpha": c.alpha,
+            "iterations": c.iterations,
+            "deterministic": c.deterministic,
         }
     }
     with stage_run(cfg, "cf_select", params) as tr:
         sel = select_factors(
             matrix,
-            sel_cfg["factors"],
-            seeds=sel_cfg["seeds"],
-            test_ratio=float(sel_cfg["test_ratio"]),
-            k=int(sel_cfg["k"]),
-            regularization=float(c["regularization"]),
-            alpha=float(c["alpha"]),
-            iterations=int(c["iterations"]),
-            deterministic=bool(c["deterministic"]),
+            sel_cfg.factors,
+            seeds=sel_cfg.seeds,
+            test_ratio=float(sel_cfg.test_ratio),
+            k=int(sel_cfg.k),
+            regularization=float(c.regularization),
+            alpha=float(c.alpha),
+            iterations=int(c.iterations),
+            deterministic=bool(c.deterministic),
             show_progress=not args.quiet,
         )
-        out = Path(cfg["paths"]["results_dir"]) / "cf_select"
+        out = Path(cfg.paths.results_dir) / "cf_select"
         out.mkdir(parents=True, exist_ok=True)
         sel.table.to_csv(out / "runs.csv", index=False)
         sel.summary.to_csv(out / "summary.csv", index=False)
-        plot_selection(
-            sel.summary, int(sel_cfg["k"]), out / "figure.png", bool(cfg["data"].get("synthetic"))
-        )
+        plot_selection(sel.summary, int(sel_cfg.k), out / "figure.png", bool(cfg.data.synthetic))
         als = sel.summary[sel.summary["model"] == "als"]
         pop = sel.summary[sel.summary["model"] == "popularity"].iloc[0]
         tr.log_metric_steps(
@@ -102,7 +101,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                 for _, r in als.iterrows()
             },
         }
-        write_json(Path(cfg["paths"]["metrics_dir"]) / "cf_select.json", metrics)
+        write_json(Path(cfg.paths.metrics_dir) / "cf_select.json", metrics)
         write_json(out / "best.json", {"best_factors": sel.best})  # read by the cf stage
         tr.log_metrics(
             {

@@ -7,18 +7,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from nnsim.config import load_params
 from nnsim.errors import Interrupted, NnsimError
-from nnsim.io import atomic_dir, write_json
+from nnsim.settings import Settings
 
-__all__ = ["atomic_dir", "imported", "log", "run_stage", "write_json"]
-
-
-def imported(cfg: dict[str, Any]) -> bool:
-    """Spaces come from a LatentJam release (``data=latentjam``): audio and log stages skip."""
-    return bool(cfg["data"].get("latentjam_dir"))
+__all__ = ["log", "run_stage"]
 
 
 SPACE_LIST_HEADER = "name,file,kind,dataset,architecture,layer\n"
@@ -27,7 +21,7 @@ log = logging.getLogger("nnsim")
 
 
 def run_stage(
-    fn: Callable[[dict[str, Any], argparse.Namespace], None],
+    fn: Callable[[Settings, argparse.Namespace], None],
     description: str,
     argv: Sequence[str] | None = None,
     extra: Callable[[argparse.ArgumentParser], None] | None = None,

@@ -14,31 +14,32 @@ import argparse
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 from nnsim.cluster import dask_client
-from nnsim.io import atomic_dir, write_json
-from nnsim.pipeline import compare_params, run_compare
+from nnsim.files import atomic_dir, write_json
 from nnsim.report import summary_metrics
+from nnsim.search import DaskRun
+from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
+from nnsim.stages.comparing import compare_params, run_compare
 from nnsim.tables import TableStore
 from nnsim.tracking import stage_run
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+def run(cfg: Settings, args: argparse.Namespace) -> None:
     distance = args.distance
-    paths = cfg["paths"]
-    out = Path(paths["results_dir"]) / "compare" / distance
+    paths = cfg.paths
+    out = Path(paths.results_dir) / "compare" / distance
     # The cluster is reached (or refused, naming its address) before any output is touched.
-    cluster = dask_client(cfg["cluster"]) if cfg["cluster"]["neighbors"] else nullcontext()
+    cluster = dask_client(cfg.cluster) if cfg.cluster.neighbors else nullcontext()
     with (
         cluster as client,
         stage_run(cfg, f"compare@{distance}", compare_params(cfg, distance)) as tr,
         atomic_dir(out) as tmp,
-        atomic_dir(Path(paths["neighbors_dir"]) / distance) as ntmp,
+        atomic_dir(Path(paths.neighbors_dir) / distance) as ntmp,
     ):
         metrics: dict[str, float] = {}
-        for subset in cfg["compare"]["subsets"]:
+        for subset in cfg.compare.subsets:
             # large: results/compare/<d>/; small: its own folder inside (tables likewise)
             sub_out = tmp if subset == "large" else tmp / subset
             sub_tab = ntmp if subset == "large" else ntmp / subset
@@ -53,10 +54,10 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                     store=TableStore(sub_tab, distance),
                     subset=subset,
                     prefix="" if subset == "large" else subset,
-                    client=client,
+                    dask=DaskRun(client, cfg.cluster.retries) if client is not None else None,
                 )
             )
-    write_json(Path(paths["metrics_dir"]) / f"compare-{distance}.json", summary_metrics(metrics))
+    write_json(Path(paths.metrics_dir) / f"compare-{distance}.json", summary_metrics(metrics))
     log.info("compared spaces (%s); results in %s", distance, out)
 
 

@@ -9,39 +9,39 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 
 from nnsim.audio.synth import synth_clip
-from nnsim.io import atomic_write_text
+from nnsim.files import atomic_dir, atomic_write_text
 from nnsim.progress import progress
-from nnsim.stages.common import atomic_dir, log, run_stage
+from nnsim.settings import Settings
+from nnsim.stages.common import log, run_stage
 
 
-def demo_paths(cfg: dict[str, Any]) -> tuple[Path, Path]:
+def demo_paths(cfg: Settings) -> tuple[Path, Path]:
     """The stage's outputs (DVC outs, whatever data option is selected): audio folder, list."""
-    root = Path(cfg["paths"]["demo_dir"])
+    root = Path(cfg.paths.demo_dir)
     return root / "audio", root / "tracks.csv"
 
 
-def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+def make_corpus(cfg: Settings, args: argparse.Namespace) -> None:
     DEMO_AUDIO, DEMO_TRACKS = demo_paths(cfg)
-    demo = cfg["data"]["demo"]
+    demo = cfg.data.demo
     if not demo:
         with atomic_dir(DEMO_AUDIO) as out:
             (out / "NOT-USED.txt").write_text(
-                f"data={cfg['data']['name']}: the demo corpus is not used.\n"
+                f"data={cfg.data.name}: the demo corpus is not used.\n"
             )
         atomic_write_text(DEMO_TRACKS, "track_id,style,file,synthetic\n")
-        log.info("data=%s has no demo corpus; wrote placeholders", cfg["data"]["name"])
+        log.info("data=%s has no demo corpus; wrote placeholders", cfg.data.name)
         return
-    sr = int(cfg["audio"]["sample_rate"])
-    styles = list(demo["styles"])
-    rng = np.random.default_rng(int(demo["seed"]))
-    n = int(demo["n_clips"])
+    sr = int(cfg.audio.sample_rate)
+    styles = list(demo.styles)
+    rng = np.random.default_rng(int(demo.seed))
+    n = int(demo.n_clips)
     assign = np.array([styles[i % len(styles)] for i in range(n)])
     rng.shuffle(assign)
     audio_dir = DEMO_AUDIO
@@ -54,7 +54,7 @@ def make_corpus(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             sub = out / f"{i % 10:02d}"  # MTG-Jamendo-like NN/ID layout
             sub.mkdir(exist_ok=True)
             x = synth_clip(
-                assign[i], int(demo["seed"]) * 100003 + i, duration=float(demo["duration"]), sr=sr
+                assign[i], int(demo.seed) * 100003 + i, duration=float(demo.duration), sr=sr
             )
             sf.write(sub / f"{tid}.flac", x, sr, subtype="PCM_16")
             rows.append(

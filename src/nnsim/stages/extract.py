@@ -13,41 +13,34 @@ import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nnsim.audio.extract import AudioSettings, extract, find_audio
+from nnsim.audio.extract import extract, find_audio
 from nnsim.audio.models import check_graph, download_hint, file_sha256, model_specs
 from nnsim.cluster import dask_client
+from nnsim.config import as_dict
 from nnsim.errors import InputError
-from nnsim.io import write_space_list
+from nnsim.files import atomic_dir, write_json, write_space_list
+from nnsim.settings import Settings
 from nnsim.spaces import Space, save_space
-from nnsim.stages.common import (
-    SPACE_LIST_HEADER,
-    atomic_dir,
-    imported,
-    log,
-    run_stage,
-    write_json,
-)
+from nnsim.stages.common import SPACE_LIST_HEADER, log, run_stage
 from nnsim.tracking import stage_run
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    if imported(cfg):
-        with atomic_dir(Path(cfg["paths"]["spaces_dir"]) / "cb") as tmp:
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    if cfg.data.from_latentjam:
+        with atomic_dir(Path(cfg.paths.spaces_dir) / "cb") as tmp:
             (tmp / "list.csv").write_text(SPACE_LIST_HEADER)
             (tmp / "skipped.csv").write_text("track_id,file,reason\n")
             (tmp / "models.json").write_text('{"used": [], "note": "spaces are imported"}\n')
-        write_json(Path(cfg["paths"]["metrics_dir"]) / "extract.json", {"tracks": 0})
-        log.info("data=%s: spaces are imported, nothing to extract", cfg["data"]["name"])
+        write_json(Path(cfg.paths.metrics_dir) / "extract.json", {"tracks": 0})
+        log.info("data=%s: spaces are imported, nothing to extract", cfg.data.name)
         return
-    acfg = cfg["audio"]
-    settings = AudioSettings.from_config(acfg)
+    acfg = cfg.audio
     specs, skipped_models = [], {}
-    for s in model_specs(cfg, cfg["paths"]["models_dir"]):
+    for s in model_specs(cfg.models, cfg.paths.models_dir):
         if not s.graph.is_file() and not s.checkpoint:
             skipped_models[s.name] = {
                 "reason": f"graph {s.graph} not present",
@@ -67,40 +60,40 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             "no model graph is available: "
             + "; ".join(f"{k}: {v['fetch']}" for k, v in skipped_models.items())
         )
-    tracks = find_audio(cfg["data"]["audio_dir"], acfg["extensions"], acfg["track_id"])
+    tracks = find_audio(cfg.data.audio_dir, acfg.extensions, acfg.track_id)
     log.info(
         "%d audio files under %s; models: %s",
         len(tracks),
-        cfg["data"]["audio_dir"],
+        cfg.data.audio_dir,
         ", ".join(s.name for s in specs),
     )
     params = {
-        "audio": acfg,
+        "audio": as_dict(acfg),
         "models": {s.name: {"graph": str(s.graph), "layers": s.layers} for s in specs},
-        "data": {"audio_dir": cfg["data"]["audio_dir"]},
+        "data": {"audio_dir": cfg.data.audio_dir},
     }
     # The cluster is reached (or refused, naming its address) before any work or output.
-    cluster = dask_client(cfg["cluster"]) if cfg["cluster"]["extract"] else nullcontext()
+    cluster = dask_client(cfg.cluster) if cfg.cluster.extract else nullcontext()
     with cluster as client, stage_run(cfg, "extract", params) as tr:
         t0 = time.perf_counter()
         res = extract(
             tracks,
             specs,
-            settings,
-            acfg["cache_dir"],
-            workers=int(acfg["workers"]),
+            acfg,
+            acfg.cache_dir,
+            workers=acfg.workers,
             show_progress=not args.quiet,
             client=client,
-            retries=int(cfg["cluster"]["retries"]),
+            retries=cfg.cluster.retries,
         )
         wall = time.perf_counter() - t0
         if not res.ids:
             raise InputError(
-                f"no track of {cfg['data']['audio_dir']} could be extracted ({len(res.skipped)} "
+                f"no track of {cfg.data.audio_dir} could be extracted ({len(res.skipped)} "
                 f"skipped, e.g. {res.skipped[0][1]}: {res.skipped[0][2]}). Check the audio files "
                 "and audio.min_duration / audio.silence_rms."
             )
-        out_dir = Path(cfg["paths"]["spaces_dir"]) / "cb"
+        out_dir = Path(cfg.paths.spaces_dir) / "cb"
         rows = []
         with atomic_dir(out_dir) as tmp:
             for s in specs:
@@ -115,8 +108,8 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                         "model": s.name,
                         "graph_sha256": sha,
                         "node": s.layers[layer],
-                        "audio": dict(acfg),
-                        "synthetic": bool(cfg["data"].get("synthetic")),
+                        "audio": as_dict(acfg),
+                        "synthetic": bool(cfg.data.synthetic),
                     }
                     save_space(
                         Space(name, res.vectors[s.name][layer], np.asarray(res.ids), meta),
@@ -154,7 +147,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             if wall > 0 and minutes
             else 0.0,
         }
-        write_json(Path(cfg["paths"]["metrics_dir"]) / "extract.json", metrics)
+        write_json(Path(cfg.paths.metrics_dir) / "extract.json", metrics)
         tr.log_metrics(metrics)
         tr.log_artifacts(out_dir / "skipped.csv", out_dir / "list.csv", out_dir / "models.json")
     for tid, f, reason in res.skipped:

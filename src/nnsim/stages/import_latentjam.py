@@ -13,21 +13,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from nnsim.io import write_space_list
+from nnsim.files import atomic_dir, write_space_list
 from nnsim.release.latentjam import read_latentjam
+from nnsim.settings import Settings
 from nnsim.spaces import save_space
-from nnsim.stages.common import SPACE_LIST_HEADER, atomic_dir, imported, log, run_stage
+from nnsim.stages.common import SPACE_LIST_HEADER, log, run_stage
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    out = Path(cfg["paths"]["spaces_dir"]) / "latentjam"
-    if not imported(cfg):
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    out = Path(cfg.paths.spaces_dir) / "latentjam"
+    if not cfg.data.from_latentjam:
         with atomic_dir(out) as tmp:
             (tmp / "list.csv").write_text(SPACE_LIST_HEADER)
         return
-    folder = Path(cfg["data"]["latentjam_dir"])
+    folder = Path(str(cfg.data.latentjam_dir))
     lj = read_latentjam(folder)
     rows = []
     with atomic_dir(out) as tmp:

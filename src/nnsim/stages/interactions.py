@@ -9,30 +9,30 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from nnsim.cf.log import preprocess, read_log
-from nnsim.io import atomic_write_bytes
+from nnsim.files import atomic_dir, atomic_write_bytes, write_json
+from nnsim.settings import Settings
 from nnsim.spaces import read_space_list
-from nnsim.stages.common import atomic_dir, imported, log, run_stage, write_json
+from nnsim.stages.common import log, run_stage
 from nnsim.tracking import stage_run
 
 
-def cb_track_ids(cfg: dict[str, Any]) -> list[str] | None:
+def cb_track_ids(cfg: Settings) -> list[str] | None:
     """Track ids of the content-based spaces (None when cf.restrict_to_cb is off)."""
-    if not cfg["cf"]["restrict_to_cb"]:
+    if not cfg.cf.restrict_to_cb:
         return None
-    lst = Path(cfg["paths"]["spaces_dir"]) / "cb" / "list.csv"
+    lst = Path(cfg.paths.spaces_dir) / "cb" / "list.csv"
     spaces = read_space_list(lst)
     ids = spaces[0].ids
     return None if ids is None else ids.tolist()
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    if imported(cfg):
-        interim = Path(cfg["paths"]["interim_dir"])
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    if cfg.data.from_latentjam:
+        interim = Path(cfg.paths.interim_dir)
         empty = pd.DataFrame(
             {
                 "user_id": pd.Series(dtype=str),
@@ -41,17 +41,17 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             }
         )
         atomic_write_bytes(interim / "interactions.parquet", empty.to_parquet(index=False))
-        with atomic_dir(Path(cfg["paths"]["results_dir"]) / "interactions") as tmp:
+        with atomic_dir(Path(cfg.paths.results_dir) / "interactions") as tmp:
             (tmp / "report.csv").write_text("step,rows,users,tracks\n")
-        write_json(Path(cfg["paths"]["metrics_dir"]) / "interactions.json", {"rows": 0})
-        log.info("data=%s: spaces are imported, no log to filter", cfg["data"]["name"])
+        write_json(Path(cfg.paths.metrics_dir) / "interactions.json", {"rows": 0})
+        log.info("data=%s: spaces are imported, no log to filter", cfg.data.name)
         return
-    c = cfg["cf"]
-    df = read_log(cfg["data"]["interactions"])
+    c = cfg.cf
+    df = read_log(cfg.data.interactions)
     keep = cb_track_ids(cfg)
     params = {
         "cf": {
-            k: c[k]
+            k: getattr(c, k)
             for k in (
                 "aggregate",
                 "event_weights",
@@ -65,16 +65,16 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     with stage_run(cfg, "interactions", params) as tr:
         out, rep = preprocess(
             df,
-            aggregate_how=c["aggregate"],
-            event_weights=c["event_weights"],
-            min_user=int(c["min_user_interactions"]),
-            min_track=int(c["min_track_interactions"]),
-            max_user_quantile=float(c["max_user_quantile"]),
+            aggregate_how=c.aggregate,
+            event_weights=c.event_weights,
+            min_user=int(c.min_user_interactions),
+            min_track=int(c.min_track_interactions),
+            max_user_quantile=float(c.max_user_quantile),
             keep_tracks=keep,
         )
-        interim = Path(cfg["paths"]["interim_dir"])
+        interim = Path(cfg.paths.interim_dir)
         atomic_write_bytes(interim / "interactions.parquet", out.to_parquet(index=False))
-        rdir = Path(cfg["paths"]["results_dir"]) / "interactions"
+        rdir = Path(cfg.paths.results_dir) / "interactions"
         rdir.mkdir(parents=True, exist_ok=True)
         report = rep.frame()
         report.to_csv(rdir / "report.csv", index=False)
@@ -85,7 +85,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             "tracks": int(final["tracks"]),
             "density": float(final["rows"]) / (float(final["users"]) * float(final["tracks"])),
         }
-        write_json(Path(cfg["paths"]["metrics_dir"]) / "interactions.json", metrics)
+        write_json(Path(cfg.paths.metrics_dir) / "interactions.json", metrics)
         tr.log_metrics(metrics)
         tr.log_artifacts(rdir / "report.csv")
     log.info("filtered log:\n%s", report.to_string(index=False))

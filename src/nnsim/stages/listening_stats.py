@@ -18,10 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from nnsim.io import atomic_dir
+from nnsim.files import atomic_dir
 from nnsim.listening.simulate import SIMULATED
 from nnsim.listening.stats import TESTS, analyse, read_responses
 from nnsim.plots import rating_bars
+from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
 from nnsim.tracking import stage_run
 
@@ -38,16 +39,16 @@ def test_rows(res: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    scfg = cfg["listening"]["stats"]
-    src = Path(scfg["responses"])
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    scfg = cfg.listening.stats
+    src = Path(scfg.responses)
     df = read_responses(src)
     simulated = (
         df.get("app_version", pd.Series(dtype=str)).astype(str).str.contains(SIMULATED).any()
     )
-    res = analyse(df, alpha=float(scfg["alpha"]), min_participants=int(scfg["min_participants"]))
+    res = analyse(df, alpha=float(scfg.alpha), min_participants=int(scfg.min_participants))
     label = f"{SIMULATED} answers — " if simulated else ""
-    out = Path(cfg["paths"]["results_dir"]) / "listening_stats"
+    out = Path(cfg.paths.results_dir) / "listening_stats"
     tags = {"nnsim.simulated": str(bool(simulated)).lower(), "nnsim.responses": str(src)}
     with (
         stage_run(cfg, "listening_stats", {"listening.stats": scfg}, tags=tags) as tr,

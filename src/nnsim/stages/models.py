@@ -20,7 +20,9 @@ from typing import Any
 
 from nnsim.audio.models import download_hint, model_specs
 from nnsim.errors import ConfigError, InputError
-from nnsim.stages.common import atomic_dir, log, run_stage
+from nnsim.files import atomic_dir
+from nnsim.settings import Settings
+from nnsim.stages.common import log, run_stage
 
 CONVERTER = Path(__file__).resolve().parents[1] / "audio" / "convert_musicnn.py"
 
@@ -53,9 +55,9 @@ def freeze_one(tf_python: str, ckpt: Path, out: Path, outputs: list[str]) -> dic
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def build(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    specs = model_specs(cfg, cfg["paths"]["models_dir"])
-    out_dir = Path(cfg["paths"]["models_dir"]) / "frozen"
+def build(cfg: Settings, args: argparse.Namespace) -> None:
+    specs = model_specs(cfg.models, cfg.paths.models_dir)
+    out_dir = Path(cfg.paths.models_dir) / "frozen"
     summary: dict[str, Any] = {"models": {}, "unavailable": {}}
     with atomic_dir(out_dir) as tmp:
         wheel = None
@@ -70,7 +72,7 @@ def build(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             wheel = wheel or musicnn_dir()
             log.info("freezing %s from %s", s.name, wheel / s.checkpoint)
             info = freeze_one(
-                cfg["models"]["tf_python"],
+                cfg.models.tf_python,
                 wheel / s.checkpoint,
                 tmp / f"{s.name}.pb",
                 list(s.layers.values()),

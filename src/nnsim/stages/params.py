@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nnsim.config import compose, dump, find_conf_dir
 from nnsim.errors import NnsimError
-from nnsim.io import atomic_write_text
+from nnsim.files import atomic_write_text
 
 
 def main(argv: list[str] | None = None) -> int:

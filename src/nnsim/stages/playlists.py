@@ -16,65 +16,66 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from nnsim.config import as_dict
 from nnsim.errors import ConfigError, InputError, preview
-from nnsim.io import atomic_dir
+from nnsim.files import atomic_dir
 from nnsim.listening.playlists import far_apart, most_dissimilar, playlists
-from nnsim.pipeline import find_space
+from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
+from nnsim.stages.space_lists import find_space
 from nnsim.tracking import stage_run
 
 
-def check_listening(cfg: dict[str, Any]) -> None:
+def check_listening(cfg: Settings) -> None:
     """The listening settings against the comparison they use (checked before any work).
 
     Checked here, not at composition, so that other commands (``nnsim compare`` with its own
     cutoffs, a sweep) are not bound by the listening test's choices.
     """
-    lcfg, cutoffs = cfg["listening"], list(cfg["cutoffs"])
-    if int(lcfg["cutoff"]) not in cutoffs:
+    lcfg, cutoffs = cfg.listening, list(cfg.cutoffs)
+    if int(lcfg.cutoff) not in cutoffs:
         raise ConfigError(
-            f"setting listening.cutoff={lcfg['cutoff']} is not one of cutoffs={cutoffs}; "
+            f"setting listening.cutoff={lcfg.cutoff} is not one of cutoffs={cutoffs}; "
             "pick one of them."
         )
-    if lcfg["distance"] not in cfg["neighbors"]["distances"]:
+    if lcfg.distance not in cfg.neighbors.distances:
         raise ConfigError(
-            f"setting listening.distance={lcfg['distance']!r} is not computed by the pipeline "
-            f"(neighbors.distances={cfg['neighbors']['distances']})."
+            f"setting listening.distance={lcfg.distance!r} is not computed by the pipeline "
+            f"(neighbors.distances={cfg.neighbors.distances})."
         )
-    if int(lcfg["playlist_length"]) > int(cfg["neighbors"]["k"]):
+    if int(lcfg.playlist_length) > int(cfg.neighbors.k):
         raise ConfigError(
-            f"setting listening.playlist_length={lcfg['playlist_length']} exceeds "
-            f"neighbors.k={cfg['neighbors']['k']}."
+            f"setting listening.playlist_length={lcfg.playlist_length} exceeds "
+            f"neighbors.k={cfg.neighbors.k}."
         )
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+def run(cfg: Settings, args: argparse.Namespace) -> None:
     check_listening(cfg)
-    lcfg = cfg["listening"]
-    d, cut = str(lcfg["distance"]), int(lcfg["cutoff"])
-    sim = pd.read_csv(Path(cfg["paths"]["results_dir"]) / "compare" / d / "similarity.csv")
+    lcfg = cfg.listening
+    d, cut = str(lcfg.distance), int(lcfg.cutoff)
+    sim = pd.read_csv(Path(cfg.paths.results_dir) / "compare" / d / "similarity.csv")
     sim = sim[sim["cutoff"] == cut]
     names = sorted(set(sim["src"]) | set(sim["dst"]))
     S = np.eye(len(names))
     pos = {n: i for i, n in enumerate(names)}
     for a, b, v in zip(sim["src"], sim["dst"], sim["similarity"].astype(float), strict=True):
         S[pos[a], pos[b]] = S[pos[b], pos[a]] = v
-    if lcfg.get("spaces"):
-        unknown = [s for s in lcfg["spaces"] if s not in pos]
+    if lcfg.spaces:
+        unknown = [s for s in lcfg.spaces if s not in pos]
         if unknown:
             raise InputError(
                 f"listening.spaces names {preview(unknown)}, not in the comparison "
                 f"({preview(names)}); fix conf/listening/."
             )
-        chosen = list(lcfg["spaces"])
+        chosen = list(lcfg.spaces)
     else:
-        chosen = most_dissimilar(S, names, min(int(lcfg["k"]), len(names)))
-    tdir = Path(cfg["paths"]["neighbors_dir"]) / d
+        chosen = most_dissimilar(S, names, min(int(lcfg.k), len(names)))
+    tdir = Path(cfg.paths.neighbors_dir) / d
     tables, ids = {}, None
     for name in chosen:
         tables[name] = np.load(tdir / f"{name}.indices.npy", mmap_mode="r")
@@ -83,35 +84,35 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             raise InputError(f"{tdir}: the neighbour tables cover different tracks; rerun compare.")
         ids = t_ids
     assert ids is not None
-    if lcfg.get("references"):
+    if lcfg.references:
         where = {t: i for i, t in enumerate(ids)}
-        missing = [t for t in lcfg["references"] if t not in where]
+        missing = [t for t in lcfg.references if t not in where]
         if missing:
             raise InputError(
                 f"listening.references names tracks not in the comparison: {preview(missing)}."
             )
-        refs = [where[t] for t in lcfg["references"]]
+        refs = [where[t] for t in lcfg.references]
     else:
-        space = find_space(cfg, str(lcfg["reference_space"]))
+        space = find_space(cfg, str(lcfg.reference_space))
         rows = {t: i for i, t in enumerate(space.ids)} if space.ids is not None else {}
         X = space.X[[rows[t] for t in ids]]
         groups = None
-        col, tracks = lcfg.get("group_by"), cfg["data"].get("tracks")
+        col, tracks = lcfg.group_by, cfg.data.tracks
         if col and tracks and Path(tracks).is_file():
             meta = pd.read_csv(tracks, dtype=str).set_index("track_id")
             if col in meta.columns:
                 groups = np.asarray([meta[col].get(t, "") for t in ids])
-        refs = far_apart(X, int(lcfg["n_references"]), seed=int(lcfg["seed"]), groups=groups)
-    study = playlists(tables, ids, refs, int(lcfg["playlist_length"]))
-    out = Path(cfg["paths"]["results_dir"]) / "listening"
+        refs = far_apart(X, int(lcfg.n_references), seed=int(lcfg.seed), groups=groups)
+    study = playlists(tables, ids, refs, int(lcfg.playlist_length))
+    out = Path(cfg.paths.results_dir) / "listening"
     doc = {
         "study": study,
         "spaces": chosen,
-        "settings": {k: v for k, v in lcfg.items() if not isinstance(v, dict)},
+        "settings": {k: v for k, v in as_dict(lcfg).items() if not isinstance(v, dict)},
         "S_n": {f"{a}|{b}": S[pos[a], pos[b]] for a in chosen for b in chosen if a < b},
-        "synthetic": bool(cfg["data"].get("synthetic")),
+        "synthetic": bool(cfg.data.synthetic),
     }
-    with stage_run(cfg, "playlists", {"listening": lcfg}) as tr, atomic_dir(out) as tmp:
+    with stage_run(cfg, "playlists", {"listening": as_dict(lcfg)}) as tr, atomic_dir(out) as tmp:
         (tmp / "study.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         tr.log_artifacts(tmp / "study.json")
     log.info("study: %d references x %d spaces (%s)", len(study), len(chosen), ", ".join(chosen))

@@ -10,14 +10,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from nnsim.io import atomic_dir, write_space_list
-from nnsim.pipeline import find_space
+from nnsim.config import as_dict
+from nnsim.files import atomic_dir, write_space_list
 from nnsim.progress import progress
-from nnsim.projection.methods import ProjectionOptions, check_size, project
+from nnsim.projection.methods import check_size, project
+from nnsim.settings import Settings
 from nnsim.spaces import Space, save_space
 from nnsim.stages.common import log, run_stage
+from nnsim.stages.space_lists import find_space
 from nnsim.tracking import stage_run
 
 
@@ -26,22 +27,24 @@ def map_name(space: str, method: str, seed: int) -> str:
     return f"{space}@{method}-s{seed}"
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    pcfg = cfg["projection"]
-    opts = ProjectionOptions.from_config(pcfg)
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    pcfg = cfg.projection
+    opts = pcfg
     space = find_space(cfg, args.space)
     jobs = [
-        (m, int(s))
-        for m in pcfg["methods"]
-        for s in (pcfg["seeds"][:1] if m == "pca" else pcfg["seeds"])
+        (m, int(s)) for m in pcfg.methods for s in (pcfg.seeds[:1] if m == "pca" else pcfg.seeds)
     ]
     for m, _ in jobs:  # every setting checked before any map is computed
         check_size(space.n_tracks, m, opts, space.name)
     params = {
-        "projection": {k: pcfg[k] for k in ("methods", "seeds", "init", "n_jobs", "tsne", "umap")},
+        "projection": {
+            k: v
+            for k, v in as_dict(pcfg).items()
+            if k in ("methods", "seeds", "init", "n_jobs", "tsne", "umap")
+        },
         "space": space.name,
     }
-    out = Path(cfg["paths"]["projections_dir"]) / space.name
+    out = Path(cfg.paths.projections_dir) / space.name
     rows, times = [], {}
     with stage_run(cfg, f"project@{space.name}", params) as tr, atomic_dir(out) as tmp:
         for method, seed in progress(
@@ -58,7 +61,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                 "seed": seed if method != "pca" else None,
                 "init": opts.settings_of(method).get("init"),
                 "settings": opts.settings_of(method),
-                "synthetic": bool(cfg["data"].get("synthetic")),
+                "synthetic": bool(cfg.data.synthetic),
             }
             fname = f"{method}-s{seed}.npy"
             save_space(Space(name, Y, space.ids, meta), tmp / fname)

@@ -13,26 +13,26 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nnsim.compare import CompareOptions
+from nnsim.config import as_dict
 from nnsim.errors import InputError
-from nnsim.io import atomic_dir, write_json
-from nnsim.pipeline import find_space
+from nnsim.files import atomic_dir, write_json
 from nnsim.plots import map_curves, scatter_maps, score_grid
 from nnsim.projection.score import score_maps
+from nnsim.settings import Settings
 from nnsim.spaces import Space, read_space_list
 from nnsim.stages.common import log, run_stage
+from nnsim.stages.space_lists import find_space
 from nnsim.tracking import stage_run
 
 
-def track_labels(cfg: dict[str, Any], space: Space) -> tuple[np.ndarray | None, str]:
+def track_labels(cfg: Settings, space: Space) -> tuple[np.ndarray | None, str]:
     """The ``projection.color_by`` column of ``data.tracks`` for the space's tracks."""
-    col = cfg["projection"].get("color_by")
-    path = cfg["data"].get("tracks")
+    col = cfg.projection.color_by
+    path = cfg.data.tracks
     if not col or not path or not Path(path).is_file() or space.ids is None:
         return None, ""
     meta = pd.read_csv(path, dtype=str)
@@ -45,14 +45,17 @@ def track_labels(cfg: dict[str, Any], space: Space) -> tuple[np.ndarray | None, 
     return np.asarray([lookup.get(t, "unknown") for t in space.ids]), col
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    pcfg = cfg["projection"]
-    options = CompareOptions.from_config(cfg)
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    pcfg = cfg.projection
     name = args.space
-    out = Path(cfg["paths"]["results_dir"]) / "projections" / name
-    pdir = Path(cfg["paths"]["projections_dir"])
-    note = ", SYNTHETIC demo" if cfg["data"].get("synthetic") else ""
-    params = {"projection": pcfg, "cutoffs": cfg["cutoffs"], "compare": cfg["compare"]}
+    out = Path(cfg.paths.results_dir) / "projections" / name
+    pdir = Path(cfg.paths.projections_dir)
+    note = ", SYNTHETIC demo" if cfg.data.synthetic else ""
+    params = {
+        "projection": as_dict(pcfg),
+        "cutoffs": cfg.cutoffs,
+        "compare": as_dict(cfg.compare),
+    }
     frames: dict[str, list[pd.DataFrame]] = {"scores": [], "seeds": [], "curves": []}
     metrics: dict[str, float] = {}
     with stage_run(cfg, f"score_projections@{name}", params) as tr, atomic_dir(out) as tmp:
@@ -71,17 +74,19 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             label_name=col,
             title=f"2-D maps of {name}{note}",
         )
-        for distance in pcfg["distances"]:
+        for distance in pcfg.distances:
             ms = score_maps(
                 original,
                 maps,
-                options,
+                cutoffs=cfg.cutoffs,
+                neighbors=cfg.neighbors,
+                compare=cfg.compare,
                 distance=distance,
-                trust_max_tracks=int(pcfg["trust_max_tracks"]),
-                seed=int(cfg["compare"]["seed"]),
+                trust_max_tracks=pcfg.trust_max_tracks,
+                seed=cfg.compare.seed,
             )
             frames["scores"].append(ms.scores)
-            if distance == pcfg["distances"][0]:
+            if distance == pcfg.distances[0]:
                 frames["seeds"].append(ms.seeds)
             frames["curves"].append(ms.curves)
             sc = ms.scores
@@ -118,7 +123,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
                 if pd.notna(rec["trustworthiness"]):
                     metrics[f"trust.{key}"] = float(rec["trustworthiness"])
                     metrics[f"cont.{key}"] = float(rec["continuity"])
-            if distance == pcfg["distances"][0]:  # seed vs seed does not use the distance
+            if distance == pcfg.distances[0]:  # seed vs seed does not use the distance
                 for rec in ms.seeds.to_dict("records"):
                     pair = f"{rec['map_a'].rsplit('-s', 1)[1]}-{rec['map_b'].rsplit('-s', 1)[1]}"
                     key = f"seeds.{name}.{rec['method']}.s{pair}.S{rec['cutoff']}"
@@ -130,7 +135,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         tr.log_metrics(metrics)
         tr.log_artifacts(tmp)
     summary = {k: v for k, v in metrics.items() if k.startswith(("proj.", "seeds."))}
-    write_json(Path(cfg["paths"]["metrics_dir"]) / f"projections-{name}.json", summary)
+    write_json(Path(cfg.paths.metrics_dir) / f"projections-{name}.json", summary)
     log.info("scored the maps of %s; results in %s", name, out)
 
 

@@ -14,24 +14,24 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from nnsim.errors import InputError
-from nnsim.io import atomic_dir
+from nnsim.files import atomic_dir
 from nnsim.listening.simulate import SIMULATED, ResponseModel, simulate_responses, space_strength
 from nnsim.listening.store import app_version
 from nnsim.listening.study import load_study
+from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
 from nnsim.tracking import stage_run
 
 
-def space_kinds(cfg: dict[str, Any]) -> dict[str, str]:
+def space_kinds(cfg: Settings) -> dict[str, str]:
     """``{space name: kind}`` from the pipeline's space lists (no vectors loaded)."""
     kinds: dict[str, str] = {}
     for sub in ("cb", "cf", "latentjam"):
-        lst = Path(cfg["paths"]["spaces_dir"]) / sub / "list.csv"
+        lst = Path(cfg.paths.spaces_dir) / sub / "list.csv"
         if lst.is_file():
             df = pd.read_csv(lst, dtype=str)
             if len(df):
@@ -39,16 +39,16 @@ def space_kinds(cfg: dict[str, Any]) -> dict[str, str]:
     return kinds
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    lcfg = cfg["listening"]
-    path = Path(cfg["paths"]["results_dir"]) / "listening" / "study.json"
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    lcfg = cfg.listening
+    path = Path(cfg.paths.results_dir) / "listening" / "study.json"
     study = load_study(path)
     doc = json.loads(path.read_text())
     pairs = {tuple(k.split("|")): float(v) for k, v in doc.get("S_n", {}).items()}
     if not pairs:
         raise InputError(f"{path}: no S_n between the tested spaces; rerun dvc repro playlists.")
     kinds = space_kinds(cfg)
-    ref_kind = kinds.get(str(lcfg["reference_space"]))
+    ref_kind = kinds.get(str(lcfg.reference_space))
     family = [s for s in study.spaces if kinds.get(s) == ref_kind]
     if len(family) < 2:
         log.info(
@@ -56,7 +56,9 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         )
         family = list(study.spaces)
     strength = space_strength(pairs, study.spaces, family)  # type: ignore[arg-type]
-    model = ResponseModel(**{k: lcfg["simulate"][k] for k in ResponseModel.__dataclass_fields__})
+    model = ResponseModel(
+        **{k: getattr(lcfg.simulate, k) for k in ResponseModel.__dataclass_fields__}
+    )
     df = simulate_responses(
         study.study,
         strength,
@@ -64,12 +66,12 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         study_hash=study.sha256,
         app_version=f"{SIMULATED} ({app_version()})",
     )
-    out = Path(cfg["paths"]["results_dir"]) / "listening_sim"
+    out = Path(cfg.paths.results_dir) / "listening_sim"
     with (
         stage_run(
             cfg,
             "simulate_responses",
-            {"listening.simulate": lcfg["simulate"]},
+            {"listening.simulate": lcfg.simulate},
             tags={"nnsim.simulated": "true"},
         ) as tr,
         atomic_dir(out) as tmp,
@@ -79,7 +81,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
             json.dumps(
                 {
                     "SIMULATED": True,
-                    "model": lcfg["simulate"],
+                    "model": lcfg.simulate,
                     "family": family,
                     "strength": strength,
                 },

@@ -16,15 +16,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from nnsim.config import check_schema, find_conf_dir, validate
+from nnsim.config import find_conf_dir, to_settings
 from nnsim.errors import NnsimError
-from nnsim.pipeline import compare_params, run_compare
+from nnsim.stages.comparing import compare_params, run_compare
 from nnsim.tables import TableStore
 from nnsim.tracking import stage_run, sweep_parent
 
@@ -34,17 +33,18 @@ log = logging.getLogger("nnsim.sweep")
 @hydra.main(config_path=str(find_conf_dir()), config_name="config", version_base=None)
 def app(dcfg: DictConfig) -> float:
     """One sweep job: compare the selected spaces with this job's settings."""
-    cfg: dict[str, Any] = OmegaConf.to_container(dcfg, resolve=True)  # type: ignore[assignment]
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     try:
-        check_schema(cfg, "the sweep's composed settings")
-        validate(cfg)
+        cfg = to_settings(
+            OmegaConf.to_container(dcfg, resolve=True),  # type: ignore[arg-type]
+            "the sweep's composed settings",
+        )
         multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"
         parent = sweep_parent(cfg, hc.sweep.dir) if multirun else None
         overrides = list(hc.overrides.task)
         name = " ".join(overrides) or "defaults"
-        distance = cfg["distance"]
+        distance = cfg.distance
         params = compare_params(cfg, distance)
         with stage_run(
             cfg,
@@ -54,9 +54,9 @@ def app(dcfg: DictConfig) -> float:
             parent_run_id=parent,
             tags={"nnsim.sweep": hc.sweep.dir if multirun else "", "nnsim.overrides": name},
         ) as tr:
-            tables = Path(cfg["paths"]["neighbors_dir"]) / distance
-            if cfg["subset"] != "large":
-                tables = tables / cfg["subset"]
+            tables = Path(cfg.paths.neighbors_dir) / distance
+            if cfg.subset != "large":
+                tables = tables / cfg.subset
             metrics = run_compare(
                 cfg,
                 distance,
@@ -65,7 +65,7 @@ def app(dcfg: DictConfig) -> float:
                 out_dir=out_dir,
                 store=None,
                 reuse=TableStore(tables, distance),
-                subset=cfg["subset"],
+                subset=cfg.subset,
             )
     except NnsimError as exc:
         print(f"nnsim: error: {exc}", file=sys.stderr)

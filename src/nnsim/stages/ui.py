@@ -13,30 +13,32 @@ import argparse
 import os
 import shutil
 import sys
-from typing import Any
 
+from nnsim.settings import Settings
 from nnsim.stages.common import run_stage
 from nnsim.tracking import experiment_id, runs_page, set_runs_view
 
 
-def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    mcfg = cfg["mlflow"]
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    mcfg = cfg.mlflow
+    host = args.host or mcfg.ui_host
+    port = args.port or mcfg.ui_port
     exp = experiment_id(cfg)
     set_runs_view(exp)
-    url = runs_page(exp, args.host, args.port)
+    url = runs_page(exp, host, port)
     print(f"MLflow UI: {url}  (Ctrl-C to stop)", flush=True)
     mlflow = shutil.which("mlflow") or "mlflow"
     argv = [
         mlflow,
         "ui",
         "--backend-store-uri",
-        str(mcfg["tracking_uri"]),
+        str(mcfg.tracking_uri),
         "--default-artifact-root",
-        str(mcfg["artifact_root"]),
+        str(mcfg.artifact_root),
         "--host",
-        args.host,
+        host,
         "--port",
-        str(args.port),
+        str(port),
         "--workers",
         "1",  # a local UI for one person: one process, not four
     ]
@@ -46,8 +48,8 @@ def run(cfg: dict[str, Any], args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     def extra(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--host", default="127.0.0.1")
-        ap.add_argument("--port", type=int, default=5000)
+        ap.add_argument("--host", default=None, help="default: mlflow.ui_host")
+        ap.add_argument("--port", type=int, default=None, help="default: mlflow.ui_port")
         ap.add_argument("--print-only", action="store_true", help="print the address, do not serve")
 
     return run_stage(run, __doc__ or "", argv, extra=extra)

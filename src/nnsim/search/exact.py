@@ -55,21 +55,6 @@ def check_distance(distance: str) -> str:
     return distance
 
 
-def zero_rows(X: np.ndarray) -> np.ndarray:
-    """Rows that are all zeros (their cosine direction is undefined).
-
-    Parameters
-    ----------
-    X : np.ndarray [shape=(n, d)]
-
-    Returns
-    -------
-    np.ndarray [shape=(m,), dtype=int64]
-        0-based row indices.
-    """
-    return np.flatnonzero(~np.any(X != 0, axis=1))
-
-
 @numba.njit(cache=True)
 def _compact(bv: np.ndarray, bi: np.ndarray, size: int, k: int) -> float:
     """Keep the best ``k`` of the first ``size`` buffered candidates in place.
@@ -395,7 +380,30 @@ def neighbors(
     >>> idx.ravel().tolist(), dist.ravel().tolist()
     ([1, 0, 1], [1.0, 1.0, 2.0])
     """
+    check_distance(distance)
     engine = ExactEngine.prepare(X, k, distance, name)
+    indices, dist, _ = exact_table(engine, max_block_mb, show_progress=show_progress, out=out)
+    return indices, dist
+
+
+def exact_table(
+    engine: ExactEngine,
+    max_block_mb: float,
+    *,
+    show_progress: bool,
+    out: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The whole table of a prepared space, block by block on this machine.
+
+    Returns
+    -------
+    indices, distances : np.ndarray
+        As :func:`neighbors`.
+    recomputed : int
+        Rows that were not certified by the float32 pass and were recomputed against every
+        track in float64 (the certificate of the table).
+    """
+    name = engine.name
     n = engine.n
     indices, dist = out if out is not None else new_table(n, engine.k)
     rows = block_rows_for(n, max_block_mb)
@@ -408,7 +416,7 @@ def neighbors(
         indices[start:stop], dist[start:stop] = idx, d
         uncertain += u
     engine.report(uncertain)
-    return indices, dist
+    return indices, dist, uncertain
 
 
 def new_table(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -456,8 +464,11 @@ class ExactEngine:
 
     @classmethod
     def prepare(cls, X: np.ndarray, k: int, distance: str, name: str) -> ExactEngine:
-        """Check the inputs and prepare the scaled float32 factors (see the module docstring)."""
-        check_distance(distance)
+        """Check the inputs and prepare the scaled float32 factors (see the module docstring).
+
+        ``distance`` is one of :data:`VALID_DISTANCES` (checked where settings enter: the
+        typed settings, :func:`neighbors`, :func:`nnsim.compare.run_comparison`).
+        """
         X = as_matrix(X, name)
         n = X.shape[0]
         k = int(k)
@@ -572,7 +583,7 @@ def _checked(
 
 
 def ambiguous_cutoffs(
-    distances: np.ndarray, cutoffs: np.ndarray | list[int], *, rtol: float = 1e-6
+    distances: np.ndarray, cutoffs: np.ndarray | list[int], *, rtol: float
 ) -> np.ndarray:
     """Lists whose n-th and (n+1)-th neighbours are (nearly) equally far, per cutoff.
 
@@ -586,7 +597,8 @@ def ambiguous_cutoffs(
         neighbour, e.g. ``n = n_tracks - 1``) counts no list as ambiguous.
     cutoffs : array_like [shape=(c,)]
     rtol : float
-        Relative tolerance: ``d[n] - d[n-1] <= rtol * max(d[n], tiny)``.
+        Relative tolerance: ``d[n] - d[n-1] <= rtol * max(d[n], tiny)``
+        (``compare.ambiguity_rtol``).
 
     Returns
     -------
