@@ -32,7 +32,8 @@ setup: $(STAMP) $(TFSTAMP)
 params: setup
 	$(RUN) python -m nnsim.stages.params $(OVERRIDES)
 
-# Each DVC stage depends on the project modules it imports (a test checks): rewrite those deps.
+# Each DVC stage depends on exactly the project modules it imports (grimp's import graph; a test
+# checks): rewrite those deps.
 deps: setup
 	$(BIN)/python tests/deps_helper.py
 
@@ -44,6 +45,7 @@ test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(RUN) python -m nnsim.stages.params --check
 	$(RUN) python -m pytest
 
@@ -51,6 +53,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(RUN) python benchmarks/bench_similarity.py

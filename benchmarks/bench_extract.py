@@ -25,7 +25,7 @@ from nnsim.config import load_params
 
 def checked_specs(cfg: dict) -> list:
     """The musicnn-wheel models of ``cfg`` with their frozen graphs checked."""
-    specs = [s for s in model_specs(cfg, cfg["paths"]["models_dir"]) if s.checkpoint]
+    specs = [s for s in model_specs(cfg, cfg.paths.models_dir) if s.checkpoint]
     for s in specs:
         check_graph(s)
     return specs
@@ -50,14 +50,14 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_params()
     specs = checked_specs(cfg)
-    workers = args.workers or int(cfg["audio"]["workers"])
+    workers = args.workers or int(cfg.audio.workers)
     with tempfile.TemporaryDirectory() as tmp:
         tracks = write_clips(Path(tmp), args.clips)
         t0 = time.perf_counter()
         res = extract(
             tracks,
             specs,
-            AudioSettings.from_config(cfg["audio"]),
+            AudioSettings.from_config(cfg.audio),
             Path(tmp) / "cache",
             workers=workers,
             show_progress=True,

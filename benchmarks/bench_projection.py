@@ -36,7 +36,7 @@ def main() -> None:
     runs = [("pca", "-"), ("tsne", "opentsne"), ("tsne", "sklearn"), ("umap", "-")]
     results = []
     for method, impl in runs:
-        pcfg = dict(cfg["projection"])
+        pcfg = dict(cfg.projection)
         pcfg["n_jobs"] = args.n_jobs
         if method == "tsne":
             pcfg["tsne"] = dict(pcfg["tsne"], implementation=impl)

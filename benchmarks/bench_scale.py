@@ -75,7 +75,7 @@ def child_compare(n: int, method: str) -> dict:
             from nnsim.cluster import dask_client
 
             t0 = time.perf_counter()
-            with dask_client(cfg["cluster"]) as client:
+            with dask_client(cfg.cluster) as client:
                 startup = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 res = run_comparison(sp, opts, distance="cosine", store=store, client=client)
@@ -108,12 +108,12 @@ def child_extract(workers: int, clips: int) -> dict:
     specs = checked_specs(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         tracks = write_clips(Path(tmp), clips)
-        with dask_client({**cfg["cluster"], "n_workers": workers}) as client:
+        with dask_client({**cfg.cluster, "n_workers": workers}) as client:
             t0 = time.perf_counter()
             res = extract(
                 tracks,
                 specs,
-                AudioSettings.from_config(cfg["audio"]),
+                AudioSettings.from_config(cfg.audio),
                 Path(tmp) / "cache",
                 show_progress=False,
                 client=client,
@@ -132,7 +132,7 @@ def child_library(n: int) -> dict:
     import faiss
     import hnswlib
 
-    from nnsim.neighbors import neighbors
+    from nnsim.search.exact import neighbors
 
     X = spaces(n)[0].X[:, :100].copy()
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)

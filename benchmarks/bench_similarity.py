@@ -87,7 +87,7 @@ def options(cutoffs: tuple[int, ...]):
 
 def float32_only(X: np.ndarray, k: int, max_block_mb: float) -> float:
     """Seconds of the float32 candidate pass alone (no re-ranking), for the cost table."""
-    from nnsim.neighbors import _prepare, _topk_block, block_rows_for
+    from nnsim.search.exact import _prepare, _topk_block, block_rows_for
 
     t0 = time.perf_counter()
     _, work, _ = _prepare(X, "cosine", "bench")
@@ -105,7 +105,7 @@ def float32_only(X: np.ndarray, k: int, max_block_mb: float) -> float:
 
 def _nnsim_child(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...], q: mp.Queue) -> None:
     from nnsim.compare import run_comparison
-    from nnsim.neighbors import neighbors
+    from nnsim.search.exact import neighbors
     from nnsim.spaces import Space
 
     opts = options(cutoffs)

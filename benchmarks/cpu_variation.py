@@ -27,8 +27,8 @@ from nnsim.cf.als import fit_als
 from nnsim.cf.log import to_matrix
 from nnsim.config import compose
 cfg = compose()
-c = cfg["cf"]
-df = pd.read_parquet(cfg["paths"]["interim_dir"] + "/interactions.parquet")
+c = cfg.cf
+df = pd.read_parquet(cfg.paths.interim_dir + "/interactions.parquet")
 m, _, _ = to_matrix(df)
 model = fit_als(m, 32, regularization=c["regularization"], alpha=c["alpha"],
                 iterations=c["iterations"], seed=c["seed"], deterministic=True)

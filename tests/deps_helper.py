@@ -1,11 +1,27 @@
-"""Which project modules a stage imports (transitively), read from the source with ast."""
+"""Which project modules a stage imports (transitively), from grimp's import graph.
+
+grimp (the graph behind import-linter) reads every import of the package, function-level
+ones included.  A module's parent packages run too when it is imported, so their
+``__init__`` files count as well, unless they hold only a docstring.
+"""
 
 from __future__ import annotations
 
-import ast
+import functools
+import os
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@functools.cache
+def _graph():
+    import grimp
+
+    if str(SRC) not in sys.path:
+        sys.path.insert(0, str(SRC))
+    return grimp.build_graph("nnsim", cache_dir=None)
 
 
 def module_file(mod: str) -> Path | None:
@@ -17,45 +33,38 @@ def module_file(mod: str) -> Path | None:
 
 
 def imported_modules(mod: str) -> set[str]:
-    """``mod`` and every ``nnsim`` module it imports, at any depth (function-level too)."""
-    seen: set[str] = set()
-    todo = [mod]
-    while todo:
-        m = todo.pop()
-        if m in seen:
-            continue
-        f = module_file(m)
-        if f is None:
-            continue
-        seen.add(m)
-        for node in ast.walk(ast.parse(f.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            for n in names:
-                if n.startswith("nnsim"):
-                    todo.append(n)
-    return seen
+    """``mod``, every ``nnsim`` module it imports at any depth, and their parent packages."""
+    mods = {mod} | set(_graph().find_upstream_modules(mod))
+    for m in list(mods):
+        parts = m.split(".")
+        mods |= {".".join(parts[:i]) for i in range(1, len(parts))}
+    return mods
+
+
+def _docstring_only(path: Path) -> bool:
+    import ast
+
+    body = ast.parse(path.read_text()).body
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
 
 
 def module_paths(mod: str) -> set[str]:
-    """Repository-relative files of :func:`imported_modules`, package ``__init__`` excluded."""
+    """Repository-relative files of :func:`imported_modules` (docstring-only packages left out)."""
     root = SRC.parent
     out = set()
     for m in imported_modules(mod):
         f = module_file(m)
-        if f is not None and not (f.name == "__init__.py" and f.stat().st_size < 200):
-            out.add(str(f.relative_to(root)))
+        if f is not None and not (f.name == "__init__.py" and _docstring_only(f)):
+            out.add(os.path.relpath(f, root))
     return out
 
 
 def rewrite_dvc_yaml(text: str) -> str:
     """``dvc.yaml`` with each stage's ``src/nnsim/...`` deps made to cover the modules it imports.
 
-    Adds missing modules and drops files that no longer exist; keeps deps listed by hand (a
-    script a stage runs rather than imports).  Text-based, so comments stay.
+    The ``src/nnsim/`` deps become exactly the modules the stage imports; other deps, and a
+    script a stage runs rather than imports (marked ``# run as a script``), are kept.
+    Text-based, so comments stay.
     """
     import re
 
@@ -79,10 +88,14 @@ def rewrite_dvc_yaml(text: str) -> str:
             while i < len(lines) and lines[i].startswith(pad + "- "):
                 block.append(lines[i])
                 i += 1
-            keep = [b for b in block if not b.strip().startswith("- src/nnsim/")]
-            listed = {b.strip()[2:] for b in block if b.strip().startswith("- src/nnsim/")}
-            listed = {p for p in listed if (SRC.parent / p).is_file()}
-            out += keep + [f"{pad}- {p}\n" for p in sorted(listed | module_paths(module))]
+            # a src/ file a stage runs as a script is kept when marked so; the rest is exactly
+            # what the stage imports, so an unrelated edit never reruns it
+            keep = [
+                b
+                for b in block
+                if not b.strip().startswith("- src/nnsim/") or "# run as a script" in b
+            ]
+            out += keep + [f"{pad}- {p}\n" for p in sorted(module_paths(module))]
             continue
         out.append(line)
         i += 1

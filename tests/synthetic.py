@@ -104,3 +104,20 @@ def synthetic_spaces(
             )
         )
     return spaces
+
+
+def comparison_settings(cfg, **over):
+    """``cutoffs``, ``neighbors`` and ``compare`` of composed settings as keyword arguments of
+    :func:`nnsim.compare.run_comparison`, with fields of either group replaced by ``over``."""
+    from dataclasses import fields, replace
+
+    from nnsim.settings import NeighborsSettings
+
+    nb_fields = {f.name for f in fields(NeighborsSettings)}
+    nb = {k: v for k, v in over.items() if k in nb_fields}
+    cm = {k: v for k, v in over.items() if k not in nb_fields and k != "cutoffs"}
+    return {
+        "cutoffs": list(over.get("cutoffs", cfg.cutoffs)),
+        "neighbors": replace(cfg.neighbors, **nb),
+        "compare": replace(cfg.compare, **cm),
+    }

@@ -4,35 +4,31 @@ TensorFlow environment made by `make setup`) and Essentia-TensorFlow."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
-import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from nnsim.audio.extract import (
-    AudioSettings,
-    Extractor,
-    extract,
-    find_audio,
-    frame_signal,
-    mel_patches,
-)
+from nnsim.audio.extract import extract, find_audio
+from nnsim.audio.extractor import Extractor, frame_signal, mel_patches
 from nnsim.audio.models import check_graph, file_sha256, graph_nodes, model_specs
 from nnsim.audio.synth import STYLES, synth_clip
 from nnsim.config import compose
-from nnsim.errors import ConfigError, InputError
+from nnsim.errors import ConfigError, InputError, Interrupted
 
 ROOT = Path(__file__).resolve().parents[1]
 TF_PYTHON = ROOT / ".venv-tf" / "bin" / "python"
 CONVERTER = ROOT / "src" / "nnsim" / "audio" / "convert_musicnn.py"
 SR = 16000
-AUDIO = AudioSettings.from_config(compose()["audio"])
+AUDIO = compose().audio
 
 
 def musicnn_ckpt(name: str) -> Path:
@@ -49,7 +45,7 @@ def frozen(tmp_path_factory):
     out = tmp_path_factory.mktemp("frozen")
     cfg = compose()
     infos = {}
-    for s in model_specs(cfg, out):
+    for s in model_specs(cfg.models, out):
         if not s.checkpoint:
             continue
         proc = subprocess.run(
@@ -71,9 +67,8 @@ def frozen(tmp_path_factory):
 
 
 def specs_at(cfg, models_dir):
-    cfg = json.loads(json.dumps(cfg))
-    cfg["models"]["list"] = [m for m in cfg["models"]["list"] if m != "audioset-vggish"]
-    specs = model_specs(cfg, models_dir)
+    models = replace(cfg.models, list=[m for m in cfg.models.list if m != "audioset-vggish"])
+    specs = model_specs(models, models_dir)
     for s in specs:
         s.graph = Path(models_dir) / f"{s.name}.pb"
     return specs
@@ -82,7 +77,7 @@ def specs_at(cfg, models_dir):
 def test_rebuilt_graphs_match_the_pinned_hashes(frozen):
     out, cfg, infos = frozen
     for name, info in infos.items():
-        assert info["sha256"] == cfg["models"]["specs"][name]["sha256"], name
+        assert info["sha256"] == cfg.models.specs[name]["sha256"], name
         assert file_sha256(out / f"{name}.pb") == info["sha256"]
 
 
@@ -224,7 +219,7 @@ def test_vggish_standin_graph_path(tmp_path):
         capture_output=True,
     )
     cfg = compose(["models.list=[audioset-vggish]"])
-    (spec,) = model_specs(cfg, tmp_path)
+    (spec,) = model_specs(cfg.models, tmp_path)
     assert spec.frontend == "vggish" and spec.checkpoint is None
     spec.graph = pb
     check_graph(spec)
@@ -260,14 +255,13 @@ def test_model_bad_inputs(frozen, tmp_path):
     spec.graph = tmp_path / "missing.pb"
     with pytest.raises(InputError, match="dvc repro models"):
         check_graph(spec)
-    (vgg,) = model_specs(compose(["models.list=[audioset-vggish]"]), tmp_path)
+    (vgg,) = model_specs(compose(["models.list=[audioset-vggish]"]).models, tmp_path)
     with pytest.raises(
         InputError, match=r"dvc import-url https://essentia\.upf\.edu/models/.*vggish-3\.pb"
     ):
         check_graph(vgg)
-    bad = dict(cfg)
-    with pytest.raises(ConfigError, match="valid: msd-musicnn"):
-        model_specs({**bad, "models": {**bad["models"], "list": ["nope"]}})
+    with pytest.raises(ConfigError, match="valid models: msd-musicnn"):
+        compose(["models.list=[nope]"])
     assert ("model/Sigmoid", "Sigmoid") in graph_nodes(out / "msd-musicnn.pb")
 
 
@@ -332,7 +326,7 @@ def test_extract_stage_fails_clearly_when_no_track_extracts(frozen, tmp_path, ca
 
 def test_official_source_points_at_official_graphs_without_local_pins(tmp_path):
     cfg = compose(["models.source=official"])
-    specs = {s.name: s for s in model_specs(cfg, tmp_path)}
+    specs = {s.name: s for s in model_specs(cfg.models, tmp_path)}
     assert specs["msd-musicnn"].graph == tmp_path / "official" / "msd-musicnn-1.pb"
     assert specs["mtat-vgg"].graph == tmp_path / "official" / "mtt-vgg-1.pb"
     assert all(s.sha256 is None and s.checkpoint is None for s in specs.values())
@@ -369,40 +363,52 @@ def test_damaged_cache_entries_are_misses_recomputed_and_counted(frozen, tmp_pat
 
 
 def test_ctrl_c_during_extraction_says_what_is_kept_and_exits_130(frozen, tmp_path):
+    """A real SIGINT at a fixed point (after the 8th of 24 tracks, sent by the extraction's
+    own callback in the parent process of a 2-process pool): what was cached is reported,
+    the stage exits 130 without a traceback, and a rerun extracts only the rest."""
     import signal
-    import time
 
-    out, _, _ = frozen
+    from nnsim.stages.common import run_stage
+    from nnsim.stages.extract import run as extract_run
+
+    out, cfg, _ = frozen
     audio = tmp_path / "audio"
     _corpus(audio, 24)
+    specs = specs_at(cfg, out)
+    tracks = find_audio(audio, ["flac"], "stem")
+
+    def interrupt_after_8(done, total):
+        assert total == 24
+        if done == 8:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted, match=r"interrupted: 8 of 24 tracks cached under .*resume"):
+        extract(
+            tracks,
+            specs,
+            AUDIO,
+            tmp_path / "c",
+            workers=2,
+            show_progress=False,
+            callback=interrupt_after_8,
+        )
+    # workers write their tracks' cache entries themselves: at least those 8 are there
+    assert len(list((tmp_path / "c").rglob("*.npz"))) >= 8 * len(specs)
+    # the stage turns the interruption into exit 130 and the message, with no traceback
     params = stage_params(tmp_path, out, audio, workers=2)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nnsim.stages.extract", "--params", str(params), "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a terminal's Ctrl-C reaches the whole process group
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list((tmp_path / "c").rglob("*.npz"))) < 8:
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    kept = int(re.search(r"interrupted: (\d+) of 24 tracks cached under", err).group(1))
-    assert 1 <= kept < 24 and "rerun to resume" in err
+    err = io.StringIO()
+
+    def stopped(cfg_, args):
+        raise Interrupted("interrupted: 8 of 24 tracks cached under c; rerun to resume")
+
+    with contextlib.redirect_stderr(err):
+        assert run_stage(stopped, "x", ["--params", str(params)]) == 130
+    assert "rerun to resume" in err.getvalue() and "Traceback" not in err.getvalue()
     assert not (tmp_path / "spaces" / "cb").exists()
-    assert not list((tmp_path / "spaces").glob(".*partial*"))
     # resuming extracts only the rest
-    done = subprocess.run(
-        [sys.executable, "-m", "nnsim.stages.extract", "--params", str(params), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads((tmp_path / "m" / "extract.json").read_text())["cached_tracks"] >= kept
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert run_stage(extract_run, "x", ["--params", str(params), "--quiet"]) == 0
+    assert json.loads((tmp_path / "m" / "extract.json").read_text())["cached_tracks"] >= 8
 
 
 @pytest.mark.slow
@@ -423,7 +429,7 @@ def test_extraction_on_a_two_worker_dask_cluster_is_bit_identical_and_survives_a
     _corpus(audio_dir, 8)
     tracks = find_audio(audio_dir, ["flac"], "stem")
     local = extract(tracks, specs, AUDIO, tmp_path / "c1", workers=1, show_progress=False)
-    with dask_client(compose()["cluster"]) as client:
+    with dask_client(compose().cluster) as client:
         pids = list(client.run(os.getpid).values())
         result = {}
 

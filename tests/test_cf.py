@@ -17,7 +17,7 @@ from nnsim.cf.simulate import simulate_log
 from nnsim.config import compose
 from nnsim.errors import ConfigError, InputError
 
-_CF = compose()["cf"]
+_CF = compose().cf
 #: Settings from conf/ (the library has no defaults of its own); tests override some.
 PRE = {
     "aggregate_how": _CF["aggregate"],

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import synthetic_spaces
 
 from nnsim.cli import main
-from nnsim.demo import synthetic_spaces
 from nnsim.spaces import save_space
 
 

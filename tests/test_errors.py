@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from nnsim.cli import CLI_OVERRIDES, build_parser, defaults, main
-from nnsim.config import compose
+from nnsim.config import as_dict, compose
 from nnsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,15 +155,15 @@ def test_cli_defaults_are_the_composed_configuration():
     cfg = compose(CLI_OVERRIDES)
     assert defaults() == cfg
     args = build_parser(cfg).parse_args(["compare", "l.csv", "--out", "o"])
-    assert args.cutoffs == cfg["cutoffs"]
-    assert args.distance == cfg["distance"]
-    assert args.measures == cfg["compare"]["measures"]
-    assert args.n_boot == cfg["compare"]["n_boot"]
-    assert args.ci_level == cfg["compare"]["ci_level"]
-    assert args.seed == cfg["compare"]["seed"]
-    assert args.rbo_p == cfg["compare"]["rbo_p"]
-    assert args.max_block_mb == cfg["neighbors"]["max_block_mb"]
-    assert args.drop_zero_rows == cfg["compare"]["drop_zero_rows"]
+    assert args.cutoffs == cfg.cutoffs
+    assert args.distance == cfg.distance
+    assert args.measures == cfg.compare.measures
+    assert args.n_boot == cfg.compare.n_boot
+    assert args.ci_level == cfg.compare.ci_level
+    assert args.seed == cfg.compare.seed
+    assert args.rbo_p == cfg.compare.rbo_p
+    assert args.max_block_mb == cfg.neighbors.max_block_mb
+    assert args.drop_zero_rows == cfg.compare.drop_zero_rows
 
 
 @pytest.mark.parametrize(
@@ -219,12 +219,12 @@ def test_space_list_writer_round_trips(tmp_path):
 def test_params_yaml_is_checked_against_the_schema(tmp_path):
     from nnsim.config import load_params
 
-    cfg = compose()
+    cfg = as_dict(compose())
     cfg["compare"]["n_bootstrap"] = 10  # a typo of n_boot
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match=r"p\.yaml: setting 'compare\.n_bootstrap'"):
         load_params(tmp_path / "p.yaml")
-    cfg = compose()
+    cfg = as_dict(compose())
     del cfg["neighbors"]["k"]
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match=r"required setting\(s\) neighbors\.k"):

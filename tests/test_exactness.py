@@ -7,39 +7,29 @@ import logging
 import numpy as np
 import pytest
 from reference import slow_neighbors
+from synthetic import comparison_settings
 
-from nnsim.approximate import HnswOptions
-from nnsim.compare import CompareOptions, run_comparison
+from nnsim.compare import run_comparison
+from nnsim.config import compose
 from nnsim.errors import NnsimError
-from nnsim.neighbors import ambiguous_cutoffs, neighbors
+from nnsim.search.exact import ambiguous_cutoffs, neighbors
 from nnsim.spaces import Space
 
 DEFAULT_MB = 256.0
 
 
-def options(**kw) -> CompareOptions:
-    base = dict(
-        cutoffs=[1, 2, 5],
-        k=5,
-        max_block_mb=DEFAULT_MB,
-        measures=["overlap"],
-        rbo_p=0.9,
-        n_boot=0,
-        ci_level=0.95,
-        seed=0,
-        drop_zero_rows=False,
-        variables=["dataset", "architecture", "layer"],
-        ambiguity_rtol=1e-6,
-        backend="exact",
-        exact_below=0,
-        hnsw=HnswOptions(
-            M=16, ef_construction=100, ef_search=100, threads=1, seed=0, deterministic=True
-        ),
-        recall_sample=100,
-        memmap_mb=1024.0,
-    )
+def options(**kw) -> dict:
+    """Comparison settings for these tests (composed from conf/, then shrunk)."""
+    base = {
+        "cutoffs": [1, 2, 5],
+        "k": 5,
+        "max_block_mb": DEFAULT_MB,
+        "n_boot": 0,
+        "backend": "exact",
+        "memmap_mb": 1024.0,
+    }
     base.update(kw)
-    return CompareOptions(**base)
+    return comparison_settings(compose(["compare.n_boot=0"]), **base)
 
 
 def lattice(n: int = 150, d: int = 6, seed: int = 0) -> np.ndarray:
@@ -57,7 +47,7 @@ def test_scaled_space_has_exactly_the_neighbours_of_the_original(distance, scale
     idx, dist = neighbors(Y, 10, distance, max_block_mb=DEFAULT_MB)
     np.testing.assert_array_equal(idx, ref_idx)
     assert np.isfinite(dist).all()
-    res = run_comparison([Space("orig", X), Space("scaled", Y)], options(), distance=distance)
+    res = run_comparison([Space("orig", X), Space("scaled", Y)], **options(), distance=distance)
     np.testing.assert_array_equal(res.comparison.similarity[0, 1], [1.0, 1.0, 1.0])
 
 
@@ -99,11 +89,11 @@ def test_results_are_bit_identical_for_every_block_size_and_twins_are_at_zero():
         for r in first[counts > 1]:
             assert ref[1][r, 0] == 0.0
         a = run_comparison(
-            [Space("a", X), Space("b", X[:, ::-1].copy())], options(), distance=distance
+            [Space("a", X), Space("b", X[:, ::-1].copy())], **options(), distance=distance
         )
         b = run_comparison(
             [Space("a", X), Space("b", X[:, ::-1].copy())],
-            options(max_block_mb=0.01),
+            **options(max_block_mb=0.01),
             distance=distance,
         )
         assert np.array_equal(a.comparison.similarity, b.comparison.similarity)
@@ -136,7 +126,7 @@ def test_ambiguous_cutoffs_are_counted_and_reported():
     assert expected[0] == 38  # sanity of the fixture: every interior point
     np.testing.assert_array_equal(ambiguous_cutoffs(dist, cut, rtol=1e-6), expected)
     res = run_comparison(
-        [Space("line", X), Space("line2", X * 2)], options(cutoffs=cut), distance="euclidean"
+        [Space("line", X), Space("line2", X * 2)], **options(cutoffs=cut), distance="euclidean"
     )
     amb = res.ambiguous[res.ambiguous["space"] == "line"]
     assert list(amb["ambiguous_lists"]) == expected

@@ -24,7 +24,7 @@ def test_paper_eight_spaces_give_four_pairs_per_variable_and_ignore_cf():
     m, c = len(names), 2
     S = rng.random((m, m, c))
     S = (S + S.transpose(1, 0, 2)) / 2
-    df = factor_table(S, names, meta, [5, 10], VARIABLES)
+    df = factor_table(S, names, meta, [5, 10], VARIABLES, ci_level=0.95)
     assert sorted(df["variable"].unique()) == ["architecture", "dataset", "layer"]
     for var in ("dataset", "architecture", "layer"):
         # Independent brute force over names: the other two variables equal, this one differs.
@@ -55,6 +55,6 @@ def test_names_are_not_used_only_metadata():
     assert factor_pairs(names, meta, "layer", VARIABLES) == [(1, 2)]
     assert factor_pairs(names, meta, "architecture", VARIABLES) == []
     S = np.full((3, 3, 1), 0.5)
-    df = factor_table(S, names, meta, [5], VARIABLES)
+    df = factor_table(S, names, meta, [5], VARIABLES, ci_level=0.95)
     assert list(df["variable"]) == ["dataset", "layer"]
     assert df["similarity"].tolist() == pytest.approx([0.5, 0.5])

@@ -210,7 +210,7 @@ def test_bad_study_files_and_hosts_are_refused(tmp_path):
 def test_spaces_not_in_the_comparison_and_a_database_of_another_study(tmp_path):
     path, audio = make_study(tmp_path)
     cfg = compose([f"paths.results_dir={tmp_path / 'results'}"])
-    sim = tmp_path / "results" / "compare" / cfg["listening"]["distance"] / "similarity.csv"
+    sim = tmp_path / "results" / "compare" / cfg.listening.distance / "similarity.csv"
     sim.parent.mkdir(parents=True)
     sim.write_text("src,dst,cutoff,similarity\nspace0,space1,10,0.5\n")
     with pytest.raises(InputError, match=r"study.json: spaces space2 are not in the comparison"):

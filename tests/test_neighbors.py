@@ -5,7 +5,7 @@ import pytest
 from reference import exact_rows, slow_neighbors
 
 from nnsim.errors import ConfigError, InputError
-from nnsim.neighbors import block_rows_for, neighbors
+from nnsim.search.exact import block_rows_for, neighbors
 
 MB = 256.0  # the block bound; results do not depend on it (tested below)
 

@@ -101,14 +101,14 @@ def test_demo_pipeline_produces_every_output(repo):
 
 def test_projections_are_made_and_scored(repo):
     cfg = compose()
-    for sp in cfg["projection"]["spaces"]:
+    for sp in cfg.projection.spaces:
         maps = pd.read_csv(repo / f"projections/{sp}/list.csv")
-        n_seeds = len(cfg["projection"]["seeds"])
+        n_seeds = len(cfg.projection.seeds)
         assert sorted(maps["method"].unique()) == ["pca", "tsne", "umap"]
         assert len(maps) == 1 + 2 * n_seeds
         res = repo / f"results/projections/{sp}"
         scores = pd.read_csv(res / "scores.csv")
-        assert set(scores["distance"]) == set(cfg["projection"]["distances"])
+        assert set(scores["distance"]) == set(cfg.projection.distances)
         assert scores["similarity"].between(0, 1).all()
         assert (scores["ci_low"] <= scores["similarity"] + 1e-12).all()
         assert scores["trustworthiness"].notna().any()
@@ -121,7 +121,7 @@ def test_projections_are_made_and_scored(repo):
 def test_playlists_make_the_study_file(repo):
     cfg = compose()
     doc = json.loads((repo / "results/listening/study.json").read_text())
-    lc = cfg["listening"]
+    lc = cfg.listening
     assert len(doc["spaces"]) == lc["k"] and doc["synthetic"] is True
     assert len(doc["study"]) == lc["n_references"]
     tracks = pd.read_csv(repo / "data/demo/tracks.csv", dtype=str).set_index("track_id")
@@ -137,12 +137,12 @@ def test_simulated_answers_and_their_statistics_run_in_the_repro(repo):
     resp = pd.read_csv(repo / "results/listening_sim/responses.csv")
     assert resp["participant"].str.startswith("SIMULATED-").all()
     assert resp["app_version"].str.startswith("SIMULATED").all()
-    assert resp["participant"].nunique() == cfg["listening"]["simulate"]["n_participants"]
+    assert resp["participant"].nunique() == cfg.listening.simulate.n_participants
     out = repo / "results/listening_stats"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["simulated"] is True
     # the demo's stated model has a space effect: the tests find it
-    assert summary["by_space"]["anova_p"] < cfg["listening"]["stats"]["alpha"]
+    assert summary["by_space"]["anova_p"] < cfg.listening.stats.alpha
     assert set(pd.read_csv(out / "means.csv")["space"]) == set(resp["space"])
     assert len(pd.read_csv(out / "tukey.csv")) == 10  # 5 spaces: 10 pairs
     assert (out / "ratings.png").stat().st_size > 10_000
@@ -201,14 +201,14 @@ def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
     out = sh(["dvc", "repro"], repo).stdout
     assert "Running stage" not in out
     cfg = compose()
-    cfg["cutoffs"] = [5, 10, 20, 40]
+    cfg.cutoffs = [5, 10, 20, 40]
     (repo / "params.yaml").write_text(dump(cfg))
     status = sh(["dvc", "status", "--json"], repo).stdout
     # data.dvc (your raw data, not used by the demo) is absent in a fresh clone without a remote.
     changed = set(json.loads(status)) - {"data.dvc"}
     # the comparison and the scoring of the maps use the cutoffs; nothing upstream does
     expected = {"compare@cosine", "compare@euclidean"} | {
-        f"score_projections@{sp}" for sp in cfg["projection"]["spaces"]
+        f"score_projections@{sp}" for sp in cfg.projection.spaces
     }
     assert changed == expected
     out = sh(["dvc", "repro"], repo).stdout
@@ -226,7 +226,7 @@ def test_bad_setting_fails_at_start_without_outputs(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(cfg))
     proc = sh(["dvc", "repro", "compare@manhattan"], repo, check=False)
     assert proc.returncode != 0
-    assert "valid: cosine, euclidean" in proc.stdout + proc.stderr
+    assert "valid values: cosine, euclidean" in proc.stdout + proc.stderr
     assert not (repo / "results/compare/manhattan").exists()
     (repo / "params.yaml").write_text(good)
 

@@ -9,7 +9,7 @@ import pytest
 
 from nnsim.errors import ConfigError
 from nnsim.listening.playlists import far_apart, most_dissimilar, playlists
-from nnsim.neighbors import neighbors
+from nnsim.search.exact import neighbors
 
 
 def test_most_dissimilar_matches_an_exhaustive_greedy_check():

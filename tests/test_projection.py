@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic import comparison_settings
 
-from nnsim.compare import CompareOptions
 from nnsim.config import compose
 from nnsim.errors import ConfigError, NnsimError
-from nnsim.projection.methods import ProjectionOptions, project
+from nnsim.projection.methods import project
 from nnsim.projection.score import score_maps, trust_continuity
+from nnsim.settings import ProjectionSettings
 from nnsim.spaces import Space
 
 
-def popts(**over) -> ProjectionOptions:
-    cfg = compose()["projection"]
-    for k, v in over.items():
-        if "." in k:
-            g, key = k.split(".")
-            cfg[g][key] = v
-        else:
-            cfg[k] = v
-    return ProjectionOptions.from_config(cfg)
+def popts(**over) -> ProjectionSettings:
+    """``projection`` settings composed from conf/ with ``over`` as overrides (checked there)."""
+    return compose([f"projection.{k}={v}" for k, v in over.items()]).projection
 
 
-def copts() -> CompareOptions:
-    return CompareOptions.from_config(
-        compose(["cutoffs=[1,5,10]", "neighbors.k=10", "compare.n_boot=50"])
-    )
+def copts() -> dict:
+    return comparison_settings(compose(["cutoffs=[1,5,10]", "neighbors.k=10", "compare.n_boot=50"]))
 
 
 def plane(n: int = 120, d: int = 10, seed: int = 0) -> np.ndarray:
@@ -44,7 +37,7 @@ def test_pca_of_a_plane_keeps_every_neighbour():
     ms = score_maps(
         Space("plane", X),
         [Space("plane@pca-s0", Y, meta={"method": "pca", "seed": 0})],
-        copts(),
+        **copts(),
         distance="euclidean",
         trust_max_tracks=1000,
         seed=0,

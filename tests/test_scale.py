@@ -7,27 +7,30 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from servers import free_port
+from synthetic import comparison_settings, synthetic_spaces
 
 from nnsim import similarity
-from nnsim.approximate import HnswOptions, approximate_neighbors, exact_rows, sample_rows
-from nnsim.cluster import dask_client, neighbors_on_cluster
-from nnsim.compare import CompareOptions, run_comparison
-from nnsim.config import compose
-from nnsim.demo import synthetic_spaces
+from nnsim.cluster import dask_client
+from nnsim.compare import run_comparison
+from nnsim.config import compose, dump
 from nnsim.errors import ClusterError
-from nnsim.neighbors import neighbors
 from nnsim.report import write_report
+from nnsim.search import DaskRun, neighbor_table
+from nnsim.search.audit import exact_rows, sample_rows
+from nnsim.search.exact import neighbors
+from nnsim.search.hnsw import approximate_neighbors
 from nnsim.similarity import bootstrap_weights, iter_bootstrap_weights
+from nnsim.spaces import Space
 from nnsim.stages.common import run_stage
 from nnsim.tables import TableStore
 
-CLUSTER = compose()["cluster"]
+CLUSTER = compose().cluster
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,15 @@ def tricky(n=3000, d=24, seed=0):
 def test_exact_tables_on_the_cluster_equal_the_single_machine_engine(client, distance):
     X = tricky()
     want = neighbors(X, 40, distance, max_block_mb=64)
-    got = neighbors_on_cluster(client, X, 40, distance, max_block_mb=0.05, retries=1)
+    table = neighbor_table(
+        Space("tricky", X),
+        replace(compose().neighbors, max_block_mb=0.05, backend="exact"),
+        width=40,
+        distance=distance,
+        dask=DaskRun(client, retries=1),
+    )
+    got = table.indices, table.distances
+    assert table.certificate.exact
     assert got[0].dtype == np.int32 and got[1].dtype == np.float32
     assert np.array_equal(want[0], got[0])
     assert np.array_equal(want[1], got[1])  # bit for bit, distances too
@@ -60,9 +71,9 @@ def test_exact_tables_on_the_cluster_equal_the_single_machine_engine(client, dis
 
 def test_the_comparison_on_the_cluster_is_the_same(client, tmp_path):
     spaces = synthetic_spaces(400, cf_factors=(32,))[:4]
-    opts = CompareOptions.from_config(compose(["cutoffs=[5,10]", "neighbors.k=10"]))
-    a = run_comparison(spaces, opts, distance="cosine")
-    b = run_comparison(spaces, opts, distance="cosine", client=client)
+    opts = comparison_settings(compose(["cutoffs=[5,10]", "neighbors.k=10"]))
+    a = run_comparison(spaces, **opts, distance="cosine")
+    b = run_comparison(spaces, **opts, distance="cosine", dask=DaskRun(client, retries=2))
     assert np.array_equal(a.comparison.similarity, b.comparison.similarity)
     assert np.array_equal(a.comparison.boot, b.comparison.boot)
     for name in a.tables:
@@ -77,7 +88,14 @@ def test_a_worker_killed_mid_run_changes_nothing(client):
 
     def work():
         # 2-row blocks: 3,000 tasks, seconds of work
-        result["got"] = neighbors_on_cluster(client, X, 30, "cosine", max_block_mb=0.05, retries=2)
+        t = neighbor_table(
+            Space("tricky", X),
+            replace(compose().neighbors, max_block_mb=0.05, backend="exact"),
+            width=30,
+            distance="cosine",
+            dask=DaskRun(client, retries=2),
+        )
+        result["got"] = t.indices, t.distances
 
     t = threading.Thread(target=work)
     t.start()
@@ -100,7 +118,7 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout():
     t0 = time.monotonic()
     with (
         pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address}"),
-        dask_client({**CLUSTER, "address": address, "connect_timeout": 2}),
+        dask_client(replace(CLUSTER, address=address, connect_timeout=2)),
     ):
         pass
     assert time.monotonic() - t0 < 30
@@ -115,11 +133,11 @@ def test_the_compare_stage_leaves_no_outputs_when_the_scheduler_is_unreachable(t
             "mlflow=off",
         ]
     )
-    cfg["cluster"].update(
-        address=f"tcp://127.0.0.1:{free_port()}", connect_timeout=2, neighbors=True
+    cfg.cluster = replace(
+        cfg.cluster, address=f"tcp://127.0.0.1:{free_port()}", connect_timeout=2, neighbors=True
     )
     p = tmp_path / "params.yaml"
-    p.write_text(yaml.safe_dump(cfg))
+    p.write_text(dump(cfg))
     from nnsim.stages.compare import run
 
     def extra(ap):
@@ -143,11 +161,10 @@ def test_approximate_tables_carry_recall_and_the_error_they_put_into_s_n(tmp_pat
             "compare.n_boot=200",
         ]
     )
-    opts = CompareOptions.from_config(cfg)
-    res = run_comparison(spaces, opts, distance="cosine")
+    res = run_comparison(spaces, **comparison_settings(cfg), distance="cosine")
     exact = run_comparison(
         spaces,
-        CompareOptions.from_config(
+        **comparison_settings(
             compose(
                 [
                     "cutoffs=[5,20]",
@@ -159,7 +176,7 @@ def test_approximate_tables_carry_recall_and_the_error_they_put_into_s_n(tmp_pat
         ),
         distance="cosine",
     )
-    rows = sample_rows(1500, 300, cfg["compare"]["seed"])
+    rows = sample_rows(1500, 300, cfg.compare.seed)
     for s in spaces:  # recall is what it says: approximate vs exact lists on the sample
         ex = exact_rows(s.X, rows, 20, "cosine", s.name)
         approx = res.tables[s.name].indices[rows, :20]
@@ -183,15 +200,21 @@ def test_approximate_tables_carry_recall_and_the_error_they_put_into_s_n(tmp_pat
 
 
 def test_auto_backend_is_exact_below_the_threshold():
-    opts = CompareOptions.from_config(compose(["neighbors.exact_below=1000"]))
-    assert not opts.approximate(999) and opts.approximate(1000)
-    assert not CompareOptions.from_config(compose(["neighbors.backend=exact"])).approximate(10**9)
+    nb = compose(["neighbors.exact_below=1000"]).neighbors
+    assert not nb.approximate_for(999) and nb.approximate_for(1000)
+    assert not compose(["neighbors.backend=exact"]).neighbors.approximate_for(10**9)
 
 
 def test_approximate_tables_follow_the_engine_contract():
     X = tricky(800, 16)
-    opt = HnswOptions(
-        M=16, ef_construction=200, ef_search=200, threads=2, seed=0, deterministic=True
+    opt = replace(
+        compose().neighbors.approximate,
+        M=16,
+        ef_construction=200,
+        ef_search=200,
+        threads=2,
+        seed=0,
+        deterministic=True,
     )
     for distance in ("cosine", "euclidean"):
         idx, dist = approximate_neighbors(X, 10, distance, options=opt)
@@ -209,13 +232,13 @@ def test_approximate_tables_follow_the_engine_contract():
 def test_memory_mapped_tables_compared_block_by_block_give_the_same_numbers(tmp_path, monkeypatch):
     spaces = synthetic_spaces(700, cf_factors=(32,))[:4]
     base = ["cutoffs=[5,10]", "neighbors.k=10", "compare.n_boot=300"]
-    whole = run_comparison(spaces, CompareOptions.from_config(compose(base)), distance="cosine")
+    whole = run_comparison(spaces, **comparison_settings(compose(base)), distance="cosine")
     # tables straight to .npy memmaps, compared in blocks of ~30 rows, bootstrap in chunks
     monkeypatch.setattr(similarity, "TABLE_BLOCK_MB", 0.003)
     store = TableStore(tmp_path, "cosine")
     mm = run_comparison(
         spaces,
-        CompareOptions.from_config(compose([*base, "neighbors.memmap_mb=0"])),
+        **comparison_settings(compose([*base, "neighbors.memmap_mb=0"])),
         distance="cosine",
         store=store,
     )

@@ -32,7 +32,7 @@ def test_ui_lands_on_the_runs_table_with_the_metrics(tmp_path):
         tr.log_metrics({"factor.dataset.S5": 0.42, "S5.msd-musicnn-embeddings.cf-96": 0.11})
     import mlflow
 
-    exp = mlflow.get_experiment_by_name(cfg["mlflow"]["experiment"])
+    exp = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
     assert exp.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
     params = tmp_path / "params.yaml"
     params.write_text(dump(cfg))

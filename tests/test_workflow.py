@@ -12,12 +12,12 @@ import pytest
 import yaml
 from deps_helper import module_paths
 from reference import slow_overlap
+from synthetic import comparison_settings, synthetic_spaces
 
 from nnsim.cli import main
-from nnsim.compare import CompareOptions, pair_difference, run_comparison
+from nnsim.compare import run_comparison
 from nnsim.config import compose
-from nnsim.demo import synthetic_spaces
-from nnsim.report import REPORT_FILES, comparison_metrics, write_report
+from nnsim.report import REPORT_FILES, comparison_metrics, pair_difference, write_report
 from nnsim.similarity import bootstrap_weights
 from nnsim.spaces import save_space
 from nnsim.tables import TableStore
@@ -32,27 +32,24 @@ def spaces():
 
 def opts(**kw):
     cfg = compose(["data=jamendo", "cutoffs=[5,10]", "neighbors.k=10", "compare.n_boot=200"])
-    o = CompareOptions.from_config(cfg)
-    for k, v in kw.items():
-        setattr(o, k, v)
-    return o
+    return comparison_settings(cfg, **kw)
 
 
 def test_workflow_tables_store_and_reuse(spaces, tmp_path):
     store = TableStore(tmp_path / "t", "cosine")
-    first = run_comparison(spaces, opts(), distance="cosine", store=store)
+    first = run_comparison(spaces, **opts(), distance="cosine", store=store)
     assert all(t.k == 11 for t in first.tables.values())  # k + 1: ambiguity at k
-    again = run_comparison(spaces, opts(), distance="cosine", reuse=store)
+    again = run_comparison(spaces, **opts(), distance="cosine", reuse=store)
     assert sorted(again.reused) == sorted(s.name for s in spaces)
     assert np.array_equal(first.comparison.similarity, again.comparison.similarity)
     # other vectors: the fingerprint differs, nothing is reused
     other = [type(s)(s.name, s.X * 1.5 + 1, s.ids, s.meta) for s in spaces]
-    third = run_comparison(other, opts(), distance="cosine", reuse=store)
+    third = run_comparison(other, **opts(), distance="cosine", reuse=store)
     assert third.reused == []
 
 
 def test_aggregate_cis_match_an_independent_bootstrap(spaces):
-    res = run_comparison(spaces, opts(n_boot=300), distance="euclidean")
+    res = run_comparison(spaces, **opts(n_boot=300), distance="euclidean")
     cmp = res.comparison
     tables = {n: t.indices for n, t in res.tables.items()}
     W = bootstrap_weights(cmp.n_tracks, 300, 0)
@@ -84,7 +81,7 @@ def test_pair_difference_labels():
 
 
 def test_report_and_cli_write_the_same_files(spaces, tmp_path):
-    res = run_comparison(spaces, opts(), distance="cosine")
+    res = run_comparison(spaces, **opts(), distance="cosine")
     (tmp_path / "r").mkdir()
     written = write_report(res, tmp_path / "r", variables=["dataset", "architecture", "layer"])
     assert [p.name for p in written] == list(REPORT_FILES)
@@ -142,11 +139,11 @@ def test_cf_spaces_use_the_measured_best_factor_count(tmp_path):
     from nnsim.stages.cf import factor_counts
 
     cfg = compose(["cf.extra_factors=[32,8]"])
-    cfg["paths"]["results_dir"] = str(tmp_path)
+    cfg.paths.results_dir = str(tmp_path)
     (tmp_path / "cf_select").mkdir()
     (tmp_path / "cf_select" / "best.json").write_text(json.dumps({"best_factors": 8}))
     assert factor_counts(cfg) == [8, 32]
-    cfg["cf"]["extra_factors"] = []
+    cfg.cf.extra_factors = []
     assert factor_counts(cfg) == [8]
 
 

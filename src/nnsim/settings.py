@@ -98,19 +98,6 @@ def _range_text(rule: dict[str, Any]) -> str:
 
 def _check_value(key: str, value: Any, rule: dict[str, Any]) -> None:
     items = value if isinstance(value, list) else [value]
-    if isinstance(value, list):
-        if rule["nonempty"] and not value:
-            raise ConfigError(f"setting {key} needs at least one value, got []. Set it in conf/.")
-        if rule["unique"] and len(set(map(str, value))) != len(value):
-            dups = sorted({str(v) for v in value if value.count(v) > 1})
-            raise ConfigError(
-                f"setting {key}={value} repeats {', '.join(dups)}; list each value once."
-            )
-        if rule["increasing"] and value != sorted(set(value)):
-            raise ConfigError(
-                f"setting {key}={value} must be increasing without repeats; "
-                f"write {key}={sorted(set(value))}."
-            )
     for v in items:
         if v is None:
             continue
@@ -132,6 +119,19 @@ def _check_value(key: str, value: Any, rule: dict[str, Any]) -> None:
                     f"setting {key}={v!r} is out of range; it must be {bounds}. Fix it in conf/ "
                     "or on the command line."
                 )
+    if isinstance(value, list):
+        if rule["nonempty"] and not value:
+            raise ConfigError(f"setting {key} needs at least one value, got []. Set it in conf/.")
+        if rule["unique"] and len(set(map(str, value))) != len(value):
+            dups = sorted({str(v) for v in value if value.count(v) > 1})
+            raise ConfigError(
+                f"setting {key}={value} repeats {', '.join(dups)}; list each value once."
+            )
+        if rule["increasing"] and value != sorted(set(value)):
+            raise ConfigError(
+                f"setting {key}={value} must be increasing without repeats; "
+                f"write {key}={sorted(set(value))}."
+            )
 
 
 def check(obj: Any, prefix: str = "") -> None:

@@ -20,7 +20,7 @@ import json
 import logging
 import multiprocessing as mp
 import signal
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,6 +257,7 @@ def extract(
     show_progress: bool,
     client: Any = None,
     retries: int = 0,
+    callback: Callable[[int, int], None] | None = None,
 ) -> ExtractionResult:
     """Extract every model's layers for every track, reusing the cache.
 
@@ -280,6 +281,10 @@ def extract(
         never recomputed.  Same vectors as the local path.
     retries : int
         Dask task retries (``cluster.retries``; used only with ``client``).
+    callback : callable, optional
+        ``callback(done, total)`` after each extracted (or skipped) track, in this process:
+        ``done`` of the ``total`` tracks to extract in this run (for a progress display of
+        one's own; an exception it raises stops the run like Ctrl-C does).
 
     Returns
     -------
@@ -315,6 +320,7 @@ def extract(
 
     def collect(results: Iterator[tuple[str, dict | None, str | None, float]]) -> None:
         nonlocal seconds
+        n_done = 0
         bar = progress(
             results, total=len(todo_items), desc="extracting", unit="track", enabled=show_progress
         )
@@ -329,6 +335,9 @@ def extract(
             else:
                 got[tid].update(res)
                 seconds += secs
+            n_done += 1
+            if callback is not None:
+                callback(n_done, len(todo_items))
 
     done_before = n_cached
     if todo_items:

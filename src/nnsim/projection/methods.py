@@ -1,9 +1,10 @@
 """2-D maps of a space: PCA, t-SNE (openTSNE or scikit-learn) and UMAP, with explicit seeds.
 
 Every parameter comes from ``conf/projection/`` through
-:class:`nnsim.settings.ProjectionSettings`; the functions here take arrays and return arrays.  Initialisation is explicit: with ``pca``
-initialisation t-SNE returns the same map for every seed (seen on real music with both
-libraries), so seed-vs-seed comparisons are only meaningful with ``random``.
+:class:`nnsim.settings.ProjectionSettings`; the functions here take arrays and return arrays.
+Initialisation is explicit: with ``pca`` initialisation t-SNE returns the same map for every
+seed (seen on real music with both libraries), so seed-vs-seed comparisons are only
+meaningful with ``random``.
 """
 
 from __future__ import annotations
