@@ -17,7 +17,7 @@ from pathlib import Path
 import soundfile as sf
 
 import nnsim  # noqa: F401
-from nnsim.audio.extract import AudioSettings, extract, find_audio
+from nnsim.audio.extract import extract, find_audio
 from nnsim.audio.models import check_graph, model_specs
 from nnsim.audio.synth import STYLES, synth_clip
 from nnsim.config import load_params
@@ -25,7 +25,7 @@ from nnsim.config import load_params
 
 def checked_specs(cfg: dict) -> list:
     """The musicnn-wheel models of ``cfg`` with their frozen graphs checked."""
-    specs = [s for s in model_specs(cfg, cfg.paths.models_dir) if s.checkpoint]
+    specs = [s for s in model_specs(cfg.models, cfg.paths.models_dir) if s.checkpoint]
     for s in specs:
         check_graph(s)
     return specs
@@ -57,7 +57,7 @@ def main() -> None:
         res = extract(
             tracks,
             specs,
-            AudioSettings.from_config(cfg.audio),
+            cfg.audio,
             Path(tmp) / "cache",
             workers=workers,
             show_progress=True,

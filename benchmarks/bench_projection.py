@@ -13,14 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench_similarity import make_spaces
 
 import nnsim  # noqa: F401  (first: thread-wait policy)
-from nnsim.compare import CompareOptions, run_comparison
+from nnsim.compare import run_comparison
 from nnsim.config import compose
-from nnsim.projection.methods import ProjectionOptions, project
+from nnsim.projection.methods import project
 from nnsim.spaces import Space
 
 
@@ -36,17 +37,17 @@ def main() -> None:
     runs = [("pca", "-"), ("tsne", "opentsne"), ("tsne", "sklearn"), ("umap", "-")]
     results = []
     for method, impl in runs:
-        pcfg = dict(cfg.projection)
-        pcfg["n_jobs"] = args.n_jobs
+        opts = replace(cfg.projection, n_jobs=args.n_jobs)
         if method == "tsne":
-            pcfg["tsne"] = dict(pcfg["tsne"], implementation=impl)
-        opts = ProjectionOptions.from_config(pcfg)
+            opts = replace(opts, tsne=replace(opts.tsne, implementation=impl))
         t0 = time.perf_counter()
         Y = project(X, method, seed=0, options=opts, name="bench")
         secs = time.perf_counter() - t0
         res = run_comparison(
             [Space("orig", X), Space("map", Y)],
-            CompareOptions.from_config(cfg),
+            cutoffs=cfg.cutoffs,
+            neighbors=cfg.neighbors,
+            compare=cfg.compare,
             distance="cosine",
             space_distances={"map": "euclidean"},
         )

@@ -61,13 +61,14 @@ def spaces(n: int, seed: int = 0):
 
 def child_compare(n: int, method: str) -> dict:
     import nnsim  # noqa: F401  (thread settings before numpy work)
-    from nnsim.compare import CompareOptions, run_comparison
+    from nnsim.compare import run_comparison
     from nnsim.config import compose
+    from nnsim.search import DaskRun
     from nnsim.tables import TableStore
 
     backend = "approximate" if method == "approximate" else "exact"
     cfg = compose([f"cutoffs={CUTOFFS}", "neighbors.k=200", f"neighbors.backend={backend}"])
-    opts = CompareOptions.from_config(cfg)
+    opts = {"cutoffs": cfg.cutoffs, "neighbors": cfg.neighbors, "compare": cfg.compare}
     sp = spaces(n)
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks" / "results") as tmp:
         store = TableStore(tmp, "cosine")
@@ -78,12 +79,18 @@ def child_compare(n: int, method: str) -> dict:
             with dask_client(cfg.cluster) as client:
                 startup = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                res = run_comparison(sp, opts, distance="cosine", store=store, client=client)
+                res = run_comparison(
+                    sp,
+                    **opts,
+                    distance="cosine",
+                    store=store,
+                    dask=DaskRun(client, cfg.cluster.retries),
+                )
                 secs = time.perf_counter() - t0
             out = {"startup_s": startup}
         else:
             t0 = time.perf_counter()
-            res = run_comparison(sp, opts, distance="cosine", store=store)
+            res = run_comparison(sp, **opts, distance="cosine", store=store)
             secs = time.perf_counter() - t0
             out = {}
     out.update(seconds=secs, s200=float(res.comparison.similarity[0, 2, -1]))
@@ -100,7 +107,7 @@ def child_extract(workers: int, clips: int) -> dict:
     from bench_extract import checked_specs, write_clips  # same clips and models
 
     import nnsim  # noqa: F401
-    from nnsim.audio.extract import AudioSettings, extract
+    from nnsim.audio.extract import extract
     from nnsim.cluster import dask_client
     from nnsim.config import compose
 
@@ -113,7 +120,7 @@ def child_extract(workers: int, clips: int) -> dict:
             res = extract(
                 tracks,
                 specs,
-                AudioSettings.from_config(cfg.audio),
+                cfg.audio,
                 Path(tmp) / "cache",
                 show_progress=False,
                 client=client,

@@ -74,15 +74,16 @@ def baseline(spaces: list[np.ndarray], cutoffs: tuple[int, ...]) -> tuple[np.nda
 def options(cutoffs: tuple[int, ...]):
     """The settings of ``conf/`` (own data) with the benchmark's cutoffs and table width."""
     from nnsim.cli import CLI_OVERRIDES
-    from nnsim.compare import CompareOptions
     from nnsim.config import compose
 
     cfg = compose(CLI_OVERRIDES)
-    opts = CompareOptions.from_config(cfg)
-    opts.cutoffs = list(cutoffs)
-    opts.k = max(cutoffs)
-    opts.n_boot = 1000
-    return opts
+    from dataclasses import replace
+
+    return {
+        "cutoffs": list(cutoffs),
+        "neighbors": replace(cfg.neighbors, k=max(cutoffs)),
+        "compare": replace(cfg.compare, n_boot=1000),
+    }
 
 
 def float32_only(X: np.ndarray, k: int, max_block_mb: float) -> float:
@@ -113,15 +114,15 @@ def _nnsim_child(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...], q: mp.Q
     # Warm the numba kernels on tiny data so compile time is not counted.
     warm = [Space("a", spaces[0].X[:300]), Space("b", spaces[1].X[:300])]
     run_comparison(warm, options((5, 10)), distance="cosine")
-    float32_only(spaces[0].X[:300], 10, opts.max_block_mb)
+    float32_only(spaces[0].X[:300], 10, opts["neighbors"].max_block_mb)
     t0 = time.perf_counter()
-    res = run_comparison(spaces, opts, distance="cosine")
+    res = run_comparison(spaces, **opts, distance="cosine")
     total = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     K = max(cutoffs) + 1
-    t32 = float32_only(spaces[0].X, K, opts.max_block_mb)
+    t32 = float32_only(spaces[0].X, K, opts["neighbors"].max_block_mb)
     t1 = time.perf_counter()
-    neighbors(spaces[0].X, K, "cosine", max_block_mb=opts.max_block_mb)
+    neighbors(spaces[0].X, K, "cosine", max_block_mb=opts["neighbors"].max_block_mb)
     t_exact = time.perf_counter() - t1
     q.put(
         {

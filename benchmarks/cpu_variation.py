@@ -46,17 +46,18 @@ def main() -> None:
         path = tmp / f"{core}.npy"
         subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, check=True)
         facs[core] = np.load(path)
-    from nnsim.compare import CompareOptions, run_comparison
+    from nnsim.compare import run_comparison
     from nnsim.config import compose
     from nnsim.spaces import Space
 
-    opts = CompareOptions.from_config(compose(["compare.n_boot=0"]))
+    c = compose(["compare.n_boot=0"])
+    opts = {"cutoffs": c.cutoffs, "neighbors": c.neighbors, "compare": c.compare}
     ref = facs[CORES[0]]
     rows = []
     for core in CORES[1:]:
         X = facs[core]
         res = run_comparison(
-            [Space("ref", ref), Space(core, X)], opts, distance="cosine", show_progress=False
+            [Space("ref", ref), Space(core, X)], **opts, distance="cosine", show_progress=False
         )
         rows.append(
             {
@@ -66,7 +67,7 @@ def main() -> None:
                 "max_rel_diff": float((np.abs(ref - X) / (np.abs(ref) + 1e-12)).max()),
                 "S_n": dict(
                     zip(
-                        map(str, opts.cutoffs),
+                        map(str, opts["cutoffs"]),
                         map(float, res.comparison.similarity[0, 1]),
                         strict=True,
                     )

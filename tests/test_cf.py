@@ -14,10 +14,10 @@ from nnsim.cf.log import (
     to_matrix,
 )
 from nnsim.cf.simulate import simulate_log
-from nnsim.config import compose
+from nnsim.config import as_dict, compose
 from nnsim.errors import ConfigError, InputError
 
-_CF = compose().cf
+_CF = as_dict(compose().cf)
 #: Settings from conf/ (the library has no defaults of its own); tests override some.
 PRE = {
     "aggregate_how": _CF["aggregate"],
