@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +62,9 @@ def spaces(n: int, seed: int = 0):
 
 def child_compare(n: int, method: str) -> dict:
     import nnsim  # noqa: F401  (thread settings before numpy work)
+    from nnsim.cluster import DaskRun
     from nnsim.compare import run_comparison
     from nnsim.config import compose
-    from nnsim.search import DaskRun
     from nnsim.tables import TableStore
 
     backend = "approximate" if method == "approximate" else "exact"
@@ -108,22 +109,23 @@ def child_extract(workers: int, clips: int) -> dict:
 
     import nnsim  # noqa: F401
     from nnsim.audio.extract import extract
-    from nnsim.cluster import dask_client
+    from nnsim.cluster import DaskRun, dask_client
     from nnsim.config import compose
 
     cfg = compose()
     specs = checked_specs(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         tracks = write_clips(Path(tmp), clips)
-        with dask_client({**cfg.cluster, "n_workers": workers}) as client:
+        with dask_client(replace(cfg.cluster, n_workers=workers)) as client:
             t0 = time.perf_counter()
             res = extract(
                 tracks,
                 specs,
                 cfg.audio,
                 Path(tmp) / "cache",
+                workers=1,
                 show_progress=False,
-                client=client,
+                dask=DaskRun(client, cfg.cluster.retries),
             )
             secs = time.perf_counter() - t0
     return {

@@ -77,7 +77,7 @@ def specs_at(cfg, models_dir):
 def test_rebuilt_graphs_match_the_pinned_hashes(frozen):
     out, cfg, infos = frozen
     for name, info in infos.items():
-        assert info["sha256"] == cfg.models.specs[name]["sha256"], name
+        assert info["sha256"] == cfg.models.specs[name].sha256, name
         assert file_sha256(out / f"{name}.pb") == info["sha256"]
 
 
@@ -267,17 +267,17 @@ def test_model_bad_inputs(frozen, tmp_path):
 
 def test_audio_folder_errors(tmp_path):
     with pytest.raises(InputError, match="not found"):
-        find_audio(tmp_path / "nope", ["mp3"])
+        find_audio(tmp_path / "nope", ["mp3"], "stem")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="has no files with extensions"):
-        find_audio(tmp_path / "empty", ["mp3"])
+        find_audio(tmp_path / "empty", ["mp3"], "stem")
     d = tmp_path / "dups"
     (d / "a").mkdir(parents=True)
     (d / "b").mkdir()
     (d / "a" / "1.wav").write_bytes(b"x")
     (d / "b" / "1.wav").write_bytes(b"x")
     with pytest.raises(InputError, match="track_id=relpath"):
-        find_audio(d, ["wav"])
+        find_audio(d, ["wav"], "stem")
     assert [t for t, _ in find_audio(d, ["wav"], "relpath")] == ["a/1", "b/1"]
     with pytest.raises(ConfigError, match="valid: stem, relpath"):
         find_audio(d, ["wav"], "hash")
@@ -421,7 +421,7 @@ def test_extraction_on_a_two_worker_dask_cluster_is_bit_identical_and_survives_a
     import threading
     import time
 
-    from nnsim.cluster import dask_client
+    from nnsim.cluster import DaskRun, dask_client
 
     out, cfg, _ = frozen
     specs = specs_at(cfg, out)[:2]
@@ -435,7 +435,13 @@ def test_extraction_on_a_two_worker_dask_cluster_is_bit_identical_and_survives_a
 
         def run():
             result["res"] = extract(
-                tracks, specs, AUDIO, tmp_path / "c2", show_progress=False, client=client
+                tracks,
+                specs,
+                AUDIO,
+                tmp_path / "c2",
+                workers=1,
+                show_progress=False,
+                dask=DaskRun(client, retries=2),
             )
 
         t = threading.Thread(target=run)

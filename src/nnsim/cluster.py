@@ -1,7 +1,5 @@
 """Dask for the heavy stages: a client on a LocalCluster (loopback) or a named scheduler.
 
-This module holds only the client; the work itself is in :mod:`nnsim.search.dask_blocks`
-(row blocks of the exact search) and :mod:`nnsim.audio.extract` (per-track extraction with
 a worker plugin that keeps the model graphs).
 """
 
@@ -10,12 +8,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from nnsim.errors import ClusterError
 from nnsim.settings import ClusterSettings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DaskRun:
+    """Run the exact search's row blocks on a Dask cluster.
+
+    Attributes
+    ----------
+    client : dask.distributed.Client
+        From :func:`nnsim.cluster.dask_client`.
+    retries : int
+        Retries of a failed task (``cluster.retries``).
+    """
+
+    client: Any
+    retries: int
 
 
 @contextmanager

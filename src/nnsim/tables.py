@@ -209,3 +209,21 @@ class TableStore:
                 "(dvc repro compare) for this distance first."
             )
         return np.load(path, mmap_mode="r")
+
+    def ids(self, name: str) -> np.ndarray:
+        """The track ids of the rows of the stored table of ``name``.
+
+        Raises
+        ------
+        InputError
+            The table was stored without ids (a space without track ids).
+        """
+        from nnsim.errors import InputError
+
+        path = self._path(name, "ids.txt")
+        if not path.is_file():
+            raise InputError(
+                f"{self.folder}: the table of {name!r} has no track ids ({path.name} missing); "
+                "rerun the compare stage."
+            )
+        return np.asarray(path.read_text().split())

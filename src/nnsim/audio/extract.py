@@ -29,6 +29,7 @@ import numpy as np
 
 from nnsim.audio.extractor import Extractor, SkipTrack
 from nnsim.audio.models import ModelSpec, file_sha256
+from nnsim.cluster import DaskRun
 from nnsim.errors import ConfigError, InputError, Interrupted, preview
 from nnsim.files import atomic_write_bytes
 from nnsim.progress import progress
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def find_audio(
-    audio_dir: str | Path, extensions: Sequence[str], track_id: str = "stem"
+    audio_dir: str | Path, extensions: Sequence[str], track_id: str
 ) -> list[tuple[str, Path]]:
     """Audio files under a folder with their track ids, sorted by id.
 
@@ -255,8 +256,7 @@ def extract(
     *,
     workers: int,
     show_progress: bool,
-    client: Any = None,
-    retries: int = 0,
+    dask: DaskRun | None = None,
     callback: Callable[[int, int], None] | None = None,
 ) -> ExtractionResult:
     """Extract every model's layers for every track, reusing the cache.
@@ -274,13 +274,11 @@ def extract(
         Processes (1: in this process).
     show_progress : bool
         tqdm bar with tracks/s and ETA.
-    client : dask.distributed.Client, optional
+    dask : DaskRun, optional
         Run the per-track work as Dask tasks on this cluster instead of local processes
         (each worker loads the graphs once; workers must see the audio and graph files).
         Results come back here and are cached here, so a dead worker's finished tracks are
         never recomputed.  Same vectors as the local path.
-    retries : int
-        Dask task retries (``cluster.retries``; used only with ``client``).
     callback : callable, optional
         ``callback(done, total)`` after each extracted (or skipped) track, in this process:
         ``done`` of the ``total`` tracks to extract in this run (for a progress display of
@@ -325,7 +323,7 @@ def extract(
             results, total=len(todo_items), desc="extracting", unit="track", enabled=show_progress
         )
         for tid, res, reason, secs in bar:
-            if client is not None and res is not None:  # workers return, this side caches
+            if dask is not None and res is not None:  # workers return, this side caches
                 fh = fhashes[tid]
                 for model, vecs in res.items():
                     cache.put(model, skeys[model], fh, vecs)
@@ -342,8 +340,10 @@ def extract(
     done_before = n_cached
     if todo_items:
         try:
-            if client is not None:
-                collect(_on_cluster(client, todo_items, list(specs), settings, skeys, retries))
+            if dask is not None:
+                collect(
+                    _on_cluster(dask.client, todo_items, list(specs), settings, skeys, dask.retries)
+                )
             elif workers <= 1:
                 _init_worker(list(specs), settings, str(cache_dir), skeys, in_main=True)
                 collect(map(_work, todo_items))

@@ -128,7 +128,7 @@ def popularity_model(train: sp.csr_matrix):
     return model
 
 
-def evaluate(model, train: sp.csr_matrix, test: sp.csr_matrix, k: int = 10) -> dict[str, float]:
+def evaluate(model, train: sp.csr_matrix, test: sp.csr_matrix, k: int) -> dict[str, float]:
     """NDCG@k, MAP@k, precision@k and AUC on held-out interactions (implicit's metrics).
 
     Items seen in training are excluded from the rankings.

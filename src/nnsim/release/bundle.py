@@ -62,7 +62,7 @@ def npy_bytes(X: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def licence_for(sources: Sequence[str]) -> tuple[str, str]:
+def license_from_sources(sources: Sequence[str]) -> tuple[str, str]:
     """(SPDX-like id, text) of the licence that follows from where the models came from.
 
     ``musicnn``: the graphs are frozen from the ``musicnn`` wheel's checkpoints, so its

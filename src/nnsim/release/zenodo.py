@@ -81,9 +81,9 @@ class ZenodoClient:
 
     base_url: str
     token: str
-    retries: int = 4
-    backoff: float = 1.0
-    timeout: float = 60.0
+    retries: int
+    backoff: float
+    timeout: float
 
     def __repr__(self) -> str:  # never show the token
         return f"ZenodoClient(base_url={self.base_url!r}, token=***)"

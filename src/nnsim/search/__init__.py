@@ -19,33 +19,16 @@ comparison workflow.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from nnsim.cluster import DaskRun
 from nnsim.search.exact import ExactEngine, exact_table
 from nnsim.settings import NeighborsSettings
 from nnsim.spaces import Space
 from nnsim.tables import Certificate, NeighborTable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DaskRun:
-    """Run the exact search's row blocks on a Dask cluster.
-
-    Attributes
-    ----------
-    client : dask.distributed.Client
-        From :func:`nnsim.cluster.dask_client`.
-    retries : int
-        Retries of a failed task (``cluster.retries``).
-    """
-
-    client: Any
-    retries: int
 
 
 def neighbor_table(

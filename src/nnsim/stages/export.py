@@ -18,7 +18,13 @@ from pathlib import Path
 from nnsim.config import as_dict
 from nnsim.errors import ConfigError
 from nnsim.files import atomic_dir, write_json
-from nnsim.release.bundle import CC_BY_NC_SA, ReleaseInfo, build_files, licence_for, write_bundle
+from nnsim.release.bundle import (
+    CC_BY_NC_SA,
+    ReleaseInfo,
+    build_files,
+    license_from_sources,
+    write_bundle,
+)
 from nnsim.settings import Settings
 from nnsim.spaces import align_logged, read_indices
 from nnsim.stages.common import log, run_stage
@@ -54,10 +60,10 @@ def release_info(cfg: Settings, models: dict[str, str]) -> ReleaseInfo:
     )
 
 
-def license_of(cfg: Settings) -> tuple[str, str]:
+def release_license(cfg: Settings) -> tuple[str, str]:
     lic = str(cfg.release.license)
     if lic == "auto":
-        return licence_for([cfg.models.source])
+        return license_from_sources([cfg.models.source])
     if lic.upper() == "CC-BY-NC-SA-4.0":
         return "CC-BY-NC-SA-4.0", CC_BY_NC_SA
     if not lic.strip():
@@ -78,7 +84,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         for s in spaces
         if s.meta.get("model")
     }
-    lic_id, lic_text = license_of(cfg)
+    lic_id, lic_text = release_license(cfg)
     files = build_files(
         spaces,
         release_info(cfg, models),

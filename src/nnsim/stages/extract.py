@@ -19,7 +19,7 @@ import pandas as pd
 
 from nnsim.audio.extract import extract, find_audio
 from nnsim.audio.models import check_graph, download_hint, file_sha256, model_specs
-from nnsim.cluster import dask_client
+from nnsim.cluster import DaskRun, dask_client
 from nnsim.config import as_dict
 from nnsim.errors import InputError
 from nnsim.files import atomic_dir, write_json, write_space_list
@@ -83,8 +83,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
             acfg.cache_dir,
             workers=acfg.workers,
             show_progress=not args.quiet,
-            client=client,
-            retries=cfg.cluster.retries,
+            dask=DaskRun(client, cfg.cluster.retries) if client is not None else None,
         )
         wall = time.perf_counter() - t0
         if not res.ids:

@@ -27,7 +27,7 @@ from nnsim.stages.common import log, run_stage
 from nnsim.tracking import stage_run
 
 
-def test_rows(res: dict[str, Any]) -> pd.DataFrame:
+def tests_frame(res: dict[str, Any]) -> pd.DataFrame:
     """One row per (test, statistic); a test that was not run has its reason in ``note``."""
     rows = []
     for t in TESTS:
@@ -58,7 +58,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         summary["simulated"] = bool(simulated)
         summary["responses"] = str(src)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        tests = test_rows(res)
+        tests = tests_frame(res)
         tests.to_csv(tmp / "tests.csv", index=False)
         res["means"].to_csv(tmp / "means.csv", index=False)
         if res["tukey"] is not None:

@@ -21,41 +21,18 @@ import numpy as np
 import pandas as pd
 
 from nnsim.config import as_dict
-from nnsim.errors import ConfigError, InputError, preview
+from nnsim.errors import InputError, preview
 from nnsim.files import atomic_dir
 from nnsim.listening.playlists import far_apart, most_dissimilar, playlists
 from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
 from nnsim.stages.space_lists import find_space
+from nnsim.tables import TableStore
 from nnsim.tracking import stage_run
 
 
-def check_listening(cfg: Settings) -> None:
-    """The listening settings against the comparison they use (checked before any work).
-
-    Checked here, not at composition, so that other commands (``nnsim compare`` with its own
-    cutoffs, a sweep) are not bound by the listening test's choices.
-    """
-    lcfg, cutoffs = cfg.listening, list(cfg.cutoffs)
-    if int(lcfg.cutoff) not in cutoffs:
-        raise ConfigError(
-            f"setting listening.cutoff={lcfg.cutoff} is not one of cutoffs={cutoffs}; "
-            "pick one of them."
-        )
-    if lcfg.distance not in cfg.neighbors.distances:
-        raise ConfigError(
-            f"setting listening.distance={lcfg.distance!r} is not computed by the pipeline "
-            f"(neighbors.distances={cfg.neighbors.distances})."
-        )
-    if int(lcfg.playlist_length) > int(cfg.neighbors.k):
-        raise ConfigError(
-            f"setting listening.playlist_length={lcfg.playlist_length} exceeds "
-            f"neighbors.k={cfg.neighbors.k}."
-        )
-
-
 def run(cfg: Settings, args: argparse.Namespace) -> None:
-    check_listening(cfg)
+    cfg.listening.check_against(cfg.cutoffs, cfg.neighbors)  # before any work
     lcfg = cfg.listening
     d, cut = str(lcfg.distance), int(lcfg.cutoff)
     sim = pd.read_csv(Path(cfg.paths.results_dir) / "compare" / d / "similarity.csv")
@@ -75,13 +52,15 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         chosen = list(lcfg.spaces)
     else:
         chosen = most_dissimilar(S, names, min(int(lcfg.k), len(names)))
-    tdir = Path(cfg.paths.neighbors_dir) / d
+    store = TableStore(Path(cfg.paths.neighbors_dir) / d, d)
     tables, ids = {}, None
     for name in chosen:
-        tables[name] = np.load(tdir / f"{name}.indices.npy", mmap_mode="r")
-        t_ids = np.asarray((tdir / f"{name}.ids.txt").read_text().split())
+        tables[name] = store.indices(name)
+        t_ids = store.ids(name)
         if ids is not None and not np.array_equal(ids, t_ids):
-            raise InputError(f"{tdir}: the neighbour tables cover different tracks; rerun compare.")
+            raise InputError(
+                f"{store.folder}: the neighbour tables cover different tracks; rerun compare."
+            )
         ids = t_ids
     assert ids is not None
     if lcfg.references:
