@@ -418,8 +418,6 @@ def test_extraction_on_a_two_worker_dask_cluster_is_bit_identical_and_survives_a
     """Real LocalCluster (2 worker processes, loopback): same vectors as the local path; a
     worker killed mid-run has its tasks rerun; finished tracks are cached on this side."""
     import signal
-    import threading
-    import time
 
     from nnsim.cluster import DaskRun, dask_client
 
@@ -431,28 +429,25 @@ def test_extraction_on_a_two_worker_dask_cluster_is_bit_identical_and_survives_a
     local = extract(tracks, specs, AUDIO, tmp_path / "c1", workers=1, show_progress=False)
     with dask_client(compose().cluster) as client:
         pids = list(client.run(os.getpid).values())
-        result = {}
+        killed = []
 
-        def run():
-            result["res"] = extract(
-                tracks,
-                specs,
-                AUDIO,
-                tmp_path / "c2",
-                workers=1,
-                show_progress=False,
-                dask=DaskRun(client, retries=2),
-            )
+        def kill_after_the_first_track(done, total):
+            # a fixed point mid-run: one track back on this side, seven to go
+            if done == 1:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(total - done)
 
-        t = threading.Thread(target=run)
-        t.start()
-        deadline = time.time() + 300
-        while time.time() < deadline and not list((tmp_path / "c2").rglob("*.npz")):
-            time.sleep(0.1)  # the first finished track is cached: kill a worker mid-run
-        assert t.is_alive()
-        os.kill(pids[0], signal.SIGKILL)
-        t.join(timeout=600)
-        res = result["res"]
+        res = extract(
+            tracks,
+            specs,
+            AUDIO,
+            tmp_path / "c2",
+            workers=1,
+            show_progress=False,
+            dask=DaskRun(client, retries=2),
+            callback=kill_after_the_first_track,
+        )
+    assert killed == [7]
     assert res.ids == local.ids and len(res.ids) == 8
     for s in specs:
         for layer in s.layers:

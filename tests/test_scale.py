@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from distributed.diagnostics.plugin import SchedulerPlugin
 from servers import free_port
 from synthetic import comparison_settings, synthetic_spaces
 
@@ -80,37 +80,53 @@ def test_the_comparison_on_the_cluster_is_the_same(client, tmp_path):
         assert np.array_equal(a.tables[name].indices, b.tables[name].indices)
 
 
+#: What the scheduler plugin saw when it killed a worker (same process as the test).
+KILLED: dict[str, int] = {}
+
+
+class KillAfterFirstBlock(SchedulerPlugin):
+    """Kills a worker process when the first block of the search is done: a fixed point
+    mid-run, whatever the speed of the machine."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.scheduler = None
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        if finish == "memory" and str(key).startswith("_rows_task") and "pid" not in KILLED:
+            tasks = [ts for ts in self.scheduler.tasks.values() if "_rows_task" in str(ts.key)]
+            KILLED["unfinished"] = sum(ts.state != "memory" for ts in tasks)
+            KILLED["pid"] = self.pid
+            os.kill(self.pid, signal.SIGKILL)
+
+
 def test_a_worker_killed_mid_run_changes_nothing(client):
     X = tricky(6000, 64, seed=1)
     want = neighbors(X, 30, "cosine", max_block_mb=64)
     pids = list(client.run(os.getpid).values())
-    result = {}
+    KILLED.clear()
+    plugin = KillAfterFirstBlock(pids[0])
 
-    def work():
-        # 2-row blocks: 3,000 tasks, seconds of work
-        t = neighbor_table(
+    def add(dask_scheduler):
+        plugin.scheduler = dask_scheduler
+        dask_scheduler.add_plugin(plugin, name="kill")
+
+    client.run_on_scheduler(add)
+    try:
+        t = neighbor_table(  # 2-row blocks: 3,000 tasks
             Space("tricky", X),
             replace(compose().neighbors, max_block_mb=0.05, backend="exact"),
             width=30,
             distance="cosine",
             dask=DaskRun(client, retries=2),
         )
-        result["got"] = t.indices, t.distances
-
-    t = threading.Thread(target=work)
-    t.start()
-    time.sleep(0.5)  # tasks in flight on both workers
-    assert t.is_alive()  # the kill happens mid-run
-    os.kill(pids[0], signal.SIGKILL)
-    t.join(timeout=300)
-    assert not t.is_alive()
-    assert np.array_equal(want[0], result["got"][0])
-    assert np.array_equal(want[1], result["got"][1])
-    # the nanny brought a worker back
-    deadline = time.monotonic() + 60
-    while len(client.scheduler_info()["workers"]) < 2 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert len(client.scheduler_info()["workers"]) == 2
+    finally:
+        client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.remove_plugin("kill"))
+    assert KILLED["pid"] == pids[0] and KILLED["unfinished"] > 0  # killed mid-run
+    assert np.array_equal(want[0], t.indices)
+    assert np.array_equal(want[1], t.distances)
+    # the nanny brings a worker back
+    client.wait_for_workers(2, timeout=60)
 
 
 def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout():
