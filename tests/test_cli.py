@@ -198,8 +198,8 @@ def test_shared_ids_file_latentjam_style(tmp_path, capsys):
     [
         (["--distance", "manhattan"], "invalid choice"),
         (["--cutoffs", "150"], "cutoff 150 needs more than 150 tracks"),
-        (["--cutoffs", "0"], "--cutoffs: 0 is not a positive integer"),
-        (["--n-boot", "-5"], "--n-boot must be an integer >= 0"),
+        (["--cutoffs", "0"], "--cutoffs=0 is out of range; it must be >= 1"),
+        (["--n-boot", "-5"], "--n-boot=-5 is out of range; it must be >= 0"),
         (["--cutoffs", "10", "5", "5"], "--cutoffs 5 10"),
     ],
 )

@@ -125,7 +125,7 @@ def test_drop_zero_rows_blames_the_right_file(two_spaces, capsys):
 
 def test_negative_n_boot_is_refused(two_spaces, capsys):
     assert run_cli(two_spaces, two_spaces / "list.csv", "--n-boot", "-3") == 2
-    assert "--n-boot must be an integer >= 0" in err_of(capsys)
+    assert "--n-boot=-3 is out of range; it must be >= 0" in err_of(capsys)
 
 
 def test_out_is_checked_before_any_work(two_spaces, capsys):
@@ -173,7 +173,7 @@ def test_cli_defaults_are_the_composed_configuration():
         ("foo=1", "unknown setting 'foo'", "+foo"),
         ("neighbors.kk=3", "unknown setting 'neighbors.kk'", "+"),
         ("cutoffs=[10,5,5]", "write cutoffs=[5, 10]", None),
-        ("compare.n_boot=-1", "compare.n_boot must be an integer >= 0", None),
+        ("compare.n_boot=-1", "compare.n_boot=-1 is out of range; it must be >= 0", None),
         ("compare.n_boot=abc", "compare.n_boot", None),
     ],
 )

@@ -65,9 +65,12 @@ def test_playlists_are_the_neighbour_lists_in_order():
 
 def test_listening_settings_are_checked_by_the_stage_not_by_every_command():
     from nnsim.config import compose
-    from nnsim.stages.playlists import check_listening
 
     cfg = compose(["cutoffs=[5,20]"])  # composing other cutoffs is fine
     with pytest.raises(ConfigError, match=r"listening\.cutoff=10 is not one of cutoffs=\[5, 20\]"):
-        check_listening(cfg)
-    check_listening(compose())
+        cfg.listening.check_against(cfg.cutoffs, cfg.neighbors)  # what the stage runs first
+    ok = compose()
+    ok.listening.check_against(ok.cutoffs, ok.neighbors)
+    bad = compose(["listening.playlist_length=60"])
+    with pytest.raises(ConfigError, match=r"playlist_length=60 exceeds neighbors\.k=50"):
+        bad.listening.check_against(bad.cutoffs, bad.neighbors)

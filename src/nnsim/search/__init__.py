@@ -66,7 +66,7 @@ def neighbor_table(
     """
     n = space.n_tracks
     if settings.approximate_for(n):
-        from nnsim.search.hnsw import approximate_neighbors
+        from nnsim.search.hnsw import hnsw_table
 
         log.info(
             "approximate neighbours of %s (%d x %d, %s, k=%d, hnswlib)",
@@ -76,7 +76,7 @@ def neighbor_table(
             distance,
             width,
         )
-        idx, dist = approximate_neighbors(
+        idx, dist = hnsw_table(
             space.X,
             width,
             distance,

@@ -58,9 +58,25 @@ def approximate_neighbors(
         Self excluded, sorted by (distance, index).
     distances : np.ndarray [shape=(n, k), dtype=float32]
     """
+    check_distance(distance)
+    return hnsw_table(
+        X, k, distance, options=options, name=name, out=out, show_progress=show_progress
+    )
+
+
+def hnsw_table(
+    X: np.ndarray,
+    k: int,
+    distance: str,
+    *,
+    options: HnswSettings,
+    name: str,
+    out: tuple[np.ndarray, np.ndarray] | None,
+    show_progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`approximate_neighbors` for a distance checked where the settings entered."""
     import hnswlib
 
-    check_distance(distance)
     X = as_matrix(X, name)
     n, d = X.shape
     if not 1 <= k <= n - 1:

@@ -81,7 +81,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
             json.dumps(
                 {
                     "SIMULATED": True,
-                    "model": lcfg.simulate,
+                    "model": as_dict(lcfg.simulate),
                     "family": family,
                     "strength": strength,
                 },
