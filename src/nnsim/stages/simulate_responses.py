@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nnsim.config import as_dict
 from nnsim.errors import InputError
 from nnsim.files import atomic_dir
 from nnsim.listening.simulate import SIMULATED, ResponseModel, simulate_responses, space_strength
