@@ -131,3 +131,17 @@ def test_mlflow_artifacts_follow_the_store_of_each_clone(tmp_path):
     assert not (first / "mlruns" / "artifacts" / "nnsim" / b.parent.parent.name).exists()
     c = run_in(first, "first again")  # and the first clone still writes at home
     assert c.read_text() == "first again"
+
+
+def test_the_import_graph_has_no_circle_between_the_extraction_and_its_dask_plugin():
+    """audio/extract.py uses its Dask plugin (inside a function); the plugin shares
+    audio/extractor.py with it and never imports it back, at any depth (grimp reads
+    function-level imports too)."""
+    from deps_helper import _graph
+
+    g = _graph()
+    assert g.find_shortest_chain("nnsim.audio.extract", "nnsim.audio.dask_plugin")
+    assert g.find_shortest_chain("nnsim.audio.dask_plugin", "nnsim.audio.extract") is None
+    assert g.direct_import_exists(
+        importer="nnsim.audio.dask_plugin", imported="nnsim.audio.extractor"
+    )

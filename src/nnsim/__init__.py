@@ -18,7 +18,8 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: Public names and the module that defines each.
 _API = {
-    "VALID_DISTANCES": "nnsim.search.exact",
+    "DISTANCES": "nnsim.settings",
+    "MEASURES": "nnsim.settings",
     "neighbors": "nnsim.search.exact",
     "neighbor_table": "nnsim.search",
     "prepare_spaces": "nnsim.compare",

@@ -32,8 +32,6 @@ from nnsim.settings import MEASURES
 
 log = logging.getLogger(__name__)
 
-#: Measures understood by :func:`compare_tables`; ``overlap`` is the paper's S_n.
-VALID_MEASURES: tuple[str, ...] = MEASURES
 #: Memory bound (MiB) of the rows of two tables compared at once and of one chunk of
 #: bootstrap weights: what bounds :func:`compare_tables` at millions of tracks.
 TABLE_BLOCK_MB = 256.0
@@ -269,9 +267,9 @@ def pair_overlap(
     0.4
     """
     cut = check_cutoffs(cutoffs)
-    bad = sorted(set(measures) - set(VALID_MEASURES))
+    bad = sorted(set(measures) - set(MEASURES))
     if bad:
-        raise ConfigError(f"unknown measure(s) {bad}; valid: {', '.join(VALID_MEASURES)}.")
+        raise ConfigError(f"unknown measure(s) {bad}; valid: {', '.join(MEASURES)}.")
     if "rbo" in measures and (rbo_p is None or not 0.0 < rbo_p < 1.0):
         raise ConfigError(f"rbo_p must be in (0, 1), got {rbo_p}.")
     K = int(cut[-1])

@@ -15,13 +15,10 @@ import os
 import numpy as np
 
 from nnsim.errors import ConfigError, NnsimError
-from nnsim.settings import PROJECTION_INITS, PROJECTION_METHODS, ProjectionSettings
+from nnsim.settings import PROJECTION_METHODS, ProjectionSettings
 from nnsim.spaces import as_matrix
 
 log = logging.getLogger(__name__)
-
-METHODS = PROJECTION_METHODS
-INITS = PROJECTION_INITS
 
 
 def check_size(n_tracks: int, method: str, options: ProjectionSettings, name: str) -> None:
@@ -32,8 +29,10 @@ def check_size(n_tracks: int, method: str, options: ProjectionSettings, name: st
     ConfigError
         Naming the setting, its value and the limit for this many tracks.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown projection method {method!r}; valid: {', '.join(METHODS)}.")
+    if method not in PROJECTION_METHODS:
+        raise ConfigError(
+            f"unknown projection method {method!r}; valid: {', '.join(PROJECTION_METHODS)}."
+        )
     if n_tracks < 3:
         raise ConfigError(f"{name}: {n_tracks} tracks cannot be projected (need at least 3).")
     if method == "tsne":

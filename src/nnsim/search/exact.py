@@ -42,15 +42,13 @@ from nnsim.spaces import as_matrix
 log = logging.getLogger(__name__)
 
 Distance = Literal["cosine", "euclidean"]
-#: Distances understood by :func:`neighbors` (defined once, in :mod:`nnsim.settings`).
-VALID_DISTANCES: tuple[str, ...] = DISTANCES
 
 
 def check_distance(distance: str) -> str:
     """Return ``distance`` if valid, else raise a :class:`ConfigError` listing valid ones."""
-    if distance not in VALID_DISTANCES:
+    if distance not in DISTANCES:
         raise ConfigError(
-            f"unknown distance {distance!r}; valid distances: {', '.join(VALID_DISTANCES)}."
+            f"unknown distance {distance!r}; valid distances: {', '.join(DISTANCES)}."
         )
     return distance
 
@@ -466,7 +464,7 @@ class ExactEngine:
     def prepare(cls, X: np.ndarray, k: int, distance: str, name: str) -> ExactEngine:
         """Check the inputs and prepare the scaled float32 factors (see the module docstring).
 
-        ``distance`` is one of :data:`VALID_DISTANCES` (checked where settings enter: the
+        ``distance`` is one of :data:`DISTANCES` (checked where settings enter: the
         typed settings, :func:`neighbors`, :func:`nnsim.compare.run_comparison`).
         """
         X = as_matrix(X, name)
