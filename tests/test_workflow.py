@@ -165,3 +165,44 @@ def test_the_mlflow_runs_view_shows_the_table2_aggregates_in_order():
         "factor.layer.S10",
         "listening.by_space.anova_p",
     ]
+
+
+def test_tables_1_and_2_agree_with_the_metrics_in_every_format(spaces, tmp_path):
+    res = run_comparison(spaces, **opts(), distance="cosine")
+    write_report(res, tmp_path, variables=["dataset", "architecture", "layer"])
+    m = comparison_metrics(res)
+    t2 = pd.read_csv(tmp_path / "table2.csv")
+    assert len(t2) == len(res.factors) > 0
+    for row in t2.itertuples():
+        key = f"factor.{row.variable}.S{row.n}"
+        assert row.S_n == pytest.approx(m[key], abs=1e-7)
+        assert row.ci_low == pytest.approx(m[key + ".ci_low"], abs=1e-7)
+        assert row.ci_high == pytest.approx(m[key + ".ci_high"], abs=1e-7)
+        assert row.chance == pytest.approx(row.n / (res.n_tracks - 1))
+    md = (tmp_path / "table2.md").read_text()
+    tex = (tmp_path / "table2.tex").read_text()
+    first = t2.iloc[0]
+    cell = f"{first.S_n:.3f} [{first.ci_low:.3f}, {first.ci_high:.3f}]"
+    assert cell in md and cell in tex
+    assert md.count("\n|") == len(t2) + 1  # header rule and one line per row
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "95\\%" in tex
+    t1 = pd.read_csv(tmp_path / "table1.csv")
+    assert list(t1["space"]) == [s.name for s in res.prepared.spaces]
+    assert list(t1["dim"]) == [s.dim for s in res.prepared.spaces]
+    for stem in ("heatmap", "curves"):  # every figure in three formats
+        assert (tmp_path / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+        assert b"<svg" in (tmp_path / f"{stem}.svg").read_bytes()[:500]
+
+
+def test_a_missing_table2_variable_is_named_with_its_files(spaces, caplog):
+    renamed = []
+    for s in spaces:
+        meta = dict(s.meta)
+        if "architecture" in meta:
+            meta["model"] = meta.pop("architecture")  # as a release manifest names it
+        renamed.append(type(s)(s.name, s.X, s.ids, meta, source=f"{s.name}.npy"))
+    with caplog.at_level("WARNING", logger="nnsim.compare"):
+        res = run_comparison(renamed, **opts(), distance="cosine")
+    assert "architecture" not in set(res.factors["variable"])
+    msg = [r.getMessage() for r in caplog.records if "Table 2" in r.getMessage()]
+    assert msg and "'architecture'" in msg[0] and ".npy" in msg[0]

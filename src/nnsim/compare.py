@@ -208,6 +208,7 @@ def run_comparison(
         ci_level=compare.ci_level,
     )
     fac.insert(0, "distance", distance)
+    _warn_missing_variables(prep.spaces, compare.variables)
     return CompareResult(
         comparison=cmp,
         prepared=prep,
@@ -219,6 +220,25 @@ def run_comparison(
         recall=recall,
         sn_errors=sn_errors,
     )
+
+
+def _warn_missing_variables(spaces: Sequence[Space], variables: Sequence[str]) -> None:
+    """A Table-2 variable that content-based spaces do not carry leaves its rows out: say so,
+    naming the variable and the files, instead of an empty table without a word."""
+    for var in variables:
+        missing = [s for s in spaces if s.meta.get("kind") != "cf" and var not in s.meta]
+        if missing:
+            files = sorted({str(s.source) for s in missing})
+            log.warning(
+                "Table 2: %d space(s) have no %r in their metadata (%s), so they take no part "
+                "in the %s aggregate; add a %r column to the space list (or set "
+                "compare.variables)",
+                len(missing),
+                var,
+                ", ".join(files[:3]) + (" ..." if len(files) > 3 else ""),
+                var,
+                var,
+            )
 
 
 def _stored_table(

@@ -1,4 +1,9 @@
-"""Figures: annotated S_n heatmaps (the paper's Figure 2) and S_n curves."""
+"""Figures: annotated S_n heatmaps (the paper's Figure 2) and S_n curves.
+
+Every figure is written three times from one drawing: PNG (for MLflow and the README) and,
+beside it, PDF and SVG (vector, for papers).  The vector files carry no time stamp, so the
+same numbers give the same bytes (a rerun of a DVC stage changes no output).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+matplotlib.rcParams["svg.hashsalt"] = "nnsim"  # stable ids inside the SVG files
+
+#: Formats every figure is written in: the PNG path given, then these beside it.
+VECTOR_FORMATS: tuple[str, ...] = ("pdf", "svg")
 
 
 def _annotate(ax: Any, values: np.ndarray, *, fontsize: int, strip_zero: bool) -> None:
@@ -29,13 +39,21 @@ def _annotate(ax: Any, values: np.ndarray, *, fontsize: int, strip_zero: bool) -
             )
 
 
-def _save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
-    """Lay out, write and close a figure."""
-    fig.tight_layout()
+def figure_files(path: str | Path) -> list[Path]:
+    """The files :func:`_save` writes for a figure at ``path``: PNG, PDF, SVG."""
     out = Path(path)
-    fig.savefig(out, dpi=dpi)
+    return [out, *(out.with_suffix(f".{ext}") for ext in VECTOR_FORMATS)]
+
+
+def _save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Lay out, write (PNG at ``path``, PDF and SVG beside it) and close a figure."""
+    fig.tight_layout()
+    png, pdf, svg = figure_files(path)
+    fig.savefig(png, dpi=dpi, metadata={"Software": None})
+    fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None, "Producer": None})
+    fig.savefig(svg, metadata={"Date": None})
     plt.close(fig)
-    return out
+    return png
 
 
 def heatmap(

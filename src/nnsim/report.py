@@ -13,8 +13,11 @@ import numpy as np
 import pandas as pd
 
 from nnsim.compare import CompareResult
-from nnsim.plots import curves_plot, heatmap
+from nnsim.plots import curves_plot, figure_files, heatmap
 from nnsim.similarity import Comparison, chance_level
+
+#: Formats of the paper's tables: numbers (CSV), the README (Markdown), a paper (LaTeX).
+TABLE_FORMATS: tuple[str, ...] = ("csv", "md", "tex")
 
 #: Files :func:`write_report` writes.
 REPORT_FILES: tuple[str, ...] = (
@@ -22,8 +25,10 @@ REPORT_FILES: tuple[str, ...] = (
     "curves.csv",
     "factors.csv",
     "ambiguous.csv",
-    "heatmap.png",
-    "curves.png",
+    *(f"table1.{ext}" for ext in TABLE_FORMATS),
+    *(f"table2.{ext}" for ext in TABLE_FORMATS),
+    *(f.name for f in figure_files("heatmap.png")),
+    *(f.name for f in figure_files("curves.png")),
 )
 
 
@@ -90,6 +95,20 @@ def write_report(
     result.factors.to_csv(out / "factors.csv", index=False, float_format="%.8g")
     result.ambiguous.to_csv(out / "ambiguous.csv", index=False, float_format="%.8g")
     n = result.n_tracks
+    write_table(
+        table1(result),
+        out / "table1",
+        caption=f"The compared spaces ({n} shared tracks{', ' + note if note else ''}).",
+    )
+    write_table(
+        table2(result),
+        out / "table2",
+        caption=(
+            f"Average NN-similarity $S_n$ of the pairs that differ in one variable only "
+            f"({d} distance, {n} tracks, {result.comparison.ci_level:.0%} bootstrap CIs; "
+            f"chance level $n/(N-1)$){', ' + note if note else ''}."
+        ),
+    )
     suffix = f", {note}" if note else ""
     heatmap(
         cmp.similarity,
@@ -230,3 +249,140 @@ def curves_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
                 )
             )
     return pd.concat(frames, ignore_index=True)
+
+
+def table1(result: CompareResult) -> pd.DataFrame:
+    """The paper's Table 1: the compared spaces and what they are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``space, kind, dataset, architecture, layer, dim, tracks`` (one row per space).
+    """
+    rows = []
+    for s in result.prepared.spaces:
+        rows.append(
+            {
+                "space": s.name,
+                "kind": s.meta.get("kind", ""),
+                "dataset": s.meta.get("dataset", ""),
+                "architecture": s.meta.get("architecture", ""),
+                "layer": s.meta.get("layer", ""),
+                "dim": s.dim,
+                "tracks": s.n_tracks,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def table2(result: CompareResult) -> pd.DataFrame:
+    """The paper's Table 2 with CIs and the chance level: one row per variable and cutoff.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``variable, levels, pairs, n, S_n, ci_low, ci_high, chance`` (the numbers of
+        ``factors.csv`` and of the ``factor.<variable>.S<n>`` metrics), then a ``chance`` row
+        per cutoff.
+    """
+    f = result.factors
+    cmp = result.comparison
+    chance = dict(zip((int(c) for c in cmp.cutoffs), cmp.chance, strict=True))
+    out = pd.DataFrame(
+        {
+            "variable": f["variable"],
+            "levels": f["levels"],
+            "pairs": f["n_pairs"].astype(int),
+            "n": f["cutoff"].astype(int),
+            "S_n": f["similarity"],
+            "ci_low": f["ci_low"],
+            "ci_high": f["ci_high"],
+            "chance": [chance[int(c)] for c in f["cutoff"]],
+        }
+    )
+    return out
+
+
+def _latex_escape(text: str) -> str:
+    """LaTeX text with its special characters escaped; ``$...$`` math is kept as it is."""
+    parts = text.split("$")
+    if len(parts) % 2 == 1 and len(parts) > 1:
+        return "$".join(p if i % 2 else _latex_escape(p) for i, p in enumerate(parts))
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+    ):
+        text = text.replace(a, b)
+    return text
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.3f}"
+    return str(v)
+
+
+def _display(frame: pd.DataFrame) -> pd.DataFrame:
+    """Table cells as text: S_n with its CI in one cell, three decimals."""
+    if {"S_n", "ci_low", "ci_high"} <= set(frame.columns):
+        frame = frame.copy()
+        frame["S_n"] = [
+            f"{s:.3f} [{lo:.3f}, {hi:.3f}]"
+            for s, lo, hi in zip(frame["S_n"], frame["ci_low"], frame["ci_high"], strict=True)
+        ]
+        frame = frame.drop(columns=["ci_low", "ci_high"]).rename(columns={"S_n": "S_n [CI]"})
+    return frame.map(_cell) if len(frame) else frame.astype(str)
+
+
+def write_table(frame: pd.DataFrame, stem: str | Path, *, caption: str) -> list[Path]:
+    """Write a table as ``<stem>.csv`` (numbers), ``.md`` (Markdown) and ``.tex`` (booktabs).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The numbers (full precision in the CSV).
+    stem : path
+        Path without suffix.
+    caption : str
+        Caption of the Markdown and LaTeX tables.
+
+    Returns
+    -------
+    list of Path
+        The three files.
+    """
+    stem = Path(stem)
+    csv, md, tex = (stem.with_suffix(f".{ext}") for ext in TABLE_FORMATS)
+    frame.to_csv(csv, index=False, float_format="%.8g")
+    shown = _display(frame)
+    cols = list(shown.columns)
+    lines = [f"| {' | '.join(cols)} |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += [f"| {' | '.join(row)} |" for row in shown.itertuples(index=False)]
+    md.write_text("\n".join(lines) + f"\n\n{caption}\n", encoding="utf-8")
+    body = [
+        " & ".join(_latex_escape(str(v)) for v in row) + r" \\"
+        for row in shown.itertuples(index=False)
+    ]
+    tex.write_text(
+        "\n".join(
+            [
+                r"\begin{table}[t]",
+                r"\centering",
+                rf"\caption{{{_latex_escape(caption)}}}",
+                r"\begin{tabular}{" + "l" * len(cols) + "}",
+                r"\toprule",
+                " & ".join(_latex_escape(c) for c in cols) + r" \\",
+                r"\midrule",
+                *body,
+                r"\bottomrule",
+                r"\end{tabular}",
+                r"\end{table}",
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    return [csv, md, tex]
