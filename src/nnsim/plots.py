@@ -45,9 +45,10 @@ def figure_files(path: str | Path) -> list[Path]:
     return [out, *(out.with_suffix(f".{ext}") for ext in VECTOR_FORMATS)]
 
 
-def _save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+def _save(fig: Any, path: str | Path, dpi: int = 120, layout: bool = True) -> Path:
     """Lay out, write (PNG at ``path``, PDF and SVG beside it) and close a figure."""
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     png, pdf, svg = figure_files(path)
     fig.savefig(png, dpi=dpi, metadata={"Software": None})
     fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None, "Producer": None})
@@ -56,15 +57,66 @@ def _save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     return png
 
 
+#: Width of a figure across both columns of a two-column paper (inches); fonts are set for it.
+PAPER_WIDTH = 7.0
+#: Smallest font at print size (points).
+MIN_FONT = 7
+
+_DATASETS = {"msd": "MSD", "mtat": "MTAT", "audioset": "AudioSet"}
+_ARCHS = {"musicnn": "MusiCNN", "vgg": "VGG", "vggish": "VGGish"}
+_LAYERS = {"embeddings": "emb", "taggrams": "tag"}
+
+
+def short_label(name: str, meta: dict[str, Any] | None) -> str:
+    """A readable short label of a space: ``MSD MusiCNN emb``, ``CF 96``, else its name."""
+    meta = meta or {}
+    if meta.get("kind") == "cf":
+        dim = meta.get("factors") or meta.get("dim")
+        return f"CF {dim}" if dim else name
+    parts = [
+        _DATASETS.get(str(meta.get("dataset", "")), str(meta.get("dataset", ""))),
+        _ARCHS.get(str(meta.get("architecture", "")), str(meta.get("architecture", ""))),
+        _LAYERS.get(str(meta.get("layer", "")), str(meta.get("layer", ""))),
+    ]
+    label = " ".join(p for p in parts if p)
+    return label or name
+
+
+def _outline_cb_cf(ax: Any, kinds: list[str]) -> None:
+    """Outline the content-based vs collaborative-filtering pairs of a lower-triangle panel
+    (one rectangle when the CF spaces come last, as the pipeline orders them)."""
+    m = len(kinds)
+    cf = [i for i, k in enumerate(kinds) if k == "cf"]
+    cb = [i for i, k in enumerate(kinds) if k == "cb"]
+    if not cf or not cb:
+        return
+    style: dict[str, Any] = {"fill": False, "lw": 1.5, "ec": "#d55e00"}
+    if cf == list(range(m - len(cf), m)) and cb == list(range(len(cb))):
+        # rows cf (shifted up by one: row 0 of the panel is space 1), columns cb
+        ax.add_patch(plt.Rectangle((-0.5, cf[0] - 1.5), len(cb), len(cf), **style))
+        return
+    for i in range(1, m):
+        for j in range(i):
+            if {kinds[i], kinds[j]} == {"cb", "cf"}:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 1.5), 1, 1, **style))
+
+
 def heatmap(
     S: np.ndarray,
     names: list[str],
     cutoffs: np.ndarray,
     path: str | Path,
     *,
-    title: str = "NN-similarity $S_n$",
+    title: str,
+    labels: list[str] | None = None,
+    chance: np.ndarray | None = None,
+    kinds: list[str] | None = None,
 ) -> Path:
-    """One annotated heatmap panel per cutoff.
+    """The paper's Figure 2: lower-triangle S_n matrices, one panel per cutoff.
+
+    Panels sit in a grid (2 x 2 for four cutoffs) with one shared colour bar whose range is
+    that of the pairs (the diagonal, always 1, is not drawn).  Pairs of a content-based and a
+    collaborative-filtering space are outlined (the paper's "CB vs CF" reading).
 
     Parameters
     ----------
@@ -74,26 +126,84 @@ def heatmap(
         Space names, length ``m``.
     cutoffs : np.ndarray [shape=(c,)]
     path : str or Path
-        PNG to write.
+        PNG to write (PDF and SVG beside it).
     title : str
         Figure title.
+    labels : list of str, optional
+        Short labels of the spaces (default: the names).
+    chance : np.ndarray [shape=(c,)], optional
+        Chance level per cutoff, printed under the panels.
+    kinds : list of str, optional
+        ``cb`` / ``cf`` per space (outlines the CB-vs-CF pairs).
 
     Returns
     -------
     Path
     """
     m, c = len(names), len(cutoffs)
-    size = max(3.0, 0.55 * m + 1.5)
-    fig, axes = plt.subplots(1, c, figsize=(size * c, size), squeeze=False)
-    for ci, ax in enumerate(axes[0]):
-        ax.imshow(S[:, :, ci], vmin=0.0, vmax=1.0, cmap="viridis")
-        ax.set_title(f"$S_{{{int(cutoffs[ci])}}}$")
-        ax.set_xticks(range(m), names, rotation=90, fontsize=7)
-        ax.set_yticks(range(m), names if ci == 0 else [""] * m, fontsize=7)
-        if m <= 20:
-            _annotate(ax, S[:, :, ci], fontsize=6, strip_zero=True)
-    fig.suptitle(title)
-    return _save(fig, path)
+    labels = list(labels or names)
+    if m < 2:
+        raise ValueError("a heatmap needs at least two spaces")
+    ncols = 2 if c in (2, 4) else min(c, 3)
+    nrows = -(-c // ncols)
+    off = S[~np.eye(m, dtype=bool)] if m > 1 else S.ravel()
+    vmax = float(min(1.0, max(0.1, np.ceil(np.nanmax(off) * 10) / 10)))
+    panel = PAPER_WIDTH / ncols
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(PAPER_WIDTH + 0.6, panel * nrows * 0.92 + 0.6),
+        squeeze=False,
+    )
+    lower = np.tril(np.ones((m, m), dtype=bool), k=-1)
+    annotate = m <= 12
+    image = None
+    for ci in range(nrows * ncols):
+        ax = axes[ci // ncols][ci % ncols]
+        if ci >= c:
+            ax.set_visible(False)  # no empty panels
+            continue
+        M = np.where(lower, S[:, :, ci], np.nan)[1:, :-1]
+        image = ax.imshow(M, vmin=0.0, vmax=vmax, cmap="viridis")
+        ax.set_title(f"$S_{{{int(cutoffs[ci])}}}$", fontsize=MIN_FONT + 2)
+        ax.set_xticks(range(m - 1), labels[:-1], rotation=90, fontsize=MIN_FONT)
+        ax.set_yticks(range(m - 1), labels[1:] if ci % ncols == 0 else [""] * (m - 1))
+        ax.tick_params(axis="y", labelsize=MIN_FONT)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        if annotate:
+            for i in range(m - 1):
+                for j in range(i + 1):
+                    v = M[i, j]
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}".lstrip("0"),
+                        ha="center",
+                        va="center",
+                        fontsize=MIN_FONT,
+                        color="black" if v > 0.6 * vmax else "white",
+                    )
+        if kinds is not None:
+            _outline_cb_cf(ax, kinds)
+    fig.suptitle(title, fontsize=MIN_FONT + 2)
+    notes = []
+    if chance is not None:
+        notes.append(
+            "chance level n/(N-1): "
+            + ", ".join(f"$S_{{{int(n)}}}$ {v:.3f}" for n, v in zip(cutoffs, chance, strict=True))
+        )
+    if kinds is not None and {"cb", "cf"} <= set(kinds):
+        notes.append("outlined: content-based vs collaborative-filtering pairs")
+    fig.tight_layout(rect=(0, 0.04 if notes else 0, 0.9, 1))
+    cax = fig.add_axes((0.92, 0.25, 0.02, 0.5))
+    assert image is not None
+    cb = fig.colorbar(image, cax=cax)
+    cb.set_label("$S_n$", fontsize=MIN_FONT + 1)
+    cb.ax.tick_params(labelsize=MIN_FONT)
+    if notes:
+        fig.text(0.01, 0.01, "; ".join(notes), fontsize=MIN_FONT, ha="left", va="bottom")
+    return _save(fig, path, dpi=200, layout=False)
 
 
 #: Colours of pair groups in :func:`curves_plot` (what the two spaces differ in).

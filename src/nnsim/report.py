@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from nnsim.compare import CompareResult
-from nnsim.plots import curves_plot, figure_files, heatmap
+from nnsim.plots import curves_plot, figure_files, heatmap, short_label
 from nnsim.similarity import Comparison, chance_level
 
 #: Formats of the paper's tables: numbers (CSV), the README (Markdown), a paper (LaTeX).
@@ -100,9 +100,11 @@ def write_report(
         out / "table1",
         caption=f"The compared spaces ({n} shared tracks{', ' + note if note else ''}).",
     )
+    t2 = table2(result)
     write_table(
-        table2(result),
+        t2,
         out / "table2",
+        display=table2_display(t2) if len(t2) else None,
         caption=(
             f"Average NN-similarity $S_n$ of the pairs that differ in one variable only "
             f"({d} distance, {n} tracks, {result.comparison.ci_level:.0%} bootstrap CIs; "
@@ -115,7 +117,10 @@ def write_report(
         cmp.names,
         cmp.cutoffs,
         out / "heatmap.png",
-        title=f"NN-similarity ({d}, {n} tracks{suffix})",
+        title=f"NN-similarity $S_n$ ({d}, {n} tracks{suffix})",
+        labels=_unique_labels(cmp),
+        chance=cmp.chance,
+        kinds=[str(cmp.meta.get(nm, {}).get("kind", "")) for nm in cmp.names],
     )
     K = cmp.curves.shape[-1]
     curves_plot(
@@ -282,8 +287,9 @@ def table2(result: CompareResult) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``variable, levels, pairs, n, S_n, ci_low, ci_high, chance`` (the numbers of
-        ``factors.csv`` and of the ``factor.<variable>.S<n>`` metrics), then a ``chance`` row
-        per cutoff.
+        ``factors.csv`` and of the ``factor.<variable>.S<n>`` metrics).  The Markdown and
+        LaTeX tables show it as the paper does: a row per variable, a column per cutoff, and
+        a last row with the chance level (:func:`table2_display`).
     """
     f = result.factors
     cmp = result.comparison
@@ -301,6 +307,34 @@ def table2(result: CompareResult) -> pd.DataFrame:
         }
     )
     return out
+
+
+def table2_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 as text, laid out as in the paper: variables down, cutoffs across.
+
+    Each cell is ``S_n [ci_low, ci_high]``; the last row is the chance level ``n/(N-1)``.
+    """
+    cuts = sorted({int(n) for n in frame["n"]})
+    rows = []
+    for (var, levels, pairs), g in frame.groupby(["variable", "levels", "pairs"], sort=False):
+        by = {int(n): r for n, r in zip(g["n"], g.itertuples(), strict=True)}
+        row = {"variable": str(var), "levels": str(levels), "pairs": str(pairs)}
+        for n in cuts:
+            r = by.get(n)
+            row[f"$S_{{{n}}}$"] = (
+                f"{r.S_n:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" if r is not None else ""
+            )
+        rows.append(row)
+    chance = {int(n): float(c) for n, c in zip(frame["n"], frame["chance"], strict=True)}
+    rows.append(
+        {
+            "variable": "chance",
+            "levels": "",
+            "pairs": "",
+            **{f"$S_{{{n}}}$": f"{chance[n]:.3f}" for n in cuts},
+        }
+    )
+    return pd.DataFrame(rows)
 
 
 def _latex_escape(text: str) -> str:
@@ -337,7 +371,13 @@ def _display(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(_cell) if len(frame) else frame.astype(str)
 
 
-def write_table(frame: pd.DataFrame, stem: str | Path, *, caption: str) -> list[Path]:
+def write_table(
+    frame: pd.DataFrame,
+    stem: str | Path,
+    *,
+    caption: str,
+    display: pd.DataFrame | None = None,
+) -> list[Path]:
     """Write a table as ``<stem>.csv`` (numbers), ``.md`` (Markdown) and ``.tex`` (booktabs).
 
     Parameters
@@ -348,6 +388,8 @@ def write_table(frame: pd.DataFrame, stem: str | Path, *, caption: str) -> list[
         Path without suffix.
     caption : str
         Caption of the Markdown and LaTeX tables.
+    display : pandas.DataFrame, optional
+        The text cells of the Markdown and LaTeX tables (default: ``frame``, three decimals).
 
     Returns
     -------
@@ -357,7 +399,7 @@ def write_table(frame: pd.DataFrame, stem: str | Path, *, caption: str) -> list[
     stem = Path(stem)
     csv, md, tex = (stem.with_suffix(f".{ext}") for ext in TABLE_FORMATS)
     frame.to_csv(csv, index=False, float_format="%.8g")
-    shown = _display(frame)
+    shown = display.astype(str) if display is not None else _display(frame)
     cols = list(shown.columns)
     lines = [f"| {' | '.join(cols)} |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += [f"| {' | '.join(row)} |" for row in shown.itertuples(index=False)]
@@ -386,3 +428,11 @@ def write_table(frame: pd.DataFrame, stem: str | Path, *, caption: str) -> list[
         encoding="utf-8",
     )
     return [csv, md, tex]
+
+
+def _unique_labels(cmp: Comparison) -> list[str]:
+    """Short labels of the compared spaces (their names where two would read the same)."""
+    labels = [short_label(n, cmp.meta.get(n)) for n in cmp.names]
+    return [
+        lab if labels.count(lab) == 1 else name for lab, name in zip(labels, cmp.names, strict=True)
+    ]
