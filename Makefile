@@ -11,6 +11,9 @@ TF_PINS := tensorflow-cpu==2.21.0 protobuf==7.36.2 numpy==2.4.6
 # Stages are `python -m nnsim.stages.*`: run them with this project's environment first on PATH.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 OVERRIDES ?=
+# make ui PORT=5001 / make listen PORT=8766 (default: the port in conf/)
+PORT ?=
+PORT_ARG := $(if $(PORT),--port $(PORT),)
 
 .PHONY: setup params deps demo test lint bench bench-scale ui listen clean-venv
 
@@ -40,6 +43,7 @@ deps: setup
 demo: setup
 	$(RUN) python -m nnsim.stages.params
 	$(RUN) dvc repro
+	@$(RUN) python -m nnsim.stages.summary
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -69,11 +73,11 @@ bench-scale: setup
 	$(RUN) python benchmarks/bench_scale.py
 
 ui: setup
-	$(RUN) python -m nnsim.stages.ui
+	$(RUN) python -m nnsim.stages.ui $(PORT_ARG)
 
 # The listening test on the study of the playlists stage (http://127.0.0.1:8765/).
 listen: setup
-	$(RUN) nnsim listening serve
+	$(RUN) nnsim listening serve $(PORT_ARG)
 
 clean-venv:
 	rm -rf $(VENV) $(TFVENV)

@@ -243,3 +243,19 @@ def test_zero_rows_error_or_drop(space_dir, capsys):
     assert "msd-vgg-taggrams: rows 3, 7" in err and "--drop-zero-rows" in err
     assert run([*base, "--out", space_dir / "z2", "--drop-zero-rows"]) == 0
     assert "dropped 2 all-zero" in capsys.readouterr().out
+
+
+def test_version_and_defaults_in_help(capsys):
+    from nnsim import __version__
+    from nnsim.config import compose
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"nnsim {__version__}"
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    base = compose(["data=jamendo"])
+    assert f"(default: {base.compare.n_boot})" in text
+    assert f"(default: {base.distance})" in text
+    assert f"bootstrap seed (default: {base.compare.seed})" in text

@@ -90,3 +90,24 @@ def test_ctrl_c_in_any_stage_exits_130_without_partial_outputs(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "interrupted" in err and "no partial files" in err and "Traceback" not in err
     assert not out.exists() and not list(out.parent.glob(".*partial*"))
+
+
+def test_a_sweep_parent_is_named_by_what_it_sweeps():
+    from nnsim.stages.sweep import swept_overrides
+
+    argv = ["-m", "distance=cosine,euclidean", "cutoffs=[5,10],[20,50]", "layer=taggrams"]
+    assert swept_overrides(argv) == "distance=cosine,euclidean cutoffs=[5,10],[20,50]"
+    assert swept_overrides(["-m", "cutoffs=[5,10]", "compare.n_boot=range(1,3)"]) == (
+        "compare.n_boot=range(1,3)"
+    )
+
+
+def test_make_demo_ends_by_saying_where_the_results_are(tmp_path):
+    from nnsim.stages.summary import lines
+
+    cfg = compose([f"paths.results_dir={tmp_path}", f"paths.release_dir={tmp_path}/release"])
+    (tmp_path / "compare").mkdir()
+    text = "\n".join(lines(cfg))
+    assert f"{tmp_path}/compare/" in text and "Figure 2" in text
+    assert "cf_select" not in text  # only what exists
+    assert f"http://{cfg.listening.app.host}:{cfg.listening.app.port}/" in text

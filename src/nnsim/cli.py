@@ -245,15 +245,33 @@ def cmd_listening_export(args: argparse.Namespace) -> int:
     return 0
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it has none or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if d is None or d is False or d == argparse.SUPPRESS or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
 def build_parser(base: Settings) -> argparse.ArgumentParser:
     """The argument parser, its defaults taken from the composed settings ``base``."""
     cmp_cfg = base.compare
+    from nnsim import __version__
+
+    fmt = _DefaultsHelp  # every option's default in --help
     p = argparse.ArgumentParser(
-        prog="nnsim", description="Nearest-neighbour similarity of latent spaces."
+        prog="nnsim",
+        description="Nearest-neighbour similarity of latent spaces.",
+        formatter_class=fmt,
     )
+    p.add_argument("--version", action="version", version=f"nnsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser(
         "compare",
+        formatter_class=fmt,
         help="compare every pair of spaces in a list",
         description="Compute S_n for every pair of spaces in LIST.csv (columns name,file). "
         "Defaults come from conf/ (data=jamendo).",
@@ -264,8 +282,16 @@ def build_parser(base: Settings) -> argparse.ArgumentParser:
         default=None,
         help="folder the list's files are relative to (default: its folder)",
     )
-    c.add_argument("--cutoffs", type=int, nargs="+", default=list(base.cutoffs))
-    c.add_argument("--distance", default=base.distance, choices=DISTANCES)
+    c.add_argument(
+        "--cutoffs",
+        type=int,
+        nargs="+",
+        default=list(base.cutoffs),
+        help="cutoffs n of S_n, increasing; each below the number of shared tracks",
+    )
+    c.add_argument(
+        "--distance", default=base.distance, choices=DISTANCES, help="neighbour distance"
+    )
     c.add_argument("--out", required=True, help="output folder (new or empty unless --force)")
     c.add_argument(
         "--ids",
@@ -307,10 +333,13 @@ def build_parser(base: Settings) -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="write into a non-empty --out")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=cmd_compare, base=base)
-    rel = sub.add_parser("release", help="the release bundle: upload it to Zenodo")
+    rel = sub.add_parser(
+        "release", help="the release bundle: upload it to Zenodo", formatter_class=fmt
+    )
     rsub = rel.add_subparsers(dest="release_command", required=True)
     up = rsub.add_parser(
         "upload",
+        formatter_class=fmt,
         help="upload the bundle of the export stage to Zenodo (release.zenodo.base_url)",
         description="Create a deposition (or resume a half-finished one), upload the bundle's "
         "files, set its metadata from .zenodo.json. The token comes from "
@@ -320,10 +349,13 @@ def build_parser(base: Settings) -> argparse.ArgumentParser:
     up.add_argument("--publish", action="store_true", help="publish after uploading (asks first)")
     up.add_argument("--yes", action="store_true", help="do not ask before publishing")
     up.set_defaults(func=cmd_release_upload, base=base)
-    lis = sub.add_parser("listening", help="the listening test: serve it, export its answers")
+    lis = sub.add_parser(
+        "listening", help="the listening test: serve it, export its answers", formatter_class=fmt
+    )
     lsub = lis.add_subparsers(dest="listening_command", required=True)
     sv = lsub.add_parser(
         "serve",
+        formatter_class=fmt,
         help="serve the study file in the browser (loopback by default)",
         description="Serve the playlists stage's study (results/listening/study.json) with its "
         "audio; answers go to listening.app.db (SQLite) at once.",
@@ -338,6 +370,7 @@ def build_parser(base: Settings) -> argparse.ArgumentParser:
     sv.set_defaults(func=cmd_listening_serve)
     ex = lsub.add_parser(
         "export",
+        formatter_class=fmt,
         help="write every answer as CSV",
         description="Columns: participant, reference, reference_position, space, position, "
         "rating, skipped, timestamp, app_version, study_hash. Demographics go to "

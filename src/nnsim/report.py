@@ -60,7 +60,7 @@ def write_report(
     ----------
     result : CompareResult
     out_dir : str or Path
-        Existing folder (the caller makes it atomic).
+        Folder, created when missing (stages pass a scratch folder that they make atomic).
     variables : list of str
         Metadata variables that label the curves (``compare.variables``).
     note : str
@@ -72,6 +72,7 @@ def write_report(
         The files written, in :data:`REPORT_FILES` order.
     """
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     cmp, d = result.comparison, result.distance
     sim = similarity_frame(cmp, d)
     groups = pair_groups(result, variables)

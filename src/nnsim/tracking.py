@@ -320,9 +320,11 @@ def stage_run(
         yield tr
 
 
-def sweep_parent(cfg: Settings, sweep_dir: str) -> str | None:
+def sweep_parent(cfg: Settings, sweep_dir: str, swept: str) -> str | None:
     """The run id of a multirun's parent run (created by its first job), found by its tag.
 
+    The parent run is named by what the multirun sweeps (``swept``, e.g.
+    ``distance=cosine,euclidean``), so the MLflow UI lists sweeps by their question.
     Returns None when tracking is off.
     """
     mcfg = cfg.mlflow
@@ -341,7 +343,7 @@ def sweep_parent(cfg: Settings, sweep_dir: str) -> str | None:
     with stage_run(
         cfg,
         "sweep",
-        run_name=f"sweep {Path(sweep_dir).name}",
+        run_name=f"sweep {swept}" if swept else f"sweep {Path(sweep_dir).name}",
         tags={"nnsim.sweep": sweep_dir, "nnsim.role": "parent"},
     ) as tr:
         tr.log_params({"sweep.dir": sweep_dir})

@@ -30,6 +30,28 @@ from nnsim.tracking import stage_run, sweep_parent
 log = logging.getLogger("nnsim.sweep")
 
 
+def swept(arg: str) -> bool:
+    """Whether a command-line override sweeps: ``key=a,b`` (a comma outside brackets) or
+    ``key=range(...)`` / ``choice(...)`` / ``glob(...)``."""
+    key, _, value = arg.partition("=")
+    if not value or key.startswith(("hydra", "+", "~")):
+        return False
+    if value.startswith(("range(", "choice(", "glob(")):
+        return True
+    depth = 0
+    for ch in value:
+        depth += ch in "[({"
+        depth -= ch in "])}"
+        if ch == "," and depth == 0:
+            return True
+    return False
+
+
+def swept_overrides(argv: list[str]) -> str:
+    """What a multirun sweeps, from its command line: ``distance=cosine,euclidean``."""
+    return " ".join(a for a in argv if not a.startswith("-") and swept(a))
+
+
 @hydra.main(config_path=str(find_conf_dir()), config_name="config", version_base=None)
 def app(dcfg: DictConfig) -> float:
     """One sweep job: compare the selected spaces with this job's settings."""
@@ -41,7 +63,9 @@ def app(dcfg: DictConfig) -> float:
             "the sweep's composed settings",
         )
         multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"
-        parent = sweep_parent(cfg, hc.sweep.dir) if multirun else None
+        parent = (
+            sweep_parent(cfg, hc.sweep.dir, swept_overrides(sys.argv[1:])) if multirun else None
+        )
         overrides = list(hc.overrides.task)
         name = " ".join(overrides) or "defaults"
         distance = cfg.distance

@@ -1,0 +1,55 @@
+"""``make demo``'s last words: where the results, the MLflow runs and the listening test are.
+
+Not a DVC stage: it reads ``params.yaml`` and prints what the pipeline's outputs are and how
+to open them, instead of DVC's hint about ``git add dvc.lock`` and ``dvc push``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nnsim.settings import Settings
+from nnsim.stages.common import run_stage
+
+
+def lines(cfg: Settings) -> list[str]:
+    """The summary, one line per place (only places that exist)."""
+    results = Path(cfg.paths.results_dir)
+    out = [
+        "",
+        "nnsim: the pipeline is up to date."
+        + (" (SYNTHETIC demo data)" if cfg.data.synthetic else ""),
+    ]
+    places = [
+        (results / "compare", "S_n, Table 1-2 (CSV/Markdown/LaTeX), Figure 2 (PNG/PDF/SVG)"),
+        (results / "cf_select", "Figure 1: ALS factor count by NDCG/MAP"),
+        (results / "projections", "Figure 3: 2-D maps scored against their spaces"),
+        (results / "listening_stats", "Figure 5: listening-test statistics"),
+        (Path(cfg.paths.release_dir), "the release bundle for Zenodo"),
+    ]
+    for path, what in places:
+        if path.exists():
+            out.append(f"  {str(path) + '/':<28} {what}")
+    if cfg.mlflow.enabled:
+        out.append(
+            f"  make ui                      MLflow runs on http://{cfg.mlflow.ui_host}:{cfg.mlflow.ui_port}/"
+        )
+    app = cfg.listening.app
+    out.append(
+        f"  make listen                  the listening test on http://{app.host}:{app.port}/"
+    )
+    return out
+
+
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    print("\n".join(lines(cfg)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, __doc__ or "", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
