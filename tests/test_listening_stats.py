@@ -136,3 +136,23 @@ def test_bad_exports_name_the_file_and_the_problem(tmp_path):
     ).to_csv(bad, index=False)
     with pytest.raises(InputError, match="'position' must be"):
         read_responses(bad)
+
+
+def test_compact_letters_share_a_letter_exactly_when_tukey_finds_no_difference():
+    import itertools
+
+    from nnsim.listening.stats import compact_letters
+
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        k = int(rng.integers(2, 8))
+        names = [f"s{i}" for i in range(k)]
+        pairs = list(itertools.combinations(names, 2))
+        reject = rng.random(len(pairs)) < 0.5
+        table = pd.DataFrame(
+            {"group1": [a for a, _ in pairs], "group2": [b for _, b in pairs], "reject": reject}
+        )
+        letters = compact_letters(names, table)
+        assert all(letters[s] for s in names)
+        for (a, b), rej in zip(pairs, reject, strict=True):
+            assert bool(set(letters[a]) & set(letters[b])) == (not rej), (a, b, letters)

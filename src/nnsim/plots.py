@@ -395,31 +395,127 @@ def scatter_maps(
     return _save(fig, path, dpi=110)
 
 
-def rating_bars(means: Any, path: str | Path, *, title: str) -> Path:
-    """Mean ± std of the ratings per space as bars (the paper's Figure 5).
+#: Colour-blind-safe colours (Okabe & Ito) for lines and bars.
+OKABE_ITO = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442")
+
+
+def factor_selection(
+    runs: Any,
+    path: str | Path,
+    *,
+    k: int,
+    best: int,
+    title: str,
+    ci_level: float,
+) -> Path:
+    """The paper's Figure 1: NDCG@k and MAP@k of ALS against the factor counts tried.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per fit: ``model`` (``als`` / ``popularity``), ``factors``, ``seed``,
+        ``ndcg``, ``map``.
+    path : str or Path
+        PNG to write (PDF and SVG beside it).
+    k : int
+        The cutoff of the metrics.
+    best : int
+        The chosen factor count (marked).
+    title : str
+    ci_level : float
+        Level of the t intervals of the mean over seeds.
+
+    Returns
+    -------
+    Path
+    """
+    from scipy import stats
+
+    als = runs[runs["model"] == "als"]
+    pop = runs[runs["model"] == "popularity"]
+    factors = sorted(int(f) for f in als["factors"].unique())
+    fig, axes = plt.subplots(1, 2, figsize=(PAPER_WIDTH, 2.8))
+    for ax, metric in zip(axes, ("ndcg", "map"), strict=True):
+        g = als.groupby("factors")[metric]
+        mean, sd, n = g.mean(), g.std(ddof=1).fillna(0.0), g.count()
+        half = stats.t.ppf(0.5 + ci_level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+        ax.fill_between(factors, mean - half, mean + half, color=OKABE_ITO[0], alpha=0.2, lw=0)
+        ax.plot(factors, mean, "o-", color=OKABE_ITO[0], ms=4, label="ALS (mean over seeds)")
+        if len(pop):
+            ax.axhline(
+                float(pop[metric].mean()), color=OKABE_ITO[1], ls="--", lw=1.2, label="popularity"
+            )
+        ax.axvline(best, color=OKABE_ITO[3], ls=":", lw=1.2, label=f"chosen: {best}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(factors, [str(f) for f in factors])
+        ax.minorticks_off()
+        ax.set_xlabel("ALS factors", fontsize=MIN_FONT + 1)
+        ax.set_ylabel(f"{metric.upper()}@{k}", fontsize=MIN_FONT + 1)
+        ax.tick_params(labelsize=MIN_FONT)
+        ax.legend(fontsize=MIN_FONT, frameon=False)
+    note = f"shaded: {ci_level:.0%} t interval over {int(als['seed'].nunique())} seeds"
+    if best in (factors[0], factors[-1]) and len(factors) > 1:
+        note += (
+            f"; the best count is at the {'lower' if best == factors[0] else 'upper'} edge of "
+            "the grid: extend cf.select.factors"
+        )
+    fig.suptitle(title, fontsize=MIN_FONT + 2)
+    fig.text(0.01, 0.01, note, fontsize=MIN_FONT, ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _save(fig, path, dpi=200, layout=False)
+
+
+def rating_bars(
+    means: Any, path: str | Path, *, title: str, letters: dict[str, str] | None = None
+) -> Path:
+    """Mean ± std of the ratings per space, sorted, with Tukey HSD groups (Figure 5).
 
     Parameters
     ----------
     means : pandas.DataFrame
         Columns ``space``, ``mean``, ``std``, ``n`` (one row per space).
     path : str or Path
-        PNG to write.
+        PNG to write (PDF and SVG beside it).
     title : str
         Figure title (says SIMULATED for simulated answers).
+    letters : dict of str to str, optional
+        Compact letter display per space (spaces sharing a letter do not differ).
     """
-    m = means.sort_values("mean", ascending=False)
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(m), 4.2))
+    m = means.sort_values("mean", ascending=False).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(min(PAPER_WIDTH, 1.6 + 0.75 * len(m)), 3.0))
     x = np.arange(len(m))
-    ax.bar(x, m["mean"], yerr=m["std"].fillna(0), capsize=4, color="#4c72b0")
+    mean = m["mean"].to_numpy(float)
+    sd = m["std"].fillna(0).to_numpy(float)
+    # whiskers stay on the scale (0..3): a rating cannot be below 0 or above 3
+    err = np.vstack([np.minimum(sd, mean), np.minimum(sd, 3.0 - mean)])
+    ax.bar(x, mean, yerr=err, capsize=3, color=OKABE_ITO[0], width=0.65)
+    for i, row in m.iterrows():
+        top = mean[i] + err[1, i]
+        label = (letters or {}).get(str(row["space"]), "")
+        ax.text(i, top + 0.06, label, ha="center", va="bottom", fontsize=MIN_FONT + 1)
     ax.set_xticks(
         x,
         [f"{s}\n(n={n})" for s, n in zip(m["space"], m["n"], strict=True)],
         rotation=30,
         ha="right",
-        fontsize=8,
+        fontsize=MIN_FONT,
     )
-    ax.set_ylim(0, 3.4)
-    ax.set_yticks([0, 1, 2, 3], ["0 not", "1 somewhat", "2 similar", "3 very"])
-    ax.set_ylabel("rated similarity (mean ± std)")
-    ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    ax.set_ylim(0, 3.45)
+    ax.set_yticks([0, 1, 2, 3])
+    ax.tick_params(axis="y", labelsize=MIN_FONT)
+    ax.set_ylabel("rated similarity\n(0 not … 3 very similar)", fontsize=MIN_FONT + 1)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title, fontsize=MIN_FONT + 1)
+    if letters:
+        fig.text(
+            0.01,
+            0.01,
+            "mean ± std; spaces sharing a letter do not differ (Tukey HSD)",
+            fontsize=MIN_FONT,
+            ha="left",
+            va="bottom",
+        )
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        return _save(fig, path, dpi=200, layout=False)
+    return _save(fig, path, dpi=200)

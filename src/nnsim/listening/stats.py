@@ -114,6 +114,61 @@ def group_tests(r: pd.DataFrame, by: str) -> dict[str, Any]:
     }
 
 
+def compact_letters(order: list[str], tukey_table: pd.DataFrame) -> dict[str, str]:
+    """Compact letter display of Tukey HSD results: spaces sharing a letter do not differ.
+
+    Each maximal group of spaces none of which differ pairwise (a maximal clique of the
+    "not rejected" graph, Bron-Kerbosch) gets a letter, ``a`` for the group whose best-ranked
+    member comes first in ``order``.  Two spaces share a letter if and only if Tukey HSD
+    did not find them different.
+
+    Parameters
+    ----------
+    order : list of str
+        Spaces, best first (e.g. by mean rating).
+    tukey_table : pandas.DataFrame
+        :func:`tukey`'s ``group1, group2, reject``.
+
+    Returns
+    -------
+    dict of str to str
+        Letters per space.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"group1": ["A", "A", "B"], "group2": ["B", "C", "C"],
+    ...                   "reject": [False, True, False]})
+    >>> compact_letters(["A", "B", "C"], t)
+    {'A': 'a', 'B': 'ab', 'C': 'b'}
+    """
+    same: dict[str, set[str]] = {s: set() for s in order}  # neighbours, not oneself
+    for g1, g2, rej in zip(
+        tukey_table["group1"], tukey_table["group2"], tukey_table["reject"], strict=True
+    ):
+        if not bool(rej) and g1 in same and g2 in same:
+            same[g1].add(g2)
+            same[g2].add(g1)
+    cliques: list[frozenset[str]] = []
+
+    def expand(r: set[str], p: set[str], x: set[str]) -> None:
+        if not p and not x:
+            cliques.append(frozenset(r))
+            return
+        for v in sorted(p, key=order.index):
+            expand(r | {v}, p & same[v], x & same[v])
+            p = p - {v}
+            x = x | {v}
+
+    expand(set(), set(order), set())
+    rank = {s: i for i, s in enumerate(order)}
+    cliques.sort(key=lambda c: sorted(rank[s] for s in c))
+    letters = {s: "" for s in order}
+    for i, c in enumerate(cliques):
+        for s in c:
+            letters[s] += "abcdefghijklmnopqrstuvwxyz"[i % 26]
+    return {s: "".join(sorted(v)) for s, v in letters.items()}
+
+
 def tukey(r: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """Tukey HSD between every pair of spaces (statsmodels)."""
     from statsmodels.stats.multicomp import pairwise_tukeyhsd

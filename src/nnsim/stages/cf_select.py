@@ -15,35 +15,10 @@ import pandas as pd
 from nnsim.cf.als import METRICS, select_factors
 from nnsim.cf.log import to_matrix
 from nnsim.files import write_json
+from nnsim.plots import factor_selection
 from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
 from nnsim.tracking import stage_run
-
-
-def plot_selection(summary: pd.DataFrame, k: int, path: Path, simulated: bool = False) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    als = summary[summary["model"] == "als"]
-    pop = summary[summary["model"] == "popularity"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, m in zip(axes, ("ndcg", "map"), strict=True):
-        ax.errorbar(
-            als["factors"], als[f"{m}_mean"], yerr=als[f"{m}_std"].fillna(0), marker="o", capsize=3
-        )
-        if len(pop):
-            ax.axhline(float(pop[f"{m}_mean"].iloc[0]), color="grey", ls="--", label="popularity")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("factors")
-        ax.set_ylabel(f"{m.upper()}@{k}")
-        ax.legend(fontsize=7)
-    label = ", SIMULATED demo log" if simulated else ""
-    fig.suptitle(f"ALS factor selection (stratified 80/20 split{label})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run(cfg: Settings, args: argparse.Namespace) -> None:
@@ -84,7 +59,25 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         out.mkdir(parents=True, exist_ok=True)
         sel.table.to_csv(out / "runs.csv", index=False)
         sel.summary.to_csv(out / "summary.csv", index=False)
-        plot_selection(sel.summary, int(sel_cfg.k), out / "figure.png", bool(cfg.data.synthetic))
+        label = ", SIMULATED demo log" if cfg.data.synthetic else ""
+        factor_selection(
+            sel.table,
+            out / "figure.png",
+            k=sel_cfg.k,
+            best=sel.best,
+            title=f"ALS factor selection (stratified {1 - sel_cfg.test_ratio:.0%}/"
+            f"{sel_cfg.test_ratio:.0%} split{label})",
+            ci_level=cfg.compare.ci_level,
+        )
+        grid = sorted(sel_cfg.factors)
+        if sel.best in (grid[0], grid[-1]) and len(grid) > 1:
+            log.warning(
+                "cf_select: the best factor count (%d) is at the %s edge of cf.select.factors=%s; "
+                "extend the grid to be sure it is the best",
+                sel.best,
+                "lower" if sel.best == grid[0] else "upper",
+                grid,
+            )
         als = sel.summary[sel.summary["model"] == "als"]
         pop = sel.summary[sel.summary["model"] == "popularity"].iloc[0]
         tr.log_metric_steps(

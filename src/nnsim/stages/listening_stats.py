@@ -20,7 +20,7 @@ import pandas as pd
 
 from nnsim.files import atomic_dir
 from nnsim.listening.simulate import SIMULATED
-from nnsim.listening.stats import TESTS, analyse, read_responses
+from nnsim.listening.stats import TESTS, analyse, compact_letters, read_responses
 from nnsim.plots import rating_bars
 from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
@@ -66,9 +66,14 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         else:
             (tmp / "tukey.csv").write_text("group1,group2,meandiff,p_adj,lower,upper,reject\n")
         n = res["n"]
+        letters = None
+        if res["tukey"] is not None:
+            order = list(res["means"].sort_values("mean", ascending=False)["space"])
+            letters = compact_letters(order, res["tukey"])
         rating_bars(
             res["means"],
             tmp / "ratings.png",
+            letters=letters,
             title=f"{label}rated similarity per space\n({n['participants']} participants, "
             f"{n['ratings']} ratings)",
         )
