@@ -2,7 +2,9 @@
 
 grimp (the graph behind import-linter) reads every import of the package, function-level
 ones included.  A module's parent packages run too when it is imported, so their
-``__init__`` files count as well, unless they hold only a docstring.
+``__init__`` files count as well, unless they hold only a docstring (or, for
+``nnsim/__init__.py``, only the lazy table of the public API: it imports nothing of the
+project at module level, so editing it reruns nothing).
 """
 
 from __future__ import annotations
@@ -42,10 +44,21 @@ def imported_modules(mod: str) -> set[str]:
 
 
 def _docstring_only(path: Path) -> bool:
+    """A package ``__init__`` that cannot change a stage's results: a docstring, or (the
+    top-level one) no project import at module level, only a table of lazily imported
+    names and thread-pool environment defaults."""
     import ast
 
     body = ast.parse(path.read_text()).body
-    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+    if all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body):
+        return True
+    if path == SRC / "nnsim" / "__init__.py":
+        return not any(
+            (isinstance(n, ast.ImportFrom) and (n.module or "").startswith("nnsim"))
+            or (isinstance(n, ast.Import) and any(a.name.startswith("nnsim") for a in n.names))
+            for n in body
+        )
+    return False
 
 
 def module_paths(mod: str) -> set[str]:

@@ -1,0 +1,159 @@
+"""Stage ``site``: the results site (``results/site/``), the last stage of the pipeline.
+
+Gathers the paper's figures and tables that the pipeline wrote (Figure 1 from ``cf_select``,
+Figure 2 and Tables 1-2 from ``compare@<distance>``, Figure 3 from ``score_projections``,
+Figure 5 from ``listening_stats``) with their provenance (git revision, model graph hashes,
+the vectors' fingerprints, the settings) into one static folder that opens from disk
+(:mod:`nnsim.site.build`).  Labelled SYNTHETIC on the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from nnsim import __version__
+from nnsim.config import dump
+from nnsim.files import atomic_dir
+from nnsim.settings import Settings
+from nnsim.site.build import Figure, Provenance, Section, Table, build_site
+from nnsim.stages.common import log, run_stage
+from nnsim.stages.space_lists import pipeline_spaces
+from nnsim.tracking import git_revision, stage_run
+
+
+def sections(cfg: Settings) -> list[Section]:
+    """What the index page shows, in the paper's order."""
+    res = Path(cfg.paths.results_dir)
+    dists = cfg.neighbors.distances
+    fig1 = Section(
+        "figure-1",
+        "Figure 1: ALS factor count",
+        "NDCG and MAP of the ALS item factors against the factor counts tried; the chosen "
+        "count makes the collaborative-filtering space.",
+        figures=[
+            Figure(
+                res / "cf_select" / "figure.png",
+                "Figure 1",
+                "NDCG and MAP by factor count, with the popularity baseline and the chosen count.",
+            )
+        ],
+    )
+    fig2 = Section(
+        "figure-2",
+        "Figure 2 and Tables 1-2: how far the spaces agree",
+        "S_n, the share of a track's n nearest neighbours that two spaces have in common, "
+        "averaged over every track, for every pair of spaces; Table 2 averages the pairs that "
+        "differ in one variable only.",
+    )
+    for d in dists:
+        cdir = res / "compare" / d
+        fig2.figures += [
+            Figure(cdir / "heatmap.png", f"Figure 2 ({d})", f"S_n of every pair, {d} distance."),
+            Figure(
+                cdir / "curves.png",
+                f"S_n for every n ({d})",
+                f"S_n against n for every pair, {d} distance, with the chance level.",
+            ),
+        ]
+        fig2.tables.append(
+            Table(
+                cdir / "table2.csv",
+                f"Table 2 ({d})",
+                "Average S_n of the pairs that differ in one variable, with bootstrap CIs and "
+                "the chance level.",
+            )
+        )
+    if dists:
+        fig2.tables.insert(
+            0,
+            Table(res / "compare" / dists[0] / "table1.csv", "Table 1", "The compared spaces."),
+        )
+    fig3 = Section(
+        "figure-3",
+        "Figure 3: 2-D projections",
+        "PCA, t-SNE and UMAP maps of a space, scored by S_n against the space itself and "
+        "between seeds.",
+    )
+    for sp in cfg.projection.spaces:
+        pdir = res / "projections" / sp
+        fig3.figures.append(Figure(pdir / f"{sp}.scatter.png", f"Maps of {sp}", "The maps."))
+        for d in cfg.projection.distances:
+            fig3.figures += [
+                Figure(
+                    pdir / f"{sp}.{d}.grid.png",
+                    f"{sp}: maps vs the space ({d})",
+                    f"S_n of each map against {sp} ({d} distance in the space).",
+                ),
+                Figure(
+                    pdir / f"{sp}.{d}.curves.png",
+                    f"{sp}: S_n for every n ({d})",
+                    "S_n of each map against the space, for every n.",
+                ),
+            ]
+    fig5 = Section(
+        "figure-5",
+        "Figure 5: the listening test",
+        "How similar listeners rated the playlists that each space proposes for a reference track.",
+        figures=[
+            Figure(
+                res / "listening_stats" / "ratings.png",
+                "Figure 5",
+                "Mean ± std of the ratings per space; spaces sharing a letter do not differ.",
+            )
+        ],
+        tables=[Table(res / "listening_stats" / "tests.csv", "Tests", "The statistical tests.")],
+    )
+    return [fig2, fig1, fig3, fig5]
+
+
+def provenance(cfg: Settings) -> Provenance:
+    """Provenance of the results: code, models, data and settings."""
+    graphs, data = {}, {}
+    for s in pipeline_spaces(cfg):
+        sha = s.meta.get("graph_sha256")
+        if sha and s.meta.get("model"):
+            graphs[str(s.meta["model"])] = str(sha)
+        data[s.name] = hashlib.sha256(np.ascontiguousarray(s.X).tobytes()).hexdigest()
+    m = cfg.mlflow
+    mlflow = (
+        f"Every stage logged a run to the MLflow experiment '{m.experiment}' "
+        f"({m.tracking_uri}); `make ui` opens them on http://{m.ui_host}:{m.ui_port}/."
+        if m.enabled
+        else "Tracking was off (mlflow=off)."
+    )
+    return Provenance(
+        revision=git_revision(),
+        version=__version__,
+        settings=dump(cfg),
+        graphs=graphs,
+        data=data,
+        mlflow=mlflow,
+        synthetic=bool(cfg.data.synthetic),
+    )
+
+
+def run(cfg: Settings, args: argparse.Namespace) -> None:
+    out = Path(cfg.paths.results_dir) / "site"
+    params = {"data.name": cfg.data.name, "neighbors.distances": cfg.neighbors.distances}
+    with stage_run(cfg, "site", params) as tr, atomic_dir(out) as tmp:
+        files = build_site(
+            sections(cfg),
+            provenance(cfg),
+            tmp,
+            title="nnsim results" + (" (SYNTHETIC demo)" if cfg.data.synthetic else ""),
+        )
+        tr.log_metrics({"site.files": float(len(files))})
+    log.info("results site: %s (open index.html)", out / "index.html")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, __doc__ or "", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
