@@ -15,7 +15,7 @@ OVERRIDES ?=
 PORT ?=
 PORT_ARG := $(if $(PORT),--port $(PORT),)
 
-.PHONY: setup params deps demo test lint bench bench-scale ui listen clean-venv
+.PHONY: setup params deps demo test lint bench bench-scale ui listen screenshots clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ ui: setup
 # The listening test on the study of the playlists stage (http://127.0.0.1:8765/).
 listen: setup
 	$(RUN) nnsim listening serve $(PORT_ARG)
+
+# The README's pictures from the demo's own outputs (run after make demo): docs/results/.
+screenshots: setup
+	$(RUN) python docs/screenshots.py
 
 clean-venv:
 	rm -rf $(VENV) $(TFVENV)

@@ -129,12 +129,15 @@ def _page(title: str, body: str, *, synthetic: bool) -> str:
 
 
 def _copy(src: Path, out: Path, sub: str) -> str | None:
+    """Copy ``src`` into the site as ``<sub>/<parent folder>-<name>`` (the same file name
+    from two folders, e.g. ``compare/cosine/heatmap.png`` and ``compare/euclidean/...``,
+    stays two files); returns its address relative to the site, or None when missing."""
     if not src.is_file():
         return None
-    dst = out / sub / src.name
+    dst = out / sub / f"{src.parent.name}-{src.name}"
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
-    return f"{sub}/{src.name}"
+    return dst.relative_to(out).as_posix()
 
 
 def _figure_html(fig: Figure, out: Path, sub: str) -> str:
