@@ -407,3 +407,47 @@ def test_export_of_a_file_that_is_not_a_database(tmp_path):
         export_csv(bad, tmp_path / "out.csv")
     with pytest.raises(InputError, match="no responses database here"):
         export_csv(tmp_path / "missing.sqlite", tmp_path / "out.csv")
+
+
+def test_export_never_overwrites_the_database_or_an_existing_demographics_file(tmp_path, capsys):
+    from nnsim.cli import main
+    from nnsim.listening.store import Store
+
+    db = tmp_path / "responses.sqlite"
+    Store(db, "0" * 64, "test")  # an empty responses database
+    before = db.read_bytes()
+    params = tmp_path / "params.yaml"
+    from nnsim.config import compose, dump
+
+    params.write_text(dump(compose()))
+    for out in (db, Path(f"{db}-wal"), tmp_path / "responses.sqlite-shm"):
+        rc = main(
+            [
+                "listening",
+                "export",
+                "--params",
+                str(params),
+                "--db",
+                str(db),
+                "--out",
+                str(out),
+                "--force",
+            ]
+        )
+        assert rc == 2 and "responses database" in capsys.readouterr().err
+    assert db.read_bytes() == before  # every answer kept
+    (tmp_path / "a-demographics.csv").write_text("mine\n")
+    rc = main(
+        [
+            "listening",
+            "export",
+            "--params",
+            str(params),
+            "--db",
+            str(db),
+            "--out",
+            str(tmp_path / "a.csv"),
+        ]
+    )
+    assert rc == 2 and "a-demographics.csv exists" in capsys.readouterr().err
+    assert (tmp_path / "a-demographics.csv").read_text() == "mine\n"

@@ -235,12 +235,22 @@ def cmd_listening_export(args: argparse.Namespace) -> int:
     from nnsim.config import load_params
     from nnsim.listening.store import export_csv
 
-    db = args.db or load_params(args.params).listening.app.db
+    db = Path(args.db or load_params(args.params).listening.app.db)
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise OutputError(f"{out} exists; pass --force to replace it (or choose another --out).")
     demo = out.with_name(out.stem + "-demographics.csv")
-    n = export_csv(Path(db), out, demographics_out=demo)
+    store_files = {Path(f"{db}{s}").resolve() for s in ("", "-wal", "-shm", "-journal")}
+    for target in (out, demo):
+        if target.resolve() in store_files:
+            raise OutputError(
+                f"{target} is the responses database ({db}) or one of its files; exporting "
+                "there would overwrite every answer. Choose another --out (e.g. answers.csv)."
+            )
+    for target in (out, demo):
+        if target.exists() and not args.force:
+            raise OutputError(
+                f"{target} exists; pass --force to replace it (or choose another --out)."
+            )
+    n = export_csv(db, out, demographics_out=demo)
     print(f"{n} answer rows -> {out}; demographics -> {demo}")
     return 0
 
