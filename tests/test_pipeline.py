@@ -241,8 +241,8 @@ def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
     assert changed == expected
     out = sh(["dvc", "repro"], repo).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    # the study file follows the comparison it is made from
-    assert ran == expected | {"playlists"}
+    # the study file follows the comparison it is made from, and the site shows the new numbers
+    assert ran == expected | {"playlists", "site"}
     sim = pd.read_csv(repo / "results/compare/cosine/similarity.csv")
     assert sorted(sim["cutoff"].unique()) == [5, 10, 20, 40]
 
