@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,9 @@ def test_every_config_option_composes_and_validates(override):
         (["compare.ci_level=1.5"], "compare.ci_level=1.5 is out of range"),
         (["cluster.retries=-1"], "cluster.retries=-1 is out of range"),
         (["projection.init=lle"], "projection.init='lle' is not valid"),
+        (["projection.tsne.learning_rate=fast"], "learning_rate='fast' is not valid"),
+        (["cluster.memory_limit=lots"], "memory_limit='lots' is not valid"),
+        (["projection.seeds=[1,1]"], "projection.seeds=.* repeats 1"),
         (["distance=manhattan"], "distance"),
         (["cutoffs=[5,500]"], "exceeds neighbors.k=50"),
         (["neighbors.distances=[cosine,hamming]"], "valid values: cosine, euclidean"),
@@ -111,3 +115,59 @@ def test_make_demo_ends_by_saying_where_the_results_are(tmp_path):
     assert f"{tmp_path}/compare/" in text and "Figure 2" in text
     assert "cf_select" not in text  # only what exists
     assert f"http://{cfg.listening.app.host}:{cfg.listening.app.port}/" in text
+
+
+def _ruled_settings(cls, prefix=""):
+    """Every (dotted key, rule, type) of the schema with a range or a set of choices."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from _ruled_settings(tp, f"{prefix}{f.name}.")
+            continue
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if args and dataclasses.is_dataclass(args[0]):
+            yield from _ruled_settings(args[0], f"{prefix}{f.name}.")
+            continue
+        rule = f.metadata.get("rule")
+        if rule and (rule["choices"] or any(rule[k] is not None for k in ("ge", "gt", "le", "lt"))):
+            yield f"{prefix}{f.name}", rule, tp
+
+
+def _bad_value(rule, tp):
+    if rule["choices"]:
+        return "not-a-valid-choice" if isinstance(rule["choices"][0], str) else 999
+    if rule["ge"] is not None:
+        return rule["ge"] - 1
+    if rule["gt"] is not None:
+        return rule["gt"] - (1 if "int" in str(tp) else 0.5)
+    if rule["le"] is not None:
+        return rule["le"] + 1
+    return rule["lt"] + 1
+
+
+@pytest.mark.parametrize(
+    ("key", "rule", "tp"), list(_ruled_settings(__import__("nnsim.settings").settings.Settings))
+)
+def test_every_ranged_setting_refuses_a_value_outside_its_range_naming_it(key, rule, tp):
+    """Each value goes through what composition and params.yaml both end in (to_settings:
+    the schema, the types, the ranges), on the composed settings of the demo."""
+    import copy
+
+    from nnsim.config import to_settings
+
+    bad = _bad_value(rule, tp)
+    cfg = copy.deepcopy(_COMPOSED)
+    node = cfg
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = [bad] if "list" in str(tp) else bad
+    with pytest.raises(ConfigError, match=re.escape(f"setting {key}=")):
+        to_settings(cfg, "test")
+
+
+_COMPOSED = as_dict(compose())

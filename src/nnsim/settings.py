@@ -15,6 +15,7 @@ module imports nothing but the standard library and :mod:`nnsim.errors`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -564,6 +565,20 @@ class Settings:
             raise ConfigError(
                 "setting subset=small (or compare.subsets with small) needs data.small_indices "
                 "(a file of row indices); set it in conf/data/ or use the large subset."
+            )
+        lr = self.projection.tsne.learning_rate
+        if lr != "auto" and (
+            isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0
+        ):
+            raise ConfigError(
+                f"setting projection.tsne.learning_rate={lr!r} is not valid; use auto or a "
+                "positive number."
+            )
+        mem = str(self.cluster.memory_limit).strip()
+        if not re.fullmatch(r"auto|\d+(\.\d+)?\s*([kMGT]i?B|[KMGT]B|B)?", mem):
+            raise ConfigError(
+                f"setting cluster.memory_limit={mem!r} is not valid; give a size per worker "
+                "such as 6GiB, 512MB or auto."
             )
         for name in self.models.list:
             if name not in self.models.specs:
