@@ -150,14 +150,14 @@ def test_playlists_make_the_study_file(repo):
     cfg = compose()
     doc = json.loads((repo / "results/listening/study.json").read_text())
     lc = cfg.listening
-    assert len(doc["spaces"]) == lc["k"] and doc["synthetic"] is True
-    assert len(doc["study"]) == lc["n_references"]
+    assert len(doc["spaces"]) == lc.k and doc["synthetic"] is True
+    assert len(doc["study"]) == lc.n_references
     tracks = pd.read_csv(repo / "data/demo/tracks.csv", dtype=str).set_index("track_id")
     # references come from different synthetic styles (listening.group_by)
-    assert len({tracks.loc[r, "style"] for r in doc["study"]}) == lc["n_references"]
+    assert len({tracks.loc[r, "style"] for r in doc["study"]}) == lc.n_references
     for ref, lists in doc["study"].items():
         assert sorted(lists) == sorted(doc["spaces"])
-        assert all(len(pl) == lc["playlist_length"] and ref not in pl for pl in lists.values())
+        assert all(len(pl) == lc.playlist_length and ref not in pl for pl in lists.values())
 
 
 def test_simulated_answers_and_their_statistics_run_in_the_repro(repo):
