@@ -75,8 +75,11 @@ def _stale_for(repo: Path, rel: str) -> set[str]:
     [
         # the exact search engine: only the stages that compute neighbour tables
         ("src/nnsim/search/exact.py", {"compare", "score_projections"}),
-        # plotting: the stages that draw figures
-        ("src/nnsim/plots.py", {"compare", "score_projections", "listening_stats"}),
+        # plotting: the stages that draw figures (and the site, which lists their formats)
+        (
+            "src/nnsim/plots.py",
+            {"cf_select", "compare", "score_projections", "listening_stats", "site"},
+        ),
         # the per-track audio computation: extraction only
         ("src/nnsim/audio/extractor.py", {"extract"}),
     ],
