@@ -420,34 +420,16 @@ def test_export_never_overwrites_the_database_or_an_existing_demographics_file(t
     from nnsim.config import compose, dump
 
     params.write_text(dump(compose()))
+
+    def export(out, *extra):
+        args = ["listening", "export", "--params", str(params), "--db", str(db)]
+        return main([*args, "--out", str(out), *extra])
+
     for out in (db, Path(f"{db}-wal"), tmp_path / "responses.sqlite-shm"):
-        rc = main(
-            [
-                "listening",
-                "export",
-                "--params",
-                str(params),
-                "--db",
-                str(db),
-                "--out",
-                str(out),
-                "--force",
-            ]
-        )
+        rc = export(out, "--force")
         assert rc == 2 and "responses database" in capsys.readouterr().err
     assert db.read_bytes() == before  # every answer kept
     (tmp_path / "a-demographics.csv").write_text("mine\n")
-    rc = main(
-        [
-            "listening",
-            "export",
-            "--params",
-            str(params),
-            "--db",
-            str(db),
-            "--out",
-            str(tmp_path / "a.csv"),
-        ]
-    )
+    rc = export(tmp_path / "a.csv")
     assert rc == 2 and "a-demographics.csv exists" in capsys.readouterr().err
     assert (tmp_path / "a-demographics.csv").read_text() == "mine\n"

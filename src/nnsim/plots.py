@@ -22,11 +22,16 @@ matplotlib.rcParams["svg.hashsalt"] = "nnsim"  # stable ids inside the SVG files
 VECTOR_FORMATS: tuple[str, ...] = ("pdf", "svg")
 
 
-def _annotate(ax: Any, values: np.ndarray, *, fontsize: int, strip_zero: bool) -> None:
-    """Write each cell's value (2 decimals) on an ``imshow`` of values in [0, 1]."""
+def _annotate(
+    ax: Any, values: np.ndarray, *, fontsize: int, strip_zero: bool, vmax: float = 1.0
+) -> None:
+    """Write each cell's value (2 decimals) on an ``imshow`` of values in [0, vmax]; NaN
+    cells (e.g. the hidden upper triangle) stay empty."""
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             v = values[i, j]
+            if np.isnan(v):
+                continue
             text = f"{v:.2f}".lstrip("0") if strip_zero else f"{v:.2f}"
             ax.text(
                 j,
@@ -35,7 +40,7 @@ def _annotate(ax: Any, values: np.ndarray, *, fontsize: int, strip_zero: bool) -
                 ha="center",
                 va="center",
                 fontsize=fontsize,
-                color="black" if v > 0.6 else "white",
+                color="black" if v > 0.6 * vmax else "white",
             )
 
 
@@ -172,18 +177,7 @@ def heatmap(
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         if annotate:
-            for i in range(m - 1):
-                for j in range(i + 1):
-                    v = M[i, j]
-                    ax.text(
-                        j,
-                        i,
-                        f"{v:.2f}".lstrip("0"),
-                        ha="center",
-                        va="center",
-                        fontsize=MIN_FONT,
-                        color="black" if v > 0.6 * vmax else "white",
-                    )
+            _annotate(ax, M, fontsize=MIN_FONT, strip_zero=True, vmax=vmax)
         if kinds is not None:
             _outline_cb_cf(ax, kinds)
     fig.suptitle(title, fontsize=MIN_FONT + 2)
