@@ -18,9 +18,7 @@ FIGURES = {
     "figure2-cosine.png": "results/compare/cosine/heatmap.png",
     "curves-cosine.png": "results/compare/cosine/curves.png",
     "figure1.png": "results/cf_select/figure.png",
-    "figure3-msd-musicnn-embeddings.png": (
-        "results/projections/msd-musicnn-embeddings/msd-musicnn-embeddings.cosine.grid.png"
-    ),
+    "figure3.png": "results/figure3/msd-musicnn.euclidean.png",
     "scatter-msd-musicnn-embeddings.png": (
         "results/projections/msd-musicnn-embeddings/msd-musicnn-embeddings.scatter.png"
     ),

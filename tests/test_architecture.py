@@ -78,7 +78,14 @@ def _stale_for(repo: Path, rel: str) -> set[str]:
         # plotting: the stages that draw figures (and the site, which lists their formats)
         (
             "src/nnsim/plots.py",
-            {"cf_select", "compare", "score_projections", "listening_stats", "site"},
+            {
+                "cf_select",
+                "compare",
+                "score_projections",
+                "projection_figures",
+                "listening_stats",
+                "site",
+            },
         ),
         # the per-track audio computation: extraction only
         ("src/nnsim/audio/extractor.py", {"extract"}),

@@ -197,7 +197,9 @@ def test_shared_ids_file_latentjam_style(tmp_path, capsys):
     ("args", "message"),
     [
         (["--distance", "manhattan"], "invalid choice"),
-        (["--cutoffs", "150"], "cutoff 150 needs more than 150 tracks"),
+        (["--cutoffs", "150"], "cutoff 150 does not fit: the spaces share 150 tracks"),
+        (["--cutoffs", "5", "150", "200"], "cutoff 150 200 does not fit"),
+        (["--cutoffs", "5", "150", "200"], "Keep 5, or use cutoffs up to 149"),
         (["--cutoffs", "0"], "--cutoffs=0 is out of range; it must be >= 1"),
         (["--n-boot", "-5"], "--n-boot=-5 is out of range; it must be >= 0"),
         (["--cutoffs", "10", "5", "5"], "--cutoffs 5 10"),

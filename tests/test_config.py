@@ -111,8 +111,12 @@ def test_make_demo_ends_by_saying_where_the_results_are(tmp_path):
 
     cfg = compose([f"paths.results_dir={tmp_path}", f"paths.release_dir={tmp_path}/release"])
     (tmp_path / "compare").mkdir()
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<html></html>")
     text = "\n".join(lines(cfg))
     assert f"{tmp_path}/compare/" in text and "Figure 2" in text
+    assert f"{tmp_path}/site/index.html " in text  # the site first, as a file to open
+    assert text.index("site/index.html") < text.index("compare/")
     assert "cf_select" not in text  # only what exists
     assert f"http://{cfg.listening.app.host}:{cfg.listening.app.port}/" in text
 

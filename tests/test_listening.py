@@ -171,6 +171,11 @@ def test_skip_and_demographics_validation(app_setup):
     for _ in study.study:
         html = c.get("/next").get_data(as_text=True)
         tok, ref = form(html)
+        # skip and ratings together: refused, nothing stored, the page says what to do
+        both = {"token": tok, "reference": ref, "skip": "yes", "rating-2": "3"}
+        r = c.post("/submit", data=both)
+        assert r.status_code == 400 and "ticked skip and also rated playlist(s) 2" in r.text
+        assert not [row for row in store.rows() if row["reference"] == ref]
         assert (
             c.post("/submit", data={"token": tok, "reference": ref, "skip": "yes"}).status_code
             == 303
@@ -433,3 +438,102 @@ def test_export_never_overwrites_the_database_or_an_existing_demographics_file(t
     rc = export(tmp_path / "a.csv")
     assert rc == 2 and "a-demographics.csv exists" in capsys.readouterr().err
     assert (tmp_path / "a-demographics.csv").read_text() == "mine\n"
+
+
+def test_track_ids_with_url_characters_play(tmp_path):
+    """Ids with ``/`` (audio.track_id=relpath), ``#``, ``?``, ``%`` or a space are encoded in
+    the page, and every player's address serves that track's own file."""
+    ids = ["rock/a#1", "b?x", "c%41", "d e", "plain", "f/g/h"]
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    t = np.arange(int(20 * SR)) / SR
+    rows = ["track_id,file"]
+    for i, name in enumerate(ids):
+        f = f"file{i}.wav"
+        sf.write(audio / f, 0.2 * np.sin(2 * np.pi * (220 + 40 * i) * t), SR)
+        rows.append(f'"{name}",{f}')
+    meta = tmp_path / "meta.csv"
+    meta.write_text("\n".join(rows) + "\n")
+    study_doc = {"study": {ids[0]: {"s1": ids[1:3], "s2": ids[3:5]}, ids[5]: {"s1": ids[1:3]}}}
+    study_doc["study"][ids[5]]["s2"] = ids[3:5]
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps({**study_doc, "spaces": ["s1", "s2"]}))
+    study = load_study(path)
+    files = audio_files(study.tracks, audio, metadata=meta, extensions=["wav"], study_path=path)
+    store = Store(tmp_path / "db" / "responses.sqlite", study.sha256, "test")
+    app = create_app(study, store, files, durations(files), Player(30.0, 15.0), title="t")
+    client = app.test_client()
+    html = start(client)
+    srcs = re.findall(r'<audio[^>]* src="([^"]+)"', html)
+    assert len(srcs) == 5  # the reference and four playlist tracks
+    served = set()
+    for src in srcs:
+        url = src.split("#t=")[0]
+        assert "#" not in url and "?" not in url  # a fragment or query would cut the id
+        r = client.get(url)
+        assert r.status_code == 200, url
+        body = r.get_data()
+        match = [t for t in ids if files[t].read_bytes() == body]
+        assert len(match) == 1
+        served.add(match[0])
+    _, ref = form(html)
+    assert ref in served and len(served) == 5
+
+
+def test_bad_ports_databases_and_export_paths_are_clear_errors(tmp_path, capsys):
+    """``listening serve --port -1 / 99999``, a ``--db`` that is a text file, a folder, under a
+    file or another program's database, and an ``export --out`` that is a folder or under a
+    file: exit 2 with a message naming the option; nothing the user had is changed."""
+    import socket
+
+    from nnsim.cli import main
+
+    path, audio = make_study(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text(dump(compose()))
+    base = ["listening", "serve", "--params", str(params), "--study", str(path)]
+    base += ["--audio-dir", str(audio)]
+    db = tmp_path / "db.sqlite"
+
+    def serve(*extra):
+        rc = main([*base, *extra])
+        return rc, capsys.readouterr().err
+
+    for port in ("-1", "99999", "0"):
+        rc, err = serve("--db", str(db), "--port", port)
+        assert rc == 2 and f"--port {port} is out of range" in err
+    text = tmp_path / "notes.txt"
+    text.write_text("my notes\n")
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE songs (id TEXT)")
+    other_bytes = other.read_bytes()
+    cases = [
+        (text, "not a responses database of nnsim"),
+        (tmp_path, "is a folder; give a file path"),
+        (text / "db.sqlite", "notes.txt is a file, so nothing can be written under it"),
+        (other, "an SQLite database of something else (tables songs)"),
+    ]
+    for bad, message in cases:
+        rc, err = serve("--db", str(bad), "--port", str(free_port()))
+        assert rc == 2 and message in err, err
+        assert "Traceback" not in err
+    assert text.read_text() == "my notes\n" and other.read_bytes() == other_bytes
+    # a port already taken: the message says so, no traceback
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        rc, err = serve("--db", str(db), "--port", str(taken.getsockname()[1]))
+    assert rc == 2 and "cannot serve on 127.0.0.1:" in err and "Choose another --port" in err
+
+    from nnsim.listening.store import Store
+
+    Store(db, "0" * 64, "test")
+    exp = ["listening", "export", "--params", str(params), "--db", str(db)]
+    for out, message in (
+        (tmp_path, "is a folder; give a file path, e.g. --out"),
+        (text / "a.csv", "notes.txt is a file"),
+    ):
+        rc = main([*exp, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err, err

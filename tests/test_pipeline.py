@@ -21,11 +21,16 @@ import yaml
 from servers import free_port, stop, wait_http
 
 from nnsim.config import compose, dump
+from nnsim.plots import figure_files
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.slow
+
+#: The demo as the end-to-end tests run it: 10-s clips instead of 30-s ones (a third of the
+#: extraction), every other setting as `make demo` has it.  Every test composes with these.
+E2E = ["data.demo.duration=10"]
 
 
 def sh(args, cwd, check=True, timeout=1800):
@@ -55,6 +60,7 @@ def repo(tmp_path_factory):
     """A fresh clone-like copy (tracked files only) on which the demo pipeline ran once."""
     dst = tmp_path_factory.mktemp("clone") / "nnsim"
     copy_checkout(dst)
+    (dst / "params.yaml").write_text(dump(compose(E2E)))
     sh(["git", "add", "-A"], dst)
     sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], dst)
     proc = sh(["dvc", "repro"], dst)
@@ -120,6 +126,7 @@ def test_the_results_site_shows_every_figure_of_the_demo(repo):
         assert needle in index, needle
     stems = [f"figures/figure-2/{d}-heatmap" for d in ("cosine", "euclidean")]
     stems += ["figures/figure-1/cf_select-figure", "figures/figure-5/listening_stats-ratings"]
+    stems += [f"figures/figure-3/figure3-msd-musicnn.{d}" for d in ("cosine", "euclidean")]
     for stem in stems:
         for ext in ("png", "pdf", "svg"):
             assert (site / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
@@ -128,7 +135,7 @@ def test_the_results_site_shows_every_figure_of_the_demo(repo):
 
 
 def test_projections_are_made_and_scored(repo):
-    cfg = compose()
+    cfg = compose(E2E)
     for sp in cfg.projection.spaces:
         maps = pd.read_csv(repo / f"projections/{sp}/list.csv")
         n_seeds = len(cfg.projection.seeds)
@@ -144,10 +151,22 @@ def test_projections_are_made_and_scored(repo):
         assert set(seeds["method"]) == {"tsne", "umap"} and set(seeds["init"]) == {"random"}
         for png in (f"{sp}.scatter.png", f"{sp}.cosine.grid.png", f"{sp}.cosine.curves.png"):
             assert (res / png).stat().st_size > 10_000
+    # Figure 3: the embeddings and taggrams of MSD MusiCNN in one figure per distance
+    fig3 = pd.read_csv(repo / "results/figure3/figure3.csv")
+    assert set(fig3["group"]) == {"msd-musicnn"}
+    assert set(fig3["space"]) == set(cfg.projection.spaces)
+    for sp in cfg.projection.spaces:
+        scores = pd.read_csv(repo / f"results/projections/{sp}/scores.csv")
+        drawn = fig3[(fig3["space"] == sp) & (fig3["vs"] == "original")]
+        assert len(drawn) == len(scores)  # every map, distance and cutoff drawn once
+        assert sorted(drawn["similarity"]) == pytest.approx(sorted(scores["similarity"]))
+    for d in cfg.projection.distances:
+        for f in figure_files(repo / f"results/figure3/msd-musicnn.{d}.png"):
+            assert f.stat().st_size > 10_000, f
 
 
 def test_playlists_make_the_study_file(repo):
-    cfg = compose()
+    cfg = compose(E2E)
     doc = json.loads((repo / "results/listening/study.json").read_text())
     lc = cfg.listening
     assert len(doc["spaces"]) == lc.k and doc["synthetic"] is True
@@ -161,7 +180,7 @@ def test_playlists_make_the_study_file(repo):
 
 
 def test_simulated_answers_and_their_statistics_run_in_the_repro(repo):
-    cfg = compose()
+    cfg = compose(E2E)
     resp = pd.read_csv(repo / "results/listening_sim/responses.csv")
     assert resp["participant"].str.startswith("SIMULATED-").all()
     assert resp["app_version"].str.startswith("SIMULATED").all()
@@ -228,14 +247,14 @@ def test_export_writes_a_deterministic_bundle(repo):
 def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
     out = sh(["dvc", "repro"], repo).stdout
     assert "Running stage" not in out
-    cfg = compose()
+    cfg = compose(E2E)
     cfg.cutoffs = [5, 10, 20, 40]
     (repo / "params.yaml").write_text(dump(cfg))
     status = sh(["dvc", "status", "--json"], repo).stdout
     # data.dvc (your raw data, not used by the demo) is absent in a fresh clone without a remote.
     changed = set(json.loads(status)) - {"data.dvc"}
     # the comparison and the scoring of the maps use the cutoffs; nothing upstream does
-    expected = {"compare@cosine", "compare@euclidean"} | {
+    expected = {"compare@cosine", "compare@euclidean", "projection_figures"} | {
         f"score_projections@{sp}" for sp in cfg.projection.spaces
     }
     assert changed == expected

@@ -74,3 +74,25 @@ def test_listening_settings_are_checked_by_the_stage_not_by_every_command():
     bad = compose(["listening.playlist_length=60"])
     with pytest.raises(ConfigError, match=r"playlist_length=60 exceeds neighbors\.k=50"):
         bad.listening.check_against(bad.cutoffs, bad.neighbors)
+
+
+def test_reference_groups_name_a_missing_column_or_file_and_never_fall_back(tmp_path):
+    from nnsim.config import compose
+    from nnsim.errors import InputError
+    from nnsim.stages.playlists import reference_groups
+
+    meta = tmp_path / "tracks.csv"
+    meta.write_text("track_id,style\na,pad\nb,drums\nc,pad\n")
+    ids = np.array(["c", "a", "x"])
+
+    def cfg(*over):
+        return compose([f"data.tracks={meta}", *over])
+
+    got = reference_groups(cfg("listening.group_by=style"), ids)
+    assert got.tolist() == ["pad", "pad", ""]  # in the order of ids; unknown ids in no group
+    with pytest.raises(InputError, match=r"group_by='genre' needs the columns track_id and genre"):
+        reference_groups(cfg("listening.group_by=genre"), ids)
+    with pytest.raises(InputError, match=r"file not found .*listening.group_by=null"):
+        reference_groups(cfg(f"data.tracks={tmp_path / 'nope.csv'}"), ids)
+    assert reference_groups(cfg("listening.group_by=null"), ids) is None
+    assert reference_groups(compose(["data.tracks=null"]), ids) is None

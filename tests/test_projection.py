@@ -8,6 +8,8 @@ from synthetic import comparison_settings
 
 from nnsim.config import compose
 from nnsim.errors import ConfigError, NnsimError
+from nnsim.plots import figure_files, projection_figure
+from nnsim.projection.figure3 import figure3_rows, projection_groups
 from nnsim.projection.methods import project
 from nnsim.projection.score import score_maps, trust_continuity
 from nnsim.settings import ProjectionSettings
@@ -104,3 +106,53 @@ def test_trustworthiness_is_one_for_a_perfect_map_and_lower_for_noise():
     noise = np.random.default_rng(99).standard_normal((100, 2))  # unrelated to the plane
     t2, _ = trust_continuity(X, noise, [5], distance="euclidean", max_tracks=50, seed=0)
     assert t2[5] < 0.8
+
+
+def test_figure3_rows_are_the_scores_of_each_map_then_each_seed_pair(tmp_path):
+    """Rows in the paper's order (PCA, t-SNE by seed, UMAP by seed, then seed vs seed), each
+    the engine's S_n for that map or pair; the figure is written in three formats."""
+    X = plane(100)
+    rng = np.random.default_rng(5)
+    maps = [Space("p@pca-s0", X[:, :2] @ np.eye(2), meta={"method": "pca", "seed": 0})]
+    for method in ("umap", "tsne"):  # listed out of order: the rows put t-SNE first
+        for s in (0, 1):
+            Y = X[:, :2] + rng.standard_normal((100, 2)) * (0.3 + s)
+            maps.append(Space(f"p@{method}-s{s}", Y, meta={"method": method, "seed": s}))
+    cuts = [1, 5, 10]
+    ms = score_maps(
+        Space("p", X), maps, **copts(), distance="euclidean", trust_max_tracks=100, seed=0
+    )
+    rows, values, n_orig = figure3_rows(ms.scores, ms.seeds, cuts)
+    assert rows[:n_orig] == ["PCA", "t-SNE seed 0", "t-SNE seed 1", "UMAP seed 0", "UMAP seed 1"]
+    assert rows[n_orig:] == ["t-SNE seed 0 vs 1", "UMAP seed 0 vs 1"]
+    cmp = ms.result.comparison
+    o = cmp.names.index("p")
+    for r, name in enumerate(["p@pca-s0", "p@tsne-s0", "p@tsne-s1", "p@umap-s0", "p@umap-s1"]):
+        np.testing.assert_allclose(values[r], cmp.similarity[o, cmp.names.index(name)])
+    for r, m in zip((5, 6), ("tsne", "umap"), strict=True):
+        a, b = cmp.names.index(f"p@{m}-s0"), cmp.names.index(f"p@{m}-s1")
+        np.testing.assert_allclose(values[r], cmp.similarity[a, b])
+    png = projection_figure(
+        [("P emb", values), ("P tag", values[:, ::-1])],
+        rows,
+        cuts,
+        tmp_path / "fig3.png",
+        n_vs_original=n_orig,
+        title="test",
+        chance=cmp.chance,
+    )
+    assert all(f.stat().st_size > 5_000 for f in figure_files(png))
+
+
+def test_the_layers_of_one_model_share_a_figure_and_other_spaces_stand_alone():
+    meta = {
+        "msd-musicnn-embeddings": {"kind": "cb", "dataset": "msd", "architecture": "musicnn"},
+        "cf-32": {"kind": "cf"},
+        "msd-musicnn-taggrams": {"kind": "cb", "dataset": "msd", "architecture": "musicnn"},
+        "msd-vgg-taggrams": {"kind": "cb", "dataset": "msd", "architecture": "vgg"},
+    }
+    assert projection_groups(meta) == {
+        "msd-musicnn": ["msd-musicnn-embeddings", "msd-musicnn-taggrams"],
+        "cf-32": ["cf-32"],
+        "msd-vgg": ["msd-vgg-taggrams"],
+    }

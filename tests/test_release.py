@@ -93,7 +93,7 @@ def test_import_reads_every_space_with_ids_and_subset(tmp_path):
     [
         (
             lambda r: np.save(r / "cf-96.npy", np.zeros((39, 4), np.float32)),
-            r"cf-96\.npy: shape \(39, 4\) but large-jamendo-ids\.txt lists 40",
+            r"cf-96\.npy: 39 rows but large-jamendo-ids\.txt lists 40",
         ),
         (
             lambda r: (r / "small-indices.txt").write_text("3\n\n40\n"),
@@ -114,8 +114,49 @@ def test_import_reads_every_space_with_ids_and_subset(tmp_path):
             lambda r: (r / "small-jamendo-ids.txt").write_text("nope\n"),
             r"small-jamendo-ids\.txt: does not match small-indices\.txt",
         ),
+        (lambda r: (r / "cf-96.npy").write_bytes(b""), r"cf-96\.npy: not a \.npy file \(an empty"),
+        (lambda r: (r / "x.npy").mkdir(), r"x\.npy: is a folder, not a space"),
+        (
+            lambda r: (r / "gone.npy").symlink_to(r / "nowhere.npy"),
+            r"gone\.npy: a broken symbolic link \(to .*nowhere\.npy\)",
+        ),
+        (
+            lambda r: (
+                np.savez(r / "z.npz", a=np.zeros((40, 3))) or (r / "z.npz").rename(r / "z.npy")
+            ),
+            r"z\.npy: not a \.npy file \(a zip archive \(an \.npz renamed\?\)\)",
+        ),
+        (
+            lambda r: (r / "t.npy").write_text("0.1 0.2\n0.3 0.4\n"),
+            r"t\.npy: not a \.npy file \(a text file\)\. Save each space",
+        ),
+        (
+            lambda r: np.save(r / "flat.npy", np.zeros(40, np.float32)),
+            r"flat\.npy: a 1-D array of shape \(40,\); a space is 2-D",
+        ),
+        (
+            lambda r: np.save(r / "cube.npy", np.zeros((40, 2, 3), np.float32)),
+            r"cube\.npy: a 3-D array of shape \(40, 2, 3\)",
+        ),
+        (  # an upper-case suffix is read, not skipped: here it has too few rows
+            lambda r: np.save((r / "UP.NPY").open("wb"), np.zeros((3, 2), np.float32)),
+            r"UP\.NPY: 3 rows but large-jamendo-ids\.txt lists 40",
+        ),
     ],
-    ids=["rows-vs-ids", "index-out-of-range", "duplicate-ids", "small-ids"],
+    ids=[
+        "rows-vs-ids",
+        "index-out-of-range",
+        "duplicate-ids",
+        "small-ids",
+        "empty-npy",
+        "folder-named-npy",
+        "broken-symlink",
+        "npz-renamed",
+        "text-file",
+        "1-d",
+        "3-d",
+        "upper-case-suffix",
+    ],
 )
 def test_inconsistent_folders_name_the_file(tmp_path, damage, message):
     latentjam_folder(tmp_path / "lj")

@@ -140,6 +140,24 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout():
     assert time.monotonic() - t0 < 30
 
 
+def test_a_peer_that_accepts_and_never_answers_is_a_clear_error_not_a_hang():
+    """A hung scheduler, a proxy or another service: TCP connects, no Dask handshake comes.
+    (Before, the stage waited until the peer closed.)  The listener never closes here."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the TCP handshakes; nobody reads or writes
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        t0 = time.monotonic()
+        with (
+            pytest.raises(ClusterError, match="accepted the connection but did not answer"),
+            dask_client(replace(CLUSTER, address=address, connect_timeout=2)),
+        ):
+            pass
+        assert time.monotonic() - t0 < 60  # bounded by the timeout, not by the peer
+
+
 def test_the_compare_stage_leaves_no_outputs_when_the_scheduler_is_unreachable(tmp_path, capsys):
     cfg = compose(
         [

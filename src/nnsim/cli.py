@@ -19,6 +19,7 @@ from pathlib import Path
 from nnsim.compare import run_comparison
 from nnsim.config import compose
 from nnsim.errors import ConfigError, NnsimError, OutputError
+from nnsim.files import check_file_target
 from nnsim.report import REPORT_FILES, ambiguity_summary, write_report
 from nnsim.settings import DISTANCES, MEASURES, Settings
 from nnsim.spaces import read_space_list
@@ -236,7 +237,7 @@ def cmd_listening_export(args: argparse.Namespace) -> int:
     from nnsim.listening.store import export_csv
 
     db = Path(args.db or load_params(args.params).listening.app.db)
-    out = Path(args.out)
+    out = check_file_target(args.out, "--out", "answers.csv")
     demo = out.with_name(out.stem + "-demographics.csv")
     store_files = {Path(f"{db}{s}").resolve() for s in ("", "-wal", "-shm", "-journal")}
     for target in (out, demo):

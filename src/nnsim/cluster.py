@@ -6,6 +6,7 @@ a worker plugin that keeps the model graphs).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,36 @@ class DaskRun:
     retries: int
 
 
+def _connect(client_cls: Any, address: str, timeout: float) -> Any:
+    """``Client(address)`` within ``timeout`` seconds, whatever the peer does.
+
+    Dask's own timeout covers opening the connection, not a peer that accepts it and never
+    answers (a hung scheduler, a proxy, another service): the attempt runs in a daemon thread
+    and is abandoned at the deadline.
+    """
+    box: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            box["client"] = client_cls(address, timeout=f"{timeout}s")
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=attempt, name="nnsim-dask-connect", daemon=True)
+    worker.start()
+    worker.join(timeout + 2.0)  # Dask's own timeout, and a margin for its clean-up
+    if worker.is_alive():
+        raise ClusterError(
+            f"{address} accepted the connection but did not answer as a Dask scheduler within "
+            f"{timeout:g} s (cluster.connect_timeout). Check that the address is the "
+            "scheduler's (`dask scheduler` prints it), not another service or a proxy, or set "
+            "cluster.address: null for a local cluster."
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["client"]
+
+
 @contextmanager
 def dask_client(settings: ClusterSettings) -> Iterator[Any]:
     """A ``dask.distributed.Client`` for the settings ``cluster`` (closed on exit).
@@ -49,7 +80,7 @@ def dask_client(settings: ClusterSettings) -> Iterator[Any]:
     cluster = None
     if address:
         try:
-            client = Client(str(address), timeout=f"{timeout}s")
+            client = _connect(Client, str(address), timeout)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ClusterError(
                 f"cannot reach the Dask scheduler at {address} within {timeout:g} s "

@@ -16,8 +16,40 @@ from typing import Any
 
 import pandas as pd
 
+from nnsim.errors import OutputError
+
 #: Columns of a space list (the paper's authors' format) in the order they are written.
 SPACE_LIST_COLUMNS = ("name", "file", "kind", "dataset", "architecture", "layer")
+
+
+def check_file_target(path: str | Path, option: str, example: str) -> Path:
+    """Refuse a file path that cannot hold a file: a folder, or a path under a file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Where a file is to be written or created.
+    option : str
+        The option or setting that named it (``--out``, ``--db``), for the message.
+    example : str
+        A file name to suggest (``answers.csv``).
+
+    Returns
+    -------
+    Path
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(
+            f"{option} {p} is a folder; give a file path, e.g. {option} {p / example}."
+        )
+    for parent in p.parents:
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(
+                f"{option} {p}: {parent} is a file, so nothing can be written under it. "
+                f"Choose another {option}."
+            )
+    return p
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -44,6 +44,15 @@ def _annotate(
             )
 
 
+def _log_n_axis(ax: Any, k: int) -> None:
+    """A log cutoff axis from 1 to ``k`` with plain tick labels (1, 2, 5, 10, 20, ...)."""
+    ax.set_xscale("log")
+    ticks = [t * 10**e for e in range(7) for t in (1, 2, 5) if t * 10**e <= k]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlim(0.9, k * 1.1)
+
+
 def figure_files(path: str | Path) -> list[Path]:
     """The files :func:`_save` writes for a figure at ``path``: PNG, PDF, SVG."""
     out = Path(path)
@@ -66,6 +75,8 @@ def _save(fig: Any, path: str | Path, dpi: int = 120, layout: bool = True) -> Pa
 PAPER_WIDTH = 7.0
 #: Smallest font at print size (points).
 MIN_FONT = 7
+#: Colour-blind-safe colours (Okabe & Ito) for lines and bars.
+OKABE_ITO = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442")
 
 _DATASETS = {"msd": "MSD", "mtat": "MTAT", "audioset": "AudioSet"}
 _ARCHS = {"musicnn": "MusiCNN", "vgg": "VGG", "vggish": "VGGish"}
@@ -202,12 +213,12 @@ def heatmap(
 
 #: Colours of pair groups in :func:`curves_plot` (what the two spaces differ in).
 GROUP_COLOURS = {
-    "dataset": "tab:blue",
-    "architecture": "tab:orange",
-    "layer": "tab:green",
-    "CF": "tab:red",
-    "several": "tab:gray",
-    "none": "tab:purple",
+    "dataset": OKABE_ITO[0],
+    "architecture": OKABE_ITO[1],
+    "layer": OKABE_ITO[2],
+    "CF": OKABE_ITO[3],
+    "several": "#999999",
+    "none": OKABE_ITO[4],
 }
 
 
@@ -242,27 +253,38 @@ def curves_plot(
     """
     m, K = len(names), curves.shape[-1]
     n = np.arange(1, K + 1)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(PAPER_WIDTH, 3.4))
     counts: dict[str, int] = {}
     for i in range(m):
         for j in range(i + 1, m):
             g = str(groups[i, j]) if groups is not None else "pair"
             counts[g] = counts.get(g, 0) + 1
-            ax.plot(n, curves[i, j], lw=0.9, alpha=0.8, color=GROUP_COLOURS.get(g, "tab:olive"))
+            ax.plot(n, curves[i, j], lw=0.9, alpha=0.8, color=GROUP_COLOURS.get(g, OKABE_ITO[5]))
     handles = [
-        plt.Line2D([], [], color=GROUP_COLOURS.get(g, "tab:olive"), lw=2) for g in sorted(counts)
+        plt.Line2D([], [], color=GROUP_COLOURS.get(g, OKABE_ITO[5]), lw=2) for g in sorted(counts)
     ]
-    labels = [f"differ in {g} ({counts[g]} pairs)" for g in sorted(counts)]
+    labels = [
+        f"differ in {g} ({counts[g]} pair{'s' if counts[g] != 1 else ''})" for g in sorted(counts)
+    ]
     handles.append(plt.Line2D([], [], color="k", ls="--", lw=1))
     labels.append("chance n/(N-1)")
     ax.plot(n, chance, "k--", lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("cutoff n")
-    ax.set_ylabel("$S_n$")
+    _log_n_axis(ax, K)
+    ax.set_xlabel("cutoff n", fontsize=MIN_FONT + 1)
+    ax.set_ylabel("$S_n$", fontsize=MIN_FONT + 1)
     ax.set_ylim(0, 1)
-    ax.set_title(title, fontsize=9)
-    ax.legend(handles, labels, fontsize=7, loc="best")
-    return _save(fig, path)
+    ax.set_title(title, fontsize=MIN_FONT + 2)
+    ax.tick_params(labelsize=MIN_FONT)
+    # beside the axes, never over the lines
+    ax.legend(
+        handles,
+        labels,
+        fontsize=MIN_FONT,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        frameon=False,
+    )
+    return _save(fig, path, dpi=200)
 
 
 def score_grid(
@@ -297,6 +319,73 @@ def score_grid(
     return _save(fig, path)
 
 
+def projection_figure(
+    panels: list[tuple[str, np.ndarray]],
+    rows: list[str],
+    cutoffs: list[int],
+    path: str | Path,
+    *,
+    n_vs_original: int,
+    title: str,
+    chance: np.ndarray | None = None,
+) -> Path:
+    """The paper's Figure 3: S_n of every map against its space, and of seed against seed.
+
+    One panel per space of a group (a model's embeddings and taggrams side by side), maps as
+    rows and cutoffs as columns, one shared colour bar over [0, 1]; a rule separates the maps
+    against the original from the seed-vs-seed rows.
+
+    Parameters
+    ----------
+    panels : list of (str, np.ndarray [shape=(len(rows), len(cutoffs))])
+        Panel title (the space's short label) and its values (NaN: not scored).
+    rows : list of str
+        Row labels, shared by the panels (from :func:`nnsim.projection.score.figure3_rows`).
+    cutoffs : list of int
+    path : str or Path
+        PNG to write (PDF and SVG beside it).
+    n_vs_original : int
+        The first ``n_vs_original`` rows are maps against the original.
+    title : str
+    chance : np.ndarray [shape=(len(cutoffs),)], optional
+        Chance level per cutoff, printed under the panels.
+
+    Returns
+    -------
+    Path
+    """
+    p, r, c = len(panels), len(rows), len(cutoffs)
+    if p == 0 or r == 0:
+        raise ValueError("Figure 3 needs at least one space with scored maps")
+    width = min(PAPER_WIDTH, 1.4 + p * (0.62 * c + 0.3)) + 0.8
+    fig, axes = plt.subplots(1, p, figsize=(width, 0.9 + 0.3 * r), squeeze=False)
+    image = None
+    for k, (label, values) in enumerate(panels):
+        ax = axes[0][k]
+        image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        _annotate(ax, values, fontsize=MIN_FONT, strip_zero=False)
+        ax.set_title(label, fontsize=MIN_FONT + 1)
+        ax.set_xticks(range(c), [f"$S_{{{n}}}$" for n in cutoffs], fontsize=MIN_FONT)
+        ax.set_yticks(range(r), rows if k == 0 else [""] * r, fontsize=MIN_FONT)
+        ax.tick_params(length=0)
+        if 0 < n_vs_original < r:
+            ax.axhline(n_vs_original - 0.5, color="white", lw=2.5)
+    fig.suptitle(title, fontsize=MIN_FONT + 2)
+    note = "rows above the rule: map vs the original space; below: seed vs seed"
+    if chance is not None:
+        note += "; chance n/(N-1): " + ", ".join(
+            f"$S_{{{n}}}$ {v:.3f}" for n, v in zip(cutoffs, chance, strict=True)
+        )
+    fig.tight_layout(rect=(0, 0.07, 0.88, 1))
+    cax = fig.add_axes((0.9, 0.25, 0.02, 0.55))
+    assert image is not None
+    bar = fig.colorbar(image, cax=cax)
+    bar.set_label("$S_n$", fontsize=MIN_FONT + 1)
+    bar.ax.tick_params(labelsize=MIN_FONT)
+    fig.text(0.01, 0.01, note, fontsize=MIN_FONT, ha="left", va="bottom", wrap=True)
+    return _save(fig, path, dpi=200, layout=False)
+
+
 def map_curves(
     curves: dict[str, np.ndarray], chance: np.ndarray, path: str | Path, *, title: str
 ) -> Path:
@@ -314,8 +403,8 @@ def map_curves(
     -------
     Path
     """
-    colours = {"pca": "tab:blue", "tsne": "tab:orange", "umap": "tab:green"}
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    colours = {"pca": OKABE_ITO[0], "tsne": OKABE_ITO[1], "umap": OKABE_ITO[2]}
+    fig, ax = plt.subplots(figsize=(PAPER_WIDTH, 2.8))
     n = np.arange(1, chance.size + 1)
     seen = set()
     for label, y in curves.items():
@@ -324,18 +413,21 @@ def map_curves(
             n,
             y,
             lw=1,
-            color=colours.get(method, "tab:gray"),
-            label=method if method not in seen else None,
+            color=colours.get(method, "#999999"),
+            label={"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get(method, method)
+            if method not in seen
+            else None,
         )
         seen.add(method)
     ax.plot(n, chance, "k--", lw=1, label="chance n/(N-1)")
-    ax.set_xscale("log")
+    _log_n_axis(ax, chance.size)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("cutoff n")
-    ax.set_ylabel("$S_n$ (map vs original)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    ax.set_ylabel("$S_n$ (map vs original)", fontsize=MIN_FONT + 1)
+    ax.set_xlabel("cutoff n", fontsize=MIN_FONT + 1)
+    ax.tick_params(labelsize=MIN_FONT)
+    ax.set_title(title, fontsize=MIN_FONT + 1)
+    ax.legend(fontsize=MIN_FONT, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return _save(fig, path, dpi=200)
 
 
 def scatter_maps(
@@ -364,33 +456,47 @@ def scatter_maps(
     Path
     """
     k = len(maps)
-    ncol = min(k, 4)
-    nrow = int(np.ceil(k / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3.2 * nrow), squeeze=False)
+    nrow = -(-k // 5)  # up to five panels a row, rows as even as they come
+    ncol = -(-k // nrow)
+    legend_w = 1.1 if labels is not None else 0.0
+    panel = (PAPER_WIDTH - legend_w) / ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(PAPER_WIDTH, panel * nrow + 0.5), squeeze=False)
     cats = sorted({str(v) for v in labels}) if labels is not None else []
-    cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
+    colours = OKABE_ITO if len(cats) <= len(OKABE_ITO) else None
+    cmap = plt.get_cmap("tab20")
     for ax, (name, Y) in zip(axes.ravel(), maps.items(), strict=False):
         if labels is None:
-            ax.scatter(Y[:, 0], Y[:, 1], s=4, alpha=0.7)
+            ax.scatter(Y[:, 0], Y[:, 1], s=3, alpha=0.7, color=OKABE_ITO[0], linewidths=0)
         else:
             for ci, cat in enumerate(cats):
                 sel = np.asarray([str(v) == cat for v in labels])
-                ax.scatter(Y[sel, 0], Y[sel, 1], s=4, alpha=0.7, color=cmap(ci % cmap.N), label=cat)
-        ax.set_title(name, fontsize=8)
+                colour = colours[ci] if colours else cmap(ci % cmap.N)
+                ax.scatter(
+                    Y[sel, 0], Y[sel, 1], s=3, alpha=0.8, color=colour, label=cat, linewidths=0
+                )
+        ax.set_title(name, fontsize=MIN_FONT)
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in axes.ravel()[k:]:
-        ax.axis("off")
-    if cats:
-        handles, names = axes.ravel()[0].get_legend_handles_labels()
-        fig.legend(handles, names, title=label_name, fontsize=7, loc="lower right", markerscale=3)
+        ax.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=10)
-    return _save(fig, path, dpi=110)
-
-
-#: Colour-blind-safe colours (Okabe & Ito) for lines and bars.
-OKABE_ITO = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442")
+        fig.suptitle(title, fontsize=MIN_FONT + 2)
+    fig.tight_layout(rect=(0, 0, 1 - legend_w / PAPER_WIDTH, 1))
+    if cats:
+        # beside the panels, never over the points
+        handles, names = axes.ravel()[0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            names,
+            title=label_name,
+            fontsize=MIN_FONT,
+            title_fontsize=MIN_FONT,
+            loc="center left",
+            bbox_to_anchor=(1 - legend_w / PAPER_WIDTH + 0.01, 0.5),
+            markerscale=3,
+            frameon=False,
+        )
+    return _save(fig, path, dpi=200, layout=False)
 
 
 def factor_selection(

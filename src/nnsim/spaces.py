@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,6 +231,56 @@ def ids_sidecar(npy_path: str | Path) -> Path:
     return p.with_name(p.stem + ".ids.txt")
 
 
+def read_npy(path: str | Path, *, mmap: bool = False) -> np.ndarray:
+    """Read one space's ``.npy`` file, with an error naming the file for anything else.
+
+    Parameters
+    ----------
+    path : str or Path
+    mmap : bool
+        Map the file read-only instead of reading it (large LatentJam spaces).
+
+    Returns
+    -------
+    np.ndarray
+        As stored (its shape and dtype are checked by :func:`as_matrix`).
+
+    Raises
+    ------
+    InputError
+        Missing, a folder, a broken link, empty, text, an ``.npz`` archive, Python objects,
+        or truncated.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, not a space. Each space is one .npy file.")
+    if p.is_symlink() and not p.exists():
+        raise InputError(f"{p}: a broken symbolic link (to {os.readlink(p)}). Fix or remove it.")
+    if not p.is_file():
+        raise InputError(f"{p}: space file not found. Check the path (relative to --data-dir).")
+    with open(p, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC:
+        kind = "an empty file" if not head else f"a file starting with {head!r}"
+        if head[:2] == b"PK":
+            kind = "a zip archive (an .npz renamed?)"
+        elif head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+            kind = "a text file"
+        raise InputError(
+            f"{p}: not a .npy file ({kind}). Save each space on its own with np.save(path, X) "
+            "from a float matrix."
+        )
+    try:
+        X = np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except (ValueError, EOFError, OSError) as exc:  # object arrays, truncated files
+        reason = "it holds Python objects" if "pickled" in str(exc) else str(exc)
+        raise InputError(
+            f"{p}: cannot read as a numeric .npy array ({reason}). "
+            "Save it with np.save from a float matrix."
+        ) from None
+    return np.asarray(X) if not mmap else X
+
+
 def load_space(
     path: str | Path,
     *,
@@ -255,28 +306,7 @@ def load_space(
     Space
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: space file not found. Check the path (relative to --data-dir).")
-    with open(p, "rb") as f:
-        head = f.read(len(_NPY_MAGIC))
-    if head != _NPY_MAGIC:
-        kind = "an empty file" if not head else f"a file starting with {head!r}"
-        if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-            kind = "a text file"
-        raise InputError(
-            f"{p}: not a .npy file ({kind}). Save each space with np.save(path, X) from a "
-            "float matrix."
-        )
-    try:
-        X = np.load(p, allow_pickle=False)
-    except ValueError as exc:  # object arrays, truncated files
-        reason = "it holds Python objects" if "pickled" in str(exc) else str(exc)
-        raise InputError(
-            f"{p}: cannot read as a numeric .npy array ({reason}). "
-            "Save it with np.save from a float matrix."
-        ) from None
-    if isinstance(X, np.lib.npyio.NpzFile):  # pragma: no cover - defensive
-        raise InputError(f"{p}: is an .npz archive; save one space per .npy file.")
+    X = read_npy(p)
     manifest: dict[str, Any] = {}
     man_path = p.with_suffix(".json")
     if man_path.is_file():
@@ -663,9 +693,14 @@ def prepare_spaces(
             log.warning("dropping %d all-zero track(s) from every space", zero.size)
             aligned = subset_rows(aligned, keep)
     n = aligned[0].n_tracks
-    if max(cutoffs) >= n:
+    too_big = [int(c) for c in cutoffs if c >= n]
+    if too_big:
+        fits = [int(c) for c in cutoffs if c < n]
+        after = " after dropping the all-zero rows" if zero.size else ""
         raise ConfigError(
-            f"cutoff {max(cutoffs)} needs more than {n} tracks (a track is not its own "
-            f"neighbour). Use cutoffs up to {n - 1}."
+            f"cutoff {' '.join(map(str, too_big))} does not fit: the spaces share {n} tracks"
+            f"{after} and a track is not its own neighbour, so n is at most {n - 1}. "
+            + (f"Keep {' '.join(map(str, fits))}, or use" if fits else "Use")
+            + f" cutoffs up to {n - 1}."
         )
     return PreparedSpaces(aligned, dropped, zero, n_shared)

@@ -207,6 +207,13 @@ def create_app(
         if unknown:
             abort(400, f"unknown playlist(s) {', '.join(unknown)} for reference {ref!r}.")
         if request.form.get("skip") == "yes":
+            given = [f[7:] for f in fields if request.form.get(f, "") != ""]
+            if given:  # never drop answers silently: the participant says which they meant
+                abort(
+                    400,
+                    f"you ticked skip and also rated playlist(s) {', '.join(given)}: untick "
+                    "skip to submit the ratings, or clear them to skip this reference.",
+                )
             ratings = None
         else:
             ratings = {}
@@ -235,7 +242,7 @@ def create_app(
         store.finish(p.id, answers)
         return redirect("/next", 303)
 
-    @app.get("/audio/<track>")
+    @app.get("/audio/<path:track>")
     def audio_file(track: str):  # type: ignore[no-untyped-def]
         path = audio.get(track)
         if path is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from nnsim.errors import InputError
+from nnsim.errors import ConfigError, InputError
 from nnsim.listening.app import Player, check_host, create_app
 from nnsim.listening.store import Store, app_version
 from nnsim.listening.study import Study, audio_files, check_spaces, load_study
@@ -84,6 +84,11 @@ def serve(
     acfg = cfg.listening.app
     host = host or str(acfg.host)
     port = int(acfg.port if port is None else port)
+    if not 1 <= port <= 65535:
+        raise ConfigError(
+            f"--port {port} is out of range; it must be between 1 and 65535 (the default is "
+            f"listening.app.port={acfg.port})."
+        )
     check_host(host, allow_remote)
     study, store, files = prepare(cfg, study_path=study_path, db=db, audio_dir=audio_dir)
     app = create_app(
@@ -94,7 +99,14 @@ def serve(
         Player(float(acfg.start), float(acfg.play)),
         title=str(acfg.title),
     )
-    server = make_server(host, port, app, threaded=True)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except (OSError, SystemExit) as exc:  # in use, privileged, not an address of this machine
+        why = getattr(exc, "strerror", None) or "the address cannot be used"
+        raise ConfigError(
+            f"cannot serve on {host}:{port} ({why}). Choose another --port (or "
+            "listening.app.port), or stop what listens there."
+        ) from None
     n = len(store.rows())
     print(
         f"nnsim listening test: {len(study.study)} references x {len(study.spaces)} spaces "

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.errors import InputError
-from nnsim.files import atomic_write_text
+from nnsim.files import atomic_write_text, check_file_target
 
 #: Columns of ``nnsim listening export`` (and of the simulated responses).
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -147,15 +147,34 @@ class Store:
         self.path = Path(path)
         self.study_hash = study_hash
         self.app_version = app_version
+        check_file_target(self.path, "--db", "responses.sqlite")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (secrets.token_hex(32),))
-            other = db.execute(
-                "SELECT DISTINCT study_hash FROM participants WHERE study_hash != ?",
-                (study_hash,),
-            ).fetchall()
+        try:
+            with self._db() as db:
+                tables = {
+                    r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+                if tables and "responses" not in tables:
+                    raise InputError(
+                        f"--db {self.path}: an SQLite database of something else (tables "
+                        f"{', '.join(sorted(tables))}); it was left as it is. Give the "
+                        "study's database, or a new file name (--db or listening.app.db)."
+                    )
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (secrets.token_hex(32),)
+                )
+                other = db.execute(
+                    "SELECT DISTINCT study_hash FROM participants WHERE study_hash != ?",
+                    (study_hash,),
+                ).fetchall()
+        except sqlite3.DatabaseError as exc:  # a text file, another program's database, ...
+            raise InputError(
+                f"--db {self.path}: not a responses database of nnsim ({exc}); it was left "
+                "as it is. Give the study's database, or a new file name (--db or "
+                "listening.app.db)."
+            ) from None
         if other:
             raise InputError(
                 f"{self.path} holds answers to another study file (sha256 "

@@ -55,7 +55,7 @@ REFERENCE_PAGE = (
 <progress max="{{ n_refs }}" value="{{ done }}">{{ done }} of {{ n_refs }}</progress></p>
 <h1>If you liked how this track sounds…</h1>
 <div class="box reference" data-reference="{{ ref }}">
-<audio controls preload="metadata" src="/audio/{{ ref }}#t={{ '%.1f' % window[0] }},{{ '%.1f' % window[1] }}"></audio>
+<audio controls preload="metadata" src="/audio/{{ ref | urlencode }}#t={{ '%.1f' % window[0] }},{{ '%.1f' % window[1] }}"></audio>
 </div>
 <p>…how similar does each playlist sound to it? (0 = not similar, 3 = very similar)</p>
 <form method="post" action="/submit">
@@ -65,7 +65,7 @@ REFERENCE_PAGE = (
 <div class="box playlist" data-position="{{ pl.position }}">
 <h2>Playlist {{ pl.position }}</h2>
 <div class="tracks">
-{% for t in pl.tracks %}<audio controls preload="metadata" src="/audio/{{ t.id }}#t={{ '%.1f' % t.window[0] }},{{ '%.1f' % t.window[1] }}"></audio>
+{% for t in pl.tracks %}<audio controls preload="metadata" src="/audio/{{ t.id | urlencode }}#t={{ '%.1f' % t.window[0] }},{{ '%.1f' % t.window[1] }}"></audio>
 {% endfor %}</div>
 <div class="scale">{% for value, label in scale %}
 <label><input type="radio" name="rating-{{ pl.position }}" value="{{ value }}"> {{ value }} {{ label }}</label>

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from nnsim.errors import InputError, preview
-from nnsim.spaces import Space, as_matrix, read_ids, read_indices
+from nnsim.spaces import Space, as_matrix, read_ids, read_indices, read_npy
 
 IDS_FILE = "large-jamendo-ids.txt"
 SMALL_INDICES_FILE = "small-indices.txt"
@@ -88,19 +88,23 @@ def read_latentjam(folder: str | Path) -> LatentJam:
         raise InputError(
             f"{ids_path}: duplicate track id(s) {preview(dup)} on lines {preview(lines)}."
         )
-    files = sorted(root.glob("*.npy"))
+    # .npy in any case (a release unpacked on another system may say .NPY), files and links
+    files = sorted(f for f in root.iterdir() if f.suffix.lower() == ".npy")
     if not files:
         raise InputError(f"{root}: no .npy spaces found (one file per space expected).")
     spaces = []
     for f in files:
-        try:
-            X = np.load(f, allow_pickle=False, mmap_mode="r")
-        except ValueError as exc:
-            raise InputError(f"{f}: not a numeric .npy array ({exc}).") from None
-        if X.ndim != 2 or X.shape[0] != ids.size:
+        X = read_npy(f, mmap=True)
+        if X.ndim != 2:
             raise InputError(
-                f"{f}: shape {X.shape} but {ids_path.name} lists {ids.size} tracks; every space "
-                "needs one row per id, in that order."
+                f"{f}: a {X.ndim}-D array of shape {X.shape}; a space is 2-D (one row per "
+                f"track of {ids_path.name}, one column per dimension). Reshape it to "
+                f"({ids.size}, dim) before saving."
+            )
+        if X.shape[0] != ids.size:
+            raise InputError(
+                f"{f}: {X.shape[0]} rows but {ids_path.name} lists {ids.size} tracks; every "
+                "space needs one row per id, in that order."
             )
         meta = parse_name(f.stem)
         meta["source_file"] = f.name

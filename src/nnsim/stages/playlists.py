@@ -3,7 +3,7 @@
 Chooses the spaces (``listening.spaces``, or the ``listening.k`` that agree least at
 ``listening.cutoff``), the reference tracks (``listening.references``, or
 ``listening.n_references`` far apart in ``listening.reference_space``, from different
-``listening.group_by`` groups of ``data.tracks`` when that column exists) and, from the
+``listening.group_by`` groups of ``data.tracks``; a missing column is an error) and, from the
 pipeline's neighbour tables, each reference's top ``listening.playlist_length`` neighbours
 per space.  Writes ``results/listening/study.json``: ``{"study": {reference: {space: [ids]}},
 "spaces": [...], "settings": {...}, "S_n": {...}}`` (the study in the shape the paper's
@@ -29,6 +29,34 @@ from nnsim.stages.common import log, run_stage
 from nnsim.stages.space_lists import find_space
 from nnsim.tables import TableStore
 from nnsim.tracking import stage_run
+
+
+def reference_groups(cfg: Settings, ids: np.ndarray) -> np.ndarray | None:
+    """The ``listening.group_by`` column of ``data.tracks`` for ``ids`` (None: no grouping).
+
+    A column or file that is not there is an error naming it, never a silent fallback to
+    ungrouped references; with ``data.tracks: null`` the grouping is off, and said so.
+    """
+    col, tracks = cfg.listening.group_by, cfg.data.tracks
+    if not col:
+        return None
+    if not tracks:
+        log.info("listening.group_by=%s not used: data.tracks is null (no metadata)", col)
+        return None
+    path = Path(tracks)
+    if not path.is_file():
+        raise InputError(
+            f"data.tracks={tracks}: file not found (listening.group_by={col} reads it). Give "
+            "the metadata CSV (track_id + columns), or set listening.group_by=null."
+        )
+    meta = pd.read_csv(path, dtype=str)
+    if "track_id" not in meta.columns or col not in meta.columns:
+        raise InputError(
+            f"{path}: listening.group_by={col!r} needs the columns track_id and {col}; found "
+            f"{', '.join(map(str, meta.columns))}. Set listening.group_by to one of them or null."
+        )
+    lookup = dict(zip(meta["track_id"], meta[col].fillna(""), strict=True))
+    return np.asarray([lookup.get(t, "") for t in ids])
 
 
 def run(cfg: Settings, args: argparse.Namespace) -> None:
@@ -75,12 +103,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         space = find_space(cfg, str(lcfg.reference_space))
         rows = {t: i for i, t in enumerate(space.ids)} if space.ids is not None else {}
         X = space.X[[rows[t] for t in ids]]
-        groups = None
-        col, tracks = lcfg.group_by, cfg.data.tracks
-        if col and tracks and Path(tracks).is_file():
-            meta = pd.read_csv(tracks, dtype=str).set_index("track_id")
-            if col in meta.columns:
-                groups = np.asarray([meta[col].get(t, "") for t in ids])
+        groups = reference_groups(cfg, ids)
         refs = far_apart(X, int(lcfg.n_references), seed=int(lcfg.seed), groups=groups)
     study = playlists(tables, ids, refs, int(lcfg.playlist_length))
     out = Path(cfg.paths.results_dir) / "listening"

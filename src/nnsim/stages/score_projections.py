@@ -3,8 +3,9 @@
 For the space and every distance of ``projection.distances``: S_n of each map
 (euclidean) against the original with bootstrap CIs and the all-n curve, S_n between seeds of
 one method, scikit-learn's trustworthiness and continuity — all through the comparison
-engine.  Writes ``results/projections/<space>/`` (``scores.csv``, ``seeds.csv``, ``curves.csv``, the
-Figure-3 grid, S_n curves per method, scatter plots coloured by ``projection.color_by``) and
+engine.  Writes ``results/projections/<space>/`` (``scores.csv``, ``seeds.csv``,
+``curves.csv``, ``space.json``, a grid of the scores, S_n curves per method, scatter plots
+coloured by ``projection.color_by``) and
 logs the numbers and figures to MLflow.
 """
 
@@ -20,7 +21,7 @@ import pandas as pd
 from nnsim.config import as_dict
 from nnsim.errors import InputError
 from nnsim.files import atomic_dir, write_json
-from nnsim.plots import map_curves, scatter_maps, score_grid
+from nnsim.plots import map_curves, scatter_maps, score_grid, short_label
 from nnsim.projection.score import score_maps
 from nnsim.settings import Settings
 from nnsim.spaces import Space, read_space_list
@@ -67,6 +68,9 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         for m in maps:
             m.meta["seed"] = int(m.meta["seed"])
         labels, col = track_labels(cfg, original)
+        # what the Figure-3 stage needs of the original: its group and its short label
+        meta = {k: original.meta.get(k) for k in ("kind", "dataset", "architecture", "layer")}
+        write_json(tmp / "space.json", {**meta, "label": short_label(name, original.meta)})
         scatter_maps(
             {m.name.split("@", 1)[1]: m.X for m in maps},
             tmp / f"{name}.scatter.png",

@@ -1,7 +1,7 @@
 """Stage ``site``: the results site (``results/site/``), the last stage of the pipeline.
 
 Gathers the paper's figures and tables that the pipeline wrote (Figure 1 from ``cf_select``,
-Figure 2 and Tables 1-2 from ``compare@<distance>``, Figure 3 from ``score_projections``,
+Figure 2 and Tables 1-2 from ``compare@<distance>``, Figure 3 from ``projection_figures``,
 Figure 5 from ``listening_stats``) with their provenance (git revision, model graph hashes,
 the vectors' fingerprints, the settings) into one static folder that opens from disk
 (:mod:`nnsim.site.build`).  Labelled SYNTHETIC on the demo.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 from nnsim import __version__
 from nnsim.config import dump
 from nnsim.files import atomic_dir
+from nnsim.projection.figure3 import projection_groups
 from nnsim.settings import Settings
 from nnsim.site.build import Figure, Provenance, Section, Table, build_site
 from nnsim.stages.common import log, run_stage
@@ -77,24 +79,38 @@ def sections(cfg: Settings) -> list[Section]:
         "figure-3",
         "Figure 3: 2-D projections",
         "PCA, t-SNE and UMAP maps of a space, scored by S_n against the space itself and "
-        "between seeds.",
+        "between seeds; the layers of one model side by side.",
     )
+    f3 = res / "figure3"
+    groups = projection_groups(
+        {
+            sp: json.loads(p.read_text())
+            if (p := res / "projections" / sp / "space.json").is_file()
+            else {}
+            for sp in cfg.projection.spaces
+        }
+    )
+    for group, names in groups.items():
+        for d in cfg.projection.distances:
+            fig3.figures.append(
+                Figure(
+                    f3 / f"{group}.{d}.png",
+                    f"Figure 3: {group} ({d})",
+                    f"S_n of each map of {' and '.join(names)} against the space ({d} distance "
+                    "in the space) and between seeds.",
+                )
+            )
     for sp in cfg.projection.spaces:
         pdir = res / "projections" / sp
         fig3.figures.append(Figure(pdir / f"{sp}.scatter.png", f"Maps of {sp}", "The maps."))
         for d in cfg.projection.distances:
-            fig3.figures += [
-                Figure(
-                    pdir / f"{sp}.{d}.grid.png",
-                    f"{sp}: maps vs the space ({d})",
-                    f"S_n of each map against {sp} ({d} distance in the space).",
-                ),
+            fig3.figures.append(
                 Figure(
                     pdir / f"{sp}.{d}.curves.png",
                     f"{sp}: S_n for every n ({d})",
                     "S_n of each map against the space, for every n.",
-                ),
-            ]
+                )
+            )
     fig5 = Section(
         "figure-5",
         "Figure 5: the listening test",

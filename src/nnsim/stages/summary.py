@@ -23,15 +23,18 @@ def lines(cfg: Settings) -> list[str]:
         + (" (SYNTHETIC demo data)" if cfg.data.synthetic else ""),
     ]
     places = [
+        (results / "site" / "index.html", "the results site: every figure and table (open it)"),
         (results / "compare", "S_n, Table 1-2 (CSV/Markdown/LaTeX), Figure 2 (PNG/PDF/SVG)"),
         (results / "cf_select", "Figure 1: ALS factor count by NDCG/MAP"),
-        (results / "projections", "Figure 3: 2-D maps scored against their spaces"),
+        (results / "figure3", "Figure 3: 2-D maps against their spaces, seed vs seed"),
+        (results / "projections", "the 2-D maps' scores, curves and scatter plots"),
         (results / "listening_stats", "Figure 5: listening-test statistics"),
         (Path(cfg.paths.release_dir), "the release bundle for Zenodo"),
     ]
     for path, what in places:
         if path.exists():
-            out.append(f"  {str(path) + '/':<28} {what}")
+            shown = str(path) + ("/" if path.is_dir() else "")
+            out.append(f"  {shown:<28} {what}")
     if cfg.mlflow.enabled:
         out.append(
             f"  make ui                      MLflow runs on http://{cfg.mlflow.ui_host}:{cfg.mlflow.ui_port}/"
