@@ -20,6 +20,10 @@ class FakeZenodo:
         self.puts: list[str] = []  # every upload request received (file names)
         self.fail: dict[str, int] = {}  # file name -> how many more uploads answer 503
         self.drop: set[str] = set()  # file names whose upload drops the connection
+        self.auth_seen: list[str] = []  # every Authorization header received
+        self.bucket_base: str | None = None  # links.bucket on another host (default: this one)
+        self.html_on_create = False  # answer a new deposition with a 200 HTML page
+        self.no_links = False  # answer a new deposition without links
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -52,6 +56,7 @@ class FakeZenodo:
                 return self.rfile.read(n) if n else b""
 
             def _auth(self) -> bool:
+                fake.auth_seen.append(str(self.headers.get("Authorization")))
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     self._send(
                         401,
@@ -68,13 +73,21 @@ class FakeZenodo:
                 if not self._auth():
                     return
                 self._body()
+                if self.path == "/api/deposit/depositions" and fake.html_on_create:
+                    page = b"<html>Please log in</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return None
                 if self.path == "/api/deposit/depositions":
                     dep_id = len(fake.depositions) + 1
-                    bucket = f"{fake.url}/api/files/b{dep_id}"
+                    bucket = f"{fake.bucket_base or fake.url}/api/files/b{dep_id}"
                     fake.buckets[f"b{dep_id}"] = {}
                     fake.depositions[dep_id] = {
                         "id": dep_id,
-                        "links": {"bucket": bucket},
+                        "links": {} if fake.no_links else {"bucket": bucket},
                         "metadata": {},
                         "submitted": False,
                     }

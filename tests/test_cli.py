@@ -202,6 +202,8 @@ def test_shared_ids_file_latentjam_style(tmp_path, capsys):
         (["--cutoffs", "5", "150", "200"], "Keep 5, or use cutoffs up to 149"),
         (["--cutoffs", "0"], "--cutoffs=0 is out of range; it must be >= 1"),
         (["--n-boot", "-5"], "--n-boot=-5 is out of range; it must be >= 0"),
+        # replicates that cannot fit in memory: refused before any work, with the size
+        (["--n-boot", "1000000000"], "compare.n_boot=1000000000 (--n-boot): the bootstrap of"),
         (["--cutoffs", "10", "5", "5"], "--cutoffs 5 10"),
     ],
 )

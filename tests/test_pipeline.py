@@ -417,3 +417,59 @@ def test_latentjam_release_reproduces_figure2_and_table2_with_one_repro(tmp_path
     assert any(k.startswith("small.factor.") for k in metrics)
     doc = json.loads((dst / "results/listening/study.json").read_text())
     assert len(doc["study"]) == 4 and len(doc["spaces"]) == 5
+
+
+def test_audio_only_route_runs_every_stage_on_the_content_spaces(repo, tmp_path):
+    """The paper's own scenario: a folder of music and no listening log (data=jamendo,
+    data.interactions=null).  Real-model extraction of 40 of the demo's clips (their cache is
+    reused: entries are keyed by content), then comparison, projections, playlists, export and
+    the site on the content-based spaces; the CF stages write empty placeholders."""
+    dst = tmp_path / "nnsim"
+    copy_checkout(dst)
+    src = repo / "data/demo/audio"
+    clips = sorted(p for p in src.rglob("*.flac") if not p.name.startswith("bad-"))[:40]
+    for p in clips:
+        (dst / "data/raw/audio" / p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p, dst / "data/raw/audio" / p.relative_to(src))
+    shutil.copytree(repo / "cache/extract", dst / "cache/extract")
+    overrides = [
+        "data=jamendo",
+        "data.interactions=null",
+        "projection.methods=[pca,umap]",
+        "projection.seeds=[0]",
+        "compare.n_boot=100",
+        "mlflow=off",
+    ]
+    proc = sh([sys.executable, "-m", "nnsim.stages.params", *overrides], dst)
+    out = sh(["dvc", "repro"], dst).stdout
+    out += proc.stdout
+    assert "data.interactions is null: no listening log, so no CF spaces" in out
+    assert pd.read_csv(dst / "spaces/cf/list.csv").empty
+    cb = pd.read_csv(dst / "spaces/cb/list.csv")
+    assert len(cb) == 8
+    ids = (dst / "spaces/cb/msd-musicnn-embeddings.ids.txt").read_text().split()
+    assert sorted(ids) == sorted(p.stem for p in clips)
+    sim = pd.read_csv(dst / "results/compare/cosine/similarity.csv")
+    assert len(sim) == 8 * 7 // 2 * 4 and "CF" not in set(sim["differs_in"])
+    assert set(pd.read_csv(dst / "results/compare/cosine/table2.csv")["variable"]) >= {
+        "dataset",
+        "architecture",
+        "layer",
+    }
+    assert (dst / "results/figure3/msd-musicnn.euclidean.png").is_file()
+    doc = json.loads((dst / "results/listening/study.json").read_text())
+    assert doc["synthetic"] is False and all(not s.startswith("cf") for s in doc["spaces"])
+    assert (dst / "results/site/index.html").is_file()
+    assert json.loads((dst / "metrics/export.json").read_text())["archive_sha256"]
+
+
+def test_a_configured_log_that_is_missing_is_one_clear_line(tmp_path):
+    dst = tmp_path / "nnsim"
+    copy_checkout(dst)
+    proc = sh([sys.executable, "-m", "nnsim.stages.params", "data=jamendo"], dst, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "nnsim: error: data.interactions=data/raw/interactions.csv: file not found. Put your "
+        "listening log there (CSV: user_id,track_id[,value|event]), or set "
+        "data.interactions=null to run on the audio alone (no CF spaces)."
+    )

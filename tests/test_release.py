@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fake_zenodo import FakeZenodo
 
-from nnsim.errors import ConfigError, InputError
+from nnsim.errors import ConfigError, InputError, NnsimError
 from nnsim.release.bundle import ReleaseInfo, archive_bytes, build_files, write_bundle
 from nnsim.release.latentjam import latentjam_name, parse_name, read_latentjam
 from nnsim.release.zenodo import ZenodoClient, ZenodoError, read_token, upload_bundle
@@ -231,10 +231,11 @@ def test_upload_resumes_after_a_failure_without_duplicating(tmp_path, caplog):
         z.fail[names[3]] = 10  # the server keeps failing on the 4th file: the run stops
         z.drop.add(names[1])  # and the 2nd upload loses its connection once (retried)
         with pytest.raises(ZenodoError, match=r"failed 3 times \(HTTP 503\).*resume"):
-            upload_bundle(client, folder, names, meta)
+            upload_bundle(client, folder, names, meta, state_file=tmp_path / "s.json")
         assert len(z.buckets["b1"]) == 3
         z.fail.clear()
-        res = upload_bundle(client, folder, names, meta)  # resume: same deposition
+        # resume: same deposition
+        res = upload_bundle(client, folder, names, meta, state_file=tmp_path / "s.json")
         assert res["deposition_id"] == 1 and len(z.depositions) == 1
         assert sorted(res["skipped"]) == sorted(names[:3])
         assert sorted(z.buckets["b1"]) == sorted(names)
@@ -251,9 +252,14 @@ def test_publish_needs_the_flag_and_a_confirmation_and_4xx_shows_zenodos_message
     with FakeZenodo() as z:
         client = ZenodoClient(z.url, z.token, retries=0, backoff=0.01, timeout=5)
         meta = {"upload_type": "dataset", "title": "t"}
-        res = upload_bundle(client, folder, names, meta, publish=True, confirm=lambda d: False)
+        st = tmp_path / "state.json"
+        res = upload_bundle(
+            client, folder, names, meta, state_file=st, publish=True, confirm=lambda d: False
+        )
         assert not res["published"] and not z.depositions[1]["submitted"]
-        res = upload_bundle(client, folder, names, meta, publish=True, confirm=lambda d: True)
+        res = upload_bundle(
+            client, folder, names, meta, state_file=st, publish=True, confirm=lambda d: True
+        )
         assert res["published"] and z.depositions[1]["submitted"]
         with pytest.raises(
             ZenodoError, match=r"HTTP 400: Validation error\. \(metadata\.upload_type"
@@ -273,27 +279,112 @@ def test_missing_token_says_how_to_set_it(monkeypatch, tmp_path):
     assert read_token("ZENODO_TOKEN", str(tmp_path / "tok")) == "abc"
 
 
+def _params(tmp_path, url, *over):
+    """params.yaml as `make params OVERRIDES=...` writes it, naming this Zenodo server."""
+    from nnsim.config import compose, dump
+
+    p = tmp_path / "params.yaml"
+    cfg = compose(
+        [
+            f"release.zenodo.base_url={url}",
+            f"release.zenodo.state_dir={tmp_path}/zenodo-state",
+            "release.archive=release.tar.gz",
+            "release.zenodo.retries=0",
+            *over,
+        ]
+    )
+    p.write_text(dump(cfg))
+    return p
+
+
 def test_cli_upload_sends_the_exported_bundle(tmp_path, monkeypatch, capsys):
+    """The upload reads params.yaml (a sandbox address set through `make params` is used),
+    says where it writes before writing, and resumes after `dvc repro export` rebuilt the
+    bundle: the state lives outside it, keyed by the archive's sha256."""
+    import shutil
+
     from nnsim.cli import main
 
     folder, names = _bundle(tmp_path)
     with FakeZenodo() as z:
         monkeypatch.setenv("ZENODO_TOKEN", z.token)
-        conf = tmp_path / "conf"
-        import shutil
-        from pathlib import Path
-
-        shutil.copytree(Path(__file__).resolve().parents[1] / "conf", conf)
-        rel = conf / "release" / "default.yaml"
-        rel.write_text(rel.read_text().replace("https://sandbox.zenodo.org", z.url))
-        monkeypatch.setenv("NNSIM_CONF", str(conf))
-        assert main(["release", "upload", "--dir", str(folder)]) == 0
+        params = _params(tmp_path, z.url)
+        up = ["release", "upload", "--params", str(params), "--dir", str(folder)]
+        assert main(up) == 0
         out = capsys.readouterr().out
+        assert out.startswith(f"uploading {folder} (archive sha256 ")
+        assert f"to {z.url} (release.zenodo.base_url in {params})" in out
         everything = sorted([*names, "release.tar.gz"])  # the files and the archive
         assert f"deposition 1 on {z.url}: uploaded {len(everything)} file(s)" in out
         assert "not published" in out and z.token not in out
         assert sorted(z.buckets["b1"]) == everything
+        # `dvc repro export` deletes and rebuilds the folder: same bytes, same deposition
+        keep = {n: (folder / n).read_bytes() for n in everything}
+        shutil.rmtree(folder)
+        folder.mkdir()
+        for n, data in keep.items():
+            (folder / n).write_bytes(data)
         monkeypatch.setattr("builtins.input", lambda prompt: "1")  # types the id to confirm
-        assert main(["release", "upload", "--dir", str(folder), "--publish"]) == 0
+        assert main([*up, "--publish"]) == 0
         assert f"uploaded 0 file(s), {len(everything)} already there" in capsys.readouterr().out
-        assert z.depositions[1]["submitted"]
+        assert z.depositions[1]["submitted"] and len(z.depositions) == 1
+
+
+def test_publish_prompt_wrong_empty_or_no_answer_exits_nonzero_unpublished(
+    tmp_path, monkeypatch, capsys
+):
+    from nnsim.cli import main
+
+    folder, _ = _bundle(tmp_path)
+    with FakeZenodo() as z:
+        monkeypatch.setenv("ZENODO_TOKEN", z.token)
+        up = ["release", "upload", "--params", str(_params(tmp_path, z.url)), "--dir", str(folder)]
+
+        def no_input(prompt):
+            raise EOFError
+
+        for answer in (lambda p: "2", lambda p: "", no_input):
+            monkeypatch.setattr("builtins.input", answer)
+            assert main([*up, "--publish"]) == 1
+            err = capsys.readouterr().err
+            assert "not published" in err and "Traceback" not in err
+        assert not z.depositions[1]["submitted"]
+
+
+def test_the_token_never_goes_to_another_host(tmp_path):
+    folder, names = _bundle(tmp_path)
+    with FakeZenodo() as z, FakeZenodo(token="other") as elsewhere:
+        z.bucket_base = elsewhere.url  # the deposition's bucket link names another host
+        client = ZenodoClient(z.url, z.token, retries=0, backoff=0.01, timeout=5)
+        meta = {"upload_type": "dataset", "title": "t"}
+        with pytest.raises(ZenodoError, match="not on the configured Zenodo host"):
+            upload_bundle(client, folder, names, meta, state_file=tmp_path / "s.json")
+        assert elsewhere.auth_seen == []  # not one request reached it
+        assert all(a == f"Bearer {z.token}" for a in z.auth_seen)
+
+
+def test_odd_replies_and_state_files_are_clear_errors(tmp_path):
+    folder, names = _bundle(tmp_path)
+    meta = {"upload_type": "dataset", "title": "t"}
+    with FakeZenodo() as z:
+        client = ZenodoClient(z.url, z.token, retries=0, backoff=0.01, timeout=5)
+
+        def up(state):
+            return upload_bundle(client, folder, names, meta, state_file=state)
+
+        z.html_on_create = True
+        with pytest.raises(ZenodoError, match=r"HTTP 200 but not JSON \(text/html"):
+            up(tmp_path / "a.json")
+        z.html_on_create, z.no_links = False, True
+        with pytest.raises(ZenodoError, match=r"deposition 1: Zenodo's reply has no links.bucket"):
+            up(tmp_path / "b.json")
+        z.no_links = False
+        bad = tmp_path / "c.json"
+        for text in ("{not json", '{"bucket": "x"}', '{"deposition_id": "seven"}', "[]"):
+            bad.write_text(text)
+            with pytest.raises(NnsimError, match=r"c\.json: not an upload state file.*Delete it"):
+                up(bad)
+        bad.write_text('{"deposition_id": 99}')
+        with pytest.raises(ZenodoError, match=r"names deposition 99, which .* does not know"):
+            up(bad)
+        assert not (tmp_path / "a.json").exists()  # nothing recorded for a failed create

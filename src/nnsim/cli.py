@@ -175,18 +175,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_release_upload(args: argparse.Namespace) -> int:
     """Upload the export stage's bundle to Zenodo (resumable; publishing needs --publish)."""
-    from nnsim.release.zenodo import ZenodoClient, read_token, upload_bundle
-
-    z = args.base.release.zenodo
-    folder = Path(args.dir or args.base.paths.release_dir)
-    meta_path = folder / ".zenodo.json"
-    if not meta_path.is_file():
-        raise OutputError(f"{meta_path} not found; make the bundle first (dvc repro export).")
+    import hashlib
     import json
 
-    metadata = json.loads(meta_path.read_text())
+    from nnsim.config import load_params
+    from nnsim.release.zenodo import ZenodoClient, read_token, state_path, upload_bundle
+
+    cfg = load_params(args.params)  # the settings every stage read, `make params` included
+    z = cfg.release.zenodo
+    folder = Path(args.dir or cfg.paths.release_dir)
+    meta_path = folder / ".zenodo.json"
+    archive = folder / cfg.release.archive
+    for need in (meta_path, archive):
+        if not need.is_file():
+            raise OutputError(f"{need} not found; make the bundle first (dvc repro export).")
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise OutputError(
+            f"{meta_path}: not valid JSON ({exc}); rebuild the bundle (dvc repro -f export)."
+        ) from None
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
     names = sorted(
         p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".zenodo-")
+    )
+    state = state_path(z.state_dir, z.base_url, sha)
+    print(
+        f"uploading {folder} (archive sha256 {sha[:12]}...) to {z.base_url} "
+        f"(release.zenodo.base_url in {args.params}); upload state {state}",
+        flush=True,
     )
     client = ZenodoClient(
         z.base_url,
@@ -199,18 +216,31 @@ def cmd_release_upload(args: argparse.Namespace) -> int:
     def confirm(dep_id: int) -> bool:
         if args.yes:
             return True
-        answer = input(
-            f"Publish deposition {dep_id} on {z.base_url}? Publishing cannot be undone; "
-            f"type the deposition id to confirm: "
-        )
+        try:
+            answer = input(
+                f"Publish deposition {dep_id} on {z.base_url}? Publishing cannot be undone; "
+                f"type the deposition id to confirm: "
+            )
+        except EOFError:  # no terminal (a pipe, CI): no confirmation
+            print(file=sys.stderr)
+            return False
         return answer.strip() == str(dep_id)
 
-    res = upload_bundle(client, folder, names, metadata, publish=args.publish, confirm=confirm)
+    res = upload_bundle(
+        client, folder, names, metadata, state_file=state, publish=args.publish, confirm=confirm
+    )
     print(
         f"deposition {res['deposition_id']} on {z.base_url}: uploaded {len(res['uploaded'])} "
         f"file(s), {len(res['skipped'])} already there; "
         + ("published" if res["published"] else "not published (draft)")
     )
+    if args.publish and not res["published"]:
+        print(
+            f"nnsim: error: not published: the answer did not match deposition "
+            f"{res['deposition_id']}. Run again with --publish and type that id (or --yes).",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -356,6 +386,7 @@ def build_parser(base: Settings) -> argparse.ArgumentParser:
         "files, set its metadata from .zenodo.json. The token comes from "
         "$ZENODO_TOKEN or release.zenodo.token_file and is never printed.",
     )
+    up.add_argument("--params", default="params.yaml", help="the pipeline's settings")
     up.add_argument("--dir", default=None, help="the bundle folder (default: paths.release_dir)")
     up.add_argument("--publish", action="store_true", help="publish after uploading (asks first)")
     up.add_argument("--yes", action="store_true", help="do not ask before publishing")

@@ -22,7 +22,7 @@ from nnsim.search import DaskRun, neighbor_table
 from nnsim.search.audit import approximation_report
 from nnsim.search.exact import ambiguous_cutoffs, check_distance
 from nnsim.settings import CompareSettings, NeighborsSettings
-from nnsim.similarity import Comparison, compare_tables
+from nnsim.similarity import Comparison, check_bootstrap_memory, compare_tables
 from nnsim.spaces import PreparedSpaces, Space, prepare_spaces
 from nnsim.tables import NeighborTable, TableStore
 
@@ -122,6 +122,10 @@ def run_comparison(
     for d in {distance, *own.values()}:
         check_distance(d)  # the one check per comparison (callers may pass any string)
     dist_of = {s.name: own.get(s.name, distance) for s in spaces}
+    measures = {"overlap", *compare.measures}
+    check_bootstrap_memory(  # before any search: a bootstrap that cannot fit fails now
+        compare.n_boot, n_spaces=len(spaces), n_cutoffs=len(cutoffs), n_measures=len(measures)
+    )
     prep = prepare_spaces(
         spaces,
         distance="cosine" if "cosine" in dist_of.values() else "euclidean",

@@ -133,6 +133,8 @@ def to_settings(cfg: Mapping[str, Any], source: str) -> Settings:
             f"{source}: required setting(s) {', '.join(missing)} have no value; add them to conf/."
         )
     assert isinstance(settings, Settings)
+    if settings.data.interactions_dep is None:  # derived (DVC cannot track a null path)
+        settings.data.interactions_dep = settings.data.log_dep(settings.paths.demo_dir)
     try:
         settings.check()
     except ConfigError as exc:

@@ -466,6 +466,9 @@ class ZenodoSettings:
     retries: int = req(ge=0)
     backoff: float = req(ge=0)
     timeout: float = req(gt=0)
+    #: Folder of the upload state, one file per bundle sha256 (outside every DVC output:
+    #: ``dvc repro export`` must not delete it).
+    state_dir: str = req(nonempty=True)
 
 
 @dataclass
@@ -517,16 +520,30 @@ class DataSettings:
     name: str = MISSING
     synthetic: bool = MISSING
     audio_dir: str = MISSING
-    interactions: str = MISSING
+    #: The listening log (CSV); null: none, the audio-only route (no CF spaces).
+    interactions: str | None = MISSING
     small_indices: str | None = None
     tracks: str | None = None
     latentjam_dir: str | None = None
     demo: DemoSettings | None = None
+    #: What the ``interactions`` DVC stage tracks (DVC cannot track null): ``interactions``,
+    #: or without a log the empty placeholder that ``simulate_log`` always writes.  Derived
+    #: when the settings are composed; never set it by hand.
+    interactions_dep: str | None = None
 
     @property
     def from_latentjam(self) -> bool:
         """Spaces come from a LatentJam release (``data=latentjam``): audio and log stages skip."""
         return bool(self.latentjam_dir)
+
+    @property
+    def has_log(self) -> bool:
+        """There is a listening log to fit CF spaces on (not LatentJam, not audio-only)."""
+        return not self.from_latentjam and self.interactions is not None
+
+    def log_dep(self, demo_dir: str) -> str:
+        """The value :attr:`interactions_dep` must have (see there)."""
+        return self.interactions or f"{demo_dir}/interactions.csv"
 
 
 @dataclass
@@ -553,6 +570,13 @@ class Settings:
     def check(self) -> None:
         """Every field's rule (:func:`check`), then the rules that join two settings."""
         check(self)
+        dep = self.data.log_dep(self.paths.demo_dir)
+        if self.data.interactions_dep not in (None, dep):
+            raise ConfigError(
+                f"setting data.interactions_dep={self.data.interactions_dep!r} does not follow "
+                f"data.interactions (it must be {dep!r}); it is derived: regenerate "
+                "params.yaml with `make params` instead of editing it."
+            )
         k = self.neighbors.k
         if max(self.cutoffs) > k:
             raise ConfigError(

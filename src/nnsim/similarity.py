@@ -477,6 +477,31 @@ class Comparison:
         return chance_level(self.cutoffs, self.n_tracks)
 
 
+def bootstrap_bytes(n_boot: int, *, n_spaces: int, n_cutoffs: int, n_measures: int) -> int:
+    """Bytes the replicates of a comparison's bootstrap hold (float64): those of every pair
+    and measure while the CIs are taken, and S_n's of every ordered pair for the aggregates."""
+    m = int(n_spaces)
+    pairs = m * (m - 1) // 2
+    return 8 * int(n_boot) * int(n_cutoffs) * (m * m + pairs * int(n_measures))
+
+
+def check_bootstrap_memory(n_boot: int, *, n_spaces: int, n_cutoffs: int, n_measures: int) -> None:
+    """Refuse, before any work, a bootstrap whose replicates need more than half the memory
+    this machine has available (``compare.n_boot`` sets the replicates)."""
+    import psutil
+
+    need = bootstrap_bytes(n_boot, n_spaces=n_spaces, n_cutoffs=n_cutoffs, n_measures=n_measures)
+    free = int(psutil.virtual_memory().available)
+    if need > free // 2:
+        fits = n_boot * (free // 2) // max(need, 1)
+        raise ConfigError(
+            f"compare.n_boot={n_boot} (--n-boot): the bootstrap of {n_spaces} spaces x "
+            f"{n_cutoffs} cutoff(s) would hold {need / 2**30:.1f} GiB of replicates; this "
+            f"machine has {free / 2**30:.1f} GiB available. Use at most {fits} replicates "
+            "(1000 replicates are the usual choice)."
+        )
+
+
 def compare_tables(
     tables: Mapping[str, np.ndarray],
     cutoffs: Sequence[int] | np.ndarray,
@@ -531,6 +556,7 @@ def compare_tables(
     K = int(cut[-1])
     wanted = ["overlap"] + [m for m in measures if m != "overlap"]
     m, c = len(names), cut.size
+    check_bootstrap_memory(n_boot, n_spaces=m, n_cutoffs=c, n_measures=len(wanted))
     values = {k: np.ones((m, m, c)) for k in wanted}
     lows = {k: np.ones((m, m, c)) for k in wanted}
     highs = {k: np.ones((m, m, c)) for k in wanted}

@@ -22,7 +22,7 @@ from nnsim.errors import InputError
 from nnsim.files import atomic_dir, write_space_list
 from nnsim.settings import Settings
 from nnsim.spaces import Space, save_space
-from nnsim.stages.common import SPACE_LIST_HEADER, log, run_stage
+from nnsim.stages.common import SPACE_LIST_HEADER, log, no_log_reason, run_stage
 from nnsim.tracking import stage_run
 
 
@@ -46,10 +46,10 @@ def factor_counts(cfg: Settings) -> list[int]:
 
 
 def run(cfg: Settings, args: argparse.Namespace) -> None:
-    if cfg.data.from_latentjam:
+    if not cfg.data.has_log:  # LatentJam spaces, or audio only (data.interactions: null)
         with atomic_dir(Path(cfg.paths.spaces_dir) / "cf") as tmp:
             (tmp / "list.csv").write_text(SPACE_LIST_HEADER)
-        log.info("data=%s: spaces are imported, no ALS to fit", cfg.data.name)
+        log.info("data=%s: %s", cfg.data.name, no_log_reason(cfg))
         return
     c = cfg.cf
     df = pd.read_parquet(Path(cfg.paths.interim_dir) / "interactions.parquet")

@@ -17,17 +17,17 @@ from nnsim.cf.log import to_matrix
 from nnsim.files import write_json
 from nnsim.plots import factor_selection
 from nnsim.settings import Settings
-from nnsim.stages.common import log, run_stage
+from nnsim.stages.common import log, no_log_reason, run_stage
 from nnsim.tracking import stage_run
 
 
 def run(cfg: Settings, args: argparse.Namespace) -> None:
-    if cfg.data.from_latentjam:
+    if not cfg.data.has_log:  # LatentJam spaces, or audio only (data.interactions: null)
         out = Path(cfg.paths.results_dir) / "cf_select"
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "best.json", {"best_factors": None, "note": "spaces are imported"})
+        write_json(out / "best.json", {"best_factors": None, "note": no_log_reason(cfg)})
         write_json(Path(cfg.paths.metrics_dir) / "cf_select.json", {"best_factors": None})
-        log.info("data=%s: spaces are imported, no ALS to select", cfg.data.name)
+        log.info("data=%s: %s", cfg.data.name, no_log_reason(cfg))
         return
     c = cfg.cf
     sel_cfg = c.select

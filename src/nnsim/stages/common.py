@@ -12,12 +12,22 @@ from nnsim.config import load_params
 from nnsim.errors import Interrupted, NnsimError
 from nnsim.settings import Settings
 
-__all__ = ["log", "run_stage"]
+__all__ = ["log", "no_log_reason", "run_stage"]
 
 
 SPACE_LIST_HEADER = "name,file,kind,dataset,architecture,layer\n"
 
 log = logging.getLogger("nnsim")
+
+
+def no_log_reason(cfg: Settings) -> str:
+    """Why the CF stages have nothing to do (they write empty placeholders)."""
+    if cfg.data.from_latentjam:
+        return "spaces are imported, no listening log or ALS"
+    return (
+        "data.interactions is null: no listening log, so no CF spaces; every later stage runs "
+        "on the content-based spaces"
+    )
 
 
 def run_stage(

@@ -16,7 +16,7 @@ from nnsim.cf.log import preprocess, read_log
 from nnsim.files import atomic_dir, atomic_write_bytes, write_json
 from nnsim.settings import Settings
 from nnsim.spaces import read_space_list
-from nnsim.stages.common import log, run_stage
+from nnsim.stages.common import log, no_log_reason, run_stage
 from nnsim.tracking import stage_run
 
 
@@ -31,7 +31,7 @@ def cb_track_ids(cfg: Settings) -> list[str] | None:
 
 
 def run(cfg: Settings, args: argparse.Namespace) -> None:
-    if cfg.data.from_latentjam:
+    if not cfg.data.has_log:  # LatentJam spaces, or audio only (data.interactions: null)
         interim = Path(cfg.paths.interim_dir)
         empty = pd.DataFrame(
             {
@@ -44,7 +44,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         with atomic_dir(Path(cfg.paths.results_dir) / "interactions") as tmp:
             (tmp / "report.csv").write_text("step,rows,users,tracks\n")
         write_json(Path(cfg.paths.metrics_dir) / "interactions.json", {"rows": 0})
-        log.info("data=%s: spaces are imported, no log to filter", cfg.data.name)
+        log.info("data=%s: %s", cfg.data.name, no_log_reason(cfg))
         return
     c = cfg.cf
     df = read_log(cfg.data.interactions)

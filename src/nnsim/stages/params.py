@@ -40,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     atomic_write_text(out, text)
     print(f"wrote {out} from {conf}")
+    log = cfg.data.interactions
+    if cfg.data.has_log and not cfg.data.synthetic and log and not Path(log).is_file():
+        # said now, in one line: `dvc repro` would stop at the interactions stage with
+        # DVC's own "No such file or directory"
+        print(
+            f"nnsim: error: data.interactions={log}: file not found. Put your listening log "
+            "there (CSV: user_id,track_id[,value|event]), or set data.interactions=null to run "
+            "on the audio alone (no CF spaces).",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
