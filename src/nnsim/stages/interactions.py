@@ -47,6 +47,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         log.info("data=%s: %s", cfg.data.name, no_log_reason(cfg))
         return
     c = cfg.cf
+    assert cfg.data.interactions is not None  # has_log
     df = read_log(cfg.data.interactions)
     keep = cb_track_ids(cfg)
     params = {
