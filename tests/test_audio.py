@@ -377,21 +377,35 @@ def test_ctrl_c_during_extraction_says_what_is_kept_and_exits_130(frozen, tmp_pa
     specs = specs_at(cfg, out)
     tracks = find_audio(audio, ["flac"], "stem")
 
+    seen = []
+
     def interrupt_after_8(done, total):
         assert total == 24
         if done == 8:
-            os.kill(os.getpid(), signal.SIGINT)
+            # what a terminal's Ctrl-C does to this process, raised in this (the main) thread
+            # so no other thread can take it; the state is recorded for the failure message
+            seen.append((signal.getsignal(signal.SIGINT), signal.pthread_sigmask(0, [])))
+            signal.raise_signal(signal.SIGINT)
 
-    with pytest.raises(Interrupted, match=r"interrupted: 8 of 24 tracks cached under .*resume"):
-        extract(
-            tracks,
-            specs,
-            AUDIO,
-            tmp_path / "c",
-            workers=2,
-            show_progress=False,
-            callback=interrupt_after_8,
-        )
+    # a Python process's own Ctrl-C handling, whatever an earlier test left behind
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    try:
+        with pytest.raises(Interrupted, match=r"interrupted: 8 of 24 tracks cached under .*resume"):
+            extract(
+                tracks,
+                specs,
+                AUDIO,
+                tmp_path / "c",
+                workers=2,
+                show_progress=False,
+                callback=interrupt_after_8,
+            )
+    except pytest.fail.Exception:
+        pytest.fail(f"SIGINT after the 8th track did not interrupt (handler, mask): {seen}")
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     # workers write their tracks' cache entries themselves: at least those 8 are there
     assert len(list((tmp_path / "c").rglob("*.npz"))) >= 8 * len(specs)
     # the stage turns the interruption into exit 130 and the message, with no traceback

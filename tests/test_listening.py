@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -284,8 +282,6 @@ def _shot(pg, tmp_path, name):
     shot = tmp_path / name
     pg.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 5_000
-    if os.environ.get("NNSIM_SCREENSHOT_DIR"):  # README pictures, on request only
-        shutil.copy(shot, Path(os.environ["NNSIM_SCREENSHOT_DIR"]) / name)
 
 
 def _answer(pg, ratings):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -71,7 +70,5 @@ def test_ui_lands_on_the_runs_table_with_the_metrics(tmp_path):
             shot = tmp_path / "mlflow-runs.png"
             pg.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
-            if os.environ.get("NNSIM_SCREENSHOT_DIR"):  # README pictures, on request only
-                shutil.copy(shot, Path(os.environ["NNSIM_SCREENSHOT_DIR"]) / shot.name)
     finally:
         stop(server)

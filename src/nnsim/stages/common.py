@@ -58,8 +58,9 @@ def run_stage(
     except KeyboardInterrupt:
         # Outputs are written through scratch folders that an interruption removes.
         print(
-            f"nnsim: interrupted: {stage} stopped; its outputs were left as they were (no "
-            "partial files). Rerun it (dvc repro) to start again.",
+            f"nnsim: interrupted: {stage} stopped; it left no half-written file (outputs go "
+            "through scratch folders). Under `dvc repro`, DVC removed the stage's previous "
+            "outputs before it ran: rerun it (dvc repro) to make them.",
             file=sys.stderr,
         )
         return 130
