@@ -63,6 +63,10 @@ def listening(out: Path) -> None:
                 pg.check("input[name=consent]")
                 pg.click("button[type=submit]")
                 pg.wait_for_selector("form[action='/submit']")
+                # every player shows its clip's length, as a participant sees it
+                pg.wait_for_function(
+                    "[...document.querySelectorAll('audio')].every(a => a.readyState >= 1)"
+                )
                 pg.screenshot(path=str(out / "listening-reference.png"), full_page=True)
                 while pg.locator("form[action='/submit']").count():
                     pg.check("input[name=skip]")  # skip every reference: nothing rated

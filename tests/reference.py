@@ -68,3 +68,102 @@ def exact_rows(X: np.ndarray, rows: np.ndarray, k: int, distance: str) -> np.nda
         order = np.lexsort((np.arange(len(d)), d))
         out[o] = order[:k]
     return out
+
+
+def _gram_centred(X: np.ndarray) -> np.ndarray:
+    """H K H of the linear kernel, with the N x N centring matrix H (slow on purpose)."""
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    H = np.eye(n) - np.ones((n, n)) / n
+    return H @ (X @ X.T) @ H
+
+
+def slow_cka(X: np.ndarray, Y: np.ndarray) -> float:
+    """CKA from the N x N Gram matrices: tr(Kc Lc) / sqrt(tr(Kc Kc) tr(Lc Lc))."""
+    K, L = _gram_centred(X), _gram_centred(Y)
+    return float(np.trace(K @ L) / np.sqrt(np.trace(K @ K) * np.trace(L @ L)))
+
+
+def slow_hsic_unbiased(K: np.ndarray, L: np.ndarray) -> float:
+    """Song et al. (2012) eq. (5), with explicit N x N matrices and loops for the sums."""
+    n = K.shape[0]
+    Kt, Lt = K.copy(), L.copy()
+    np.fill_diagonal(Kt, 0.0)
+    np.fill_diagonal(Lt, 0.0)
+    tr = sum(Kt[i, j] * Lt[j, i] for i in range(n) for j in range(n))
+    ones_k = sum(Kt[i, j] for i in range(n) for j in range(n))
+    ones_l = sum(Lt[i, j] for i in range(n) for j in range(n))
+    KL = Kt @ Lt
+    cross = sum(KL[i, j] for i in range(n) for j in range(n))
+    return (tr + ones_k * ones_l / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * cross) / (n * (n - 3))
+
+
+def slow_debiased_cka(X: np.ndarray, Y: np.ndarray) -> float:
+    Xc = np.asarray(X, float) - np.asarray(X, float).mean(axis=0)
+    Yc = np.asarray(Y, float) - np.asarray(Y, float).mean(axis=0)
+    K, L = Xc @ Xc.T, Yc @ Yc.T
+    return slow_hsic_unbiased(K, L) / np.sqrt(slow_hsic_unbiased(K, K) * slow_hsic_unbiased(L, L))
+
+
+def slow_procrustes(X: np.ndarray, Y: np.ndarray) -> float:
+    """min over orthogonal R of ||A - B R|| (scipy's solver), the narrower space zero-padded."""
+    from scipy.linalg import orthogonal_procrustes
+
+    A = np.asarray(X, float) - np.asarray(X, float).mean(axis=0)
+    B = np.asarray(Y, float) - np.asarray(Y, float).mean(axis=0)
+    A, B = A / np.linalg.norm(A), B / np.linalg.norm(B)
+    d = max(A.shape[1], B.shape[1])
+    A = np.pad(A, ((0, 0), (0, d - A.shape[1])))
+    B = np.pad(B, ((0, 0), (0, d - B.shape[1])))
+    R, _ = orthogonal_procrustes(B, A)
+    return float(np.linalg.norm(A - B @ R))
+
+
+def slow_rsa(X: np.ndarray, Y: np.ndarray, distance: str) -> float:
+    from scipy.spatial.distance import pdist
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(pdist(X, distance), pdist(Y, distance)).statistic)
+
+
+def slow_cca(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Canonical correlations from the covariance blocks (eigenvalues of Sxx^-1 Sxy Syy^-1 Syx)."""
+    A = A - A.mean(axis=0)
+    B = B - B.mean(axis=0)
+    Sxx, Syy, Sxy = A.T @ A, B.T @ B, A.T @ B
+    M = np.linalg.solve(Sxx, Sxy) @ np.linalg.solve(Syy, Sxy.T)
+    ev = np.sort(np.clip(np.linalg.eigvals(M).real, 0, 1))[::-1]
+    return np.sqrt(ev[: min(A.shape[1], B.shape[1])])
+
+
+def slow_jaccard(A: np.ndarray, B: np.ndarray, n: int) -> np.ndarray:
+    return np.array(
+        [
+            len(set(a[:n]) & set(b[:n])) / len(set(a[:n]) | set(b[:n]))
+            for a, b in zip(A, B, strict=True)
+        ]
+    )
+
+
+def slow_rank_similarity(A: np.ndarray, B: np.ndarray, n: int) -> np.ndarray:
+    out = []
+    for a, b in zip(A, B, strict=True):
+        a, b = list(a[:n]), list(b[:n])
+        shared = [t for t in a if t in b]
+        if not shared:
+            out.append(0.0)
+            continue
+        num = sum(
+            2.0 / ((1 + abs(a.index(t) - b.index(t))) * (a.index(t) + 1 + b.index(t) + 1))
+            for t in shared
+        )
+        out.append(num / sum(1.0 / k for k in range(1, len(shared) + 1)))
+    return np.array(out)
+
+
+def slow_k_occurrence(table: np.ndarray, k: int) -> np.ndarray:
+    counts = [0] * table.shape[0]
+    for row in table:
+        for t in row[:k]:
+            counts[int(t)] += 1
+    return np.array(counts)

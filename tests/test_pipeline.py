@@ -417,6 +417,13 @@ def test_latentjam_release_reproduces_figure2_and_table2_with_one_repro(tmp_path
     assert any(k.startswith("small.factor.") for k in metrics)
     doc = json.loads((dst / "results/listening/study.json").read_text())
     assert len(doc["study"]) == 4 and len(doc["spaces"]) == 5
+    # the results site of this route: Figure 2 and Table 2 per distance, no Figure 1 (no ALS)
+    index = (dst / "results/site/index.html").read_text()
+    for d in ("cosine", "euclidean"):
+        assert f"Figure 2 ({d})" in index and f"Table 2 ({d})" in index
+        for f in figure_files(dst / f"results/site/figures/figure-2/{d}-heatmap.png"):
+            assert f.is_file(), f
+    assert "SYNTHETIC demo" not in index
 
 
 def test_audio_only_route_runs_every_stage_on_the_content_spaces(repo, tmp_path):

@@ -1,0 +1,138 @@
+"""Measures beyond S_n: known answers, invariances, chance-like values and slow oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from reference import (
+    slow_cca,
+    slow_cka,
+    slow_debiased_cka,
+    slow_jaccard,
+    slow_k_occurrence,
+    slow_neighbors,
+    slow_procrustes,
+    slow_rank_similarity,
+    slow_rsa,
+)
+
+from nnsim.measures import (
+    MeasureUndefined,
+    debiased_cka,
+    hubness,
+    k_occurrence,
+    knn_jaccard,
+    linear_cka,
+    procrustes_distance,
+    rank_similarity,
+    rsa,
+    svcca,
+)
+
+
+def spaces(n=60, d1=6, d2=4, seed=0):
+    """Y shares a 3-D signal with X, plus noise: a partial relation."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, 3))
+    X = np.hstack([Z, rng.standard_normal((n, d1 - 3))]) @ rng.standard_normal((d1, d1))
+    Y = Z @ rng.standard_normal((3, d2)) + 0.5 * rng.standard_normal((n, d2))
+    return X, Y
+
+
+def similar_copy(X, seed=1):
+    """X rotated (random orthogonal), scaled by 3.7 and translated."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((X.shape[1], X.shape[1])))
+    return 3.7 * X @ Q + rng.standard_normal(X.shape[1]) * 10
+
+
+def test_global_measures_against_slow_gram_matrix_versions():
+    X, Y = spaces(n=40)
+    assert linear_cka(X, Y) == pytest.approx(slow_cka(X, Y), rel=1e-10)
+    assert debiased_cka(X, Y) == pytest.approx(slow_debiased_cka(X, Y), rel=1e-9)
+    assert procrustes_distance(X, Y) == pytest.approx(slow_procrustes(X, Y), abs=1e-10)
+    for d in ("cosine", "euclidean"):
+        assert rsa(X, Y, distance=d, max_tracks=1000, seed=0) == pytest.approx(
+            slow_rsa(X, Y, d), abs=1e-12
+        )
+    # SVCCA with every direction kept is the mean canonical correlation of the spaces
+    assert svcca(X, Y, keep=1.0) == pytest.approx(slow_cca(X, Y).mean(), abs=1e-9)
+
+
+def test_identical_and_rotated_scaled_translated_copies_agree_perfectly():
+    X, _ = spaces()
+    for Y in (X, similar_copy(X)):
+        assert linear_cka(X, Y) == pytest.approx(1.0, abs=1e-12)
+        assert debiased_cka(X, Y) == pytest.approx(1.0, abs=1e-12)
+        assert procrustes_distance(X, Y) == pytest.approx(0.0, abs=1e-6)
+        assert svcca(X, Y) == pytest.approx(1.0, abs=1e-9)
+    # rank measures only see distances' order: a scaled, translated, rotated copy keeps it
+    Y = similar_copy(X)
+    assert rsa(X, Y, distance="euclidean", max_tracks=1000, seed=0) == pytest.approx(1.0)
+    a, _ = slow_neighbors(X, 10, "euclidean")
+    b, _ = slow_neighbors(Y, 10, "euclidean")
+    np.testing.assert_array_equal(knn_jaccard(a, b, 10), 1.0)
+    np.testing.assert_array_equal(rank_similarity(a, b, 10), 1.0)
+
+
+def test_independent_spaces_are_near_what_unrelated_spaces_give():
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((2000, 5)), rng.standard_normal((2000, 5))
+    assert linear_cka(X, Y) < 0.02
+    assert abs(debiased_cka(X, Y)) < 0.01
+    assert procrustes_distance(X, Y) > 1.3  # near sqrt(2), the most distant
+    assert abs(rsa(X, Y, distance="euclidean", max_tracks=300, seed=0)) < 0.05
+    # with few tracks and many dimensions CKA is biased upwards; the debiased form is not
+    X, Y = rng.standard_normal((40, 30)), rng.standard_normal((40, 30))
+    assert linear_cka(X, Y) > 0.3
+    assert abs(debiased_cka(X, Y)) < 0.1
+
+
+def test_a_small_case_worked_by_hand():
+    # one dimension: centred x = (-1.5, -.5, .5, 1.5), y = (-1.5, -.5, 1.5, .5); x.y = 4,
+    # |x|^2 = |y|^2 = 5, so CKA = (x.y)^2 / (|x|^2 |y|^2) = (4/5)^2 (Pearson's r squared)
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    y = np.array([[0.0], [1.0], [3.0], [2.0]])
+    assert linear_cka(x, y) == pytest.approx((4 / 5) ** 2)
+    # unit-norm centred vectors: Procrustes^2 = 2 - 2 |x.y| / (|x| |y|) = 2 - 2 * 4/5
+    assert procrustes_distance(x, y) == pytest.approx(np.sqrt(2 - 2 * 4 / 5))
+    # lists (1, 2, 3) and (3, 2, 9): shared 3 (ranks 3 and 1) and 2 (ranks 2 and 2)
+    A, B = np.array([[1, 2, 3]]), np.array([[3, 2, 9]])
+    assert knn_jaccard(A, B, 3)[0] == pytest.approx(2 / 4)
+    shared = 2 / ((1 + 2) * (3 + 1)) + 2 / ((1 + 0) * (2 + 2))
+    assert rank_similarity(A, B, 3)[0] == pytest.approx(shared / (1 + 1 / 2))
+    # four tracks whose nearest neighbours are 1, 0, 0, 0: N_1 = (3, 1, 0, 0)
+    h = hubness(np.array([[1], [0], [0], [0]]), 1)
+    assert h["max_occurrence"] == 3 and h["hub_share"] == 1 / 4 and h["antihub_share"] == 2 / 4
+    assert h["robin_hood"] == pytest.approx((2 + 0 + 1 + 1) / (2 * 4 * 1))
+
+
+def test_neighbourhood_measures_and_k_occurrence_against_loops():
+    X, Y = spaces(n=80)
+    a, _ = slow_neighbors(X, 12, "cosine")
+    b, _ = slow_neighbors(Y, 12, "cosine")
+    for n in (1, 5, 12):
+        np.testing.assert_allclose(knn_jaccard(a, b, n), slow_jaccard(a, b, n))
+        np.testing.assert_allclose(rank_similarity(a, b, n), slow_rank_similarity(a, b, n))
+    for k in (1, 5, 12):
+        np.testing.assert_array_equal(k_occurrence(a, k), slow_k_occurrence(a, k))
+        occ = slow_k_occurrence(a, k)
+        h = hubness(a, k)
+        assert h["skewness"] == pytest.approx(np.mean((occ - occ.mean()) ** 3) / occ.std() ** 3)
+        assert h["hub_share"] == np.mean(occ > 2 * k)
+
+
+def test_undefined_measures_say_why():
+    X, _ = spaces()
+    constant = np.ones_like(X)
+    for fn in (linear_cka, procrustes_distance):
+        with pytest.raises(MeasureUndefined, match="constant over the tracks"):
+            fn(X, constant)
+    with pytest.raises(MeasureUndefined, match="constant over the tracks"):
+        svcca(X, constant)
+    rng = np.random.default_rng(0)
+    wide = rng.standard_normal((10, 8))
+    with pytest.raises(MeasureUndefined, match="kept dimensions need more than 10 tracks"):
+        svcca(wide, wide[:, ::-1])
+    with pytest.raises(MeasureUndefined, match="same tracks"):
+        linear_cka(X, X[:-1])
