@@ -263,3 +263,16 @@ def test_version_and_defaults_in_help(capsys):
     assert f"(default: {base.compare.n_boot})" in text
     assert f"(default: {base.distance})" in text
     assert f"bootstrap seed (default: {base.compare.seed})" in text
+
+
+def test_knn_jaccard_is_a_measure_of_the_comparison_with_its_ci(space_dir):
+    out = space_dir / "oj"
+    base = ["compare", space_dir / "list.csv", "--data-dir", space_dir / "spaces"]
+    extra = ["--measures", "overlap", "jaccard"]
+    assert run([*base, "--cutoffs", 5, 10, "--out", out, "--n-boot", 100, "--quiet", *extra]) == 0
+    sim = pd.read_csv(out / "similarity.csv")
+    assert {"jaccard", "jaccard_ci_low", "jaccard_ci_high"} <= set(sim.columns)
+    # per track J = s / (2 - s) <= s: the mean Jaccard is at most the mean S_n, equal at 0, 1
+    assert (sim["jaccard"] <= sim["similarity"] + 1e-12).all()
+    assert (sim["jaccard_ci_low"] <= sim["jaccard"] + 1e-12).all()
+    assert (sim["jaccard"] <= sim["jaccard_ci_high"] + 1e-12).all()

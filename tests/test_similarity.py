@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference import slow_overlap, slow_rbo_ext, slow_spearman_union
+from reference import slow_jaccard, slow_overlap, slow_rbo_ext, slow_spearman_union
 
 from nnsim.errors import ConfigError, InputError
 from nnsim.similarity import (
@@ -55,12 +55,13 @@ def test_every_cutoff_matches_set_intersection():
 def test_rank_aware_variants_match_slow_versions():
     A, B = _random_tables(25, 100, 12, seed=4)
     cut = [1, 3, 7, 12]
-    res = pair_overlap(A, B, cut, measures=["overlap", "rbo", "spearman"], rbo_p=0.8)
+    res = pair_overlap(A, B, cut, measures=["overlap", "rbo", "spearman", "jaccard"], rbo_p=0.8)
     for ci, n in enumerate(cut):
         for r in range(A.shape[0]):
             a, b = A[r, :n].tolist(), B[r, :n].tolist()
             assert res.rbo[r, ci] == pytest.approx(slow_rbo_ext(a, b, 0.8))
             assert res.spearman[r, ci] == pytest.approx(slow_spearman_union(a, b))
+        np.testing.assert_allclose(res.jaccard[:, ci], slow_jaccard(A, B, n))
     same = pair_overlap(A, A, cut, measures=["rbo", "spearman"], rbo_p=0.9)
     np.testing.assert_allclose(same.rbo, 1.0)
     np.testing.assert_allclose(same.spearman, 1.0)

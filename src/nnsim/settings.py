@@ -28,7 +28,7 @@ MISSING: Any = "???"
 #: Distances of the neighbour search.
 DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
 #: Measures of the comparison; ``overlap`` is the paper's S_n.
-MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman")
+MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman", "jaccard")
 #: Neighbour-search backends (``auto``: exact below ``neighbors.exact_below`` tracks).
 BACKENDS: tuple[str, ...] = ("exact", "approximate", "auto")
 #: Track subsets.

@@ -15,6 +15,10 @@ Rank-aware variants (options, not the paper's measure):
   overlap proportion at depth ``d``; 1 for identical lists.
 * ``spearman`` — Spearman correlation over the union of the two top-n lists; an item
   absent from one list gets the rank ``n + 1`` there.
+* ``jaccard`` — the kNN Jaccard index ``|L_X,n ∩ L_Y,n| / |L_X,n ∪ L_Y,n|`` of the top-n
+  lists (the representation-similarity literature's kNN measure); per track it is
+  ``s / (2 - s)`` of that track's S_n ``s``, so it ranks tracks as S_n does, but its mean
+  (and Table 2) weighs low agreement differently.
 """
 
 from __future__ import annotations
@@ -218,6 +222,8 @@ class PairOverlap:
         Per-track extrapolated RBO (when asked).
     spearman : np.ndarray [shape=(n_tracks, c)] or None
         Per-track Spearman on the union (when asked).
+    jaccard : np.ndarray [shape=(n_tracks, c)] or None
+        Per-track kNN Jaccard index (when asked).
     """
 
     cutoffs: np.ndarray
@@ -225,6 +231,7 @@ class PairOverlap:
     curve: np.ndarray
     rbo: np.ndarray | None = None
     spearman: np.ndarray | None = None
+    jaccard: np.ndarray | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -299,12 +306,14 @@ def _pair_overlap(
     if "spearman" in measures:
         spear = np.zeros((a.shape[0], cut.size), dtype=np.float64)
         _spearman_kernel(a, b, cut, n_items, spear)
+    n = cut.astype(np.float64)
     return PairOverlap(
         cutoffs=cut,
-        per_track=per_row / cut.astype(np.float64),
+        per_track=per_row / n,
         curve=curve,
         rbo=per_rbo if "rbo" in measures else None,
         spearman=spear,
+        jaccard=per_row / (2.0 * n - per_row) if "jaccard" in measures else None,
     )
 
 
@@ -583,7 +592,12 @@ def compare_tables(
             res = _pair_overlap(A, B, cut, wanted, rbo_p)
             curve += res.curve * ((e - s) / N)  # one block: x 1.0, exact
             for key in wanted:
-                per = {"overlap": res.per_track, "rbo": res.rbo, "spearman": res.spearman}[key]
+                per = {
+                    "overlap": res.per_track,
+                    "rbo": res.rbo,
+                    "spearman": res.spearman,
+                    "jaccard": res.jaccard,
+                }[key]
                 assert per is not None
                 per_all[key][s:e, p * c : (p + 1) * c] = per
                 sums[key] += per.sum(axis=0)
