@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from deps_helper import module_paths
-from reference import slow_overlap
+from reference import slow_k_occurrence, slow_overlap
 from synthetic import comparison_settings, synthetic_spaces
 
 from nnsim.cli import main
@@ -87,6 +87,14 @@ def test_report_and_cli_write_the_same_files(spaces, tmp_path):
     assert [p.name for p in written] == list(REPORT_FILES)
     sim = pd.read_csv(tmp_path / "r" / "similarity.csv")
     assert set(sim["differs_in"]) == {"dataset", "architecture", "layer", "several", "CF"}
+    # hubness per space and cutoff: the k-occurrence of each space's own table, counted here
+    hub = pd.read_csv(tmp_path / "r" / "hubness.csv")
+    assert len(hub) == len(res.comparison.names) * len(res.comparison.cutoffs)
+    for row in hub.itertuples():
+        occ = slow_k_occurrence(res.tables[row.space].indices, row.cutoff)
+        assert row.max_occurrence == occ.max()
+        assert row.antihub_share == pytest.approx(np.mean(occ == 0))
+        assert row.robin_hood == pytest.approx(np.abs(occ - row.cutoff).sum() / (2 * occ.sum()))
     m = comparison_metrics(res)
     assert {"factor.dataset.S5.ci_low", "tracks"} <= set(m)
     assert any(k.startswith("ambiguous.") for k in m)

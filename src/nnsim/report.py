@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from nnsim.compare import CompareResult
+from nnsim.measures import hubness
 from nnsim.plots import curves_plot, figure_files, heatmap, short_label
 from nnsim.similarity import Comparison, chance_level
 
@@ -25,6 +26,7 @@ REPORT_FILES: tuple[str, ...] = (
     "curves.csv",
     "factors.csv",
     "ambiguous.csv",
+    "hubness.csv",
     *(f"table1.{ext}" for ext in TABLE_FORMATS),
     *(f"table2.{ext}" for ext in TABLE_FORMATS),
     *(f.name for f in figure_files("heatmap.png")),
@@ -95,6 +97,7 @@ def write_report(
     curves_frame(cmp, d).to_csv(out / "curves.csv", index=False, float_format="%.8g")
     result.factors.to_csv(out / "factors.csv", index=False, float_format="%.8g")
     result.ambiguous.to_csv(out / "ambiguous.csv", index=False, float_format="%.8g")
+    hubness_frame(result).to_csv(out / "hubness.csv", index=False, float_format="%.8g")
     n = result.n_tracks
     write_table(
         table1(result),
@@ -198,6 +201,24 @@ def pair_difference(
     if not diff:
         return "none"
     return diff[0] if len(diff) == 1 else "several"
+
+
+def hubness_frame(result: CompareResult) -> pd.DataFrame:
+    """Hubness of every compared space at every cutoff, from its neighbour table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``space, cutoff, skewness, hub_share, antihub_share, max_occurrence, robin_hood``
+        (:func:`nnsim.measures.hubness`; a track listed by no other is an antihub, one listed
+        by more than ``2n`` others a hub).
+    """
+    rows = []
+    for name in result.comparison.names:
+        idx = result.tables[name].indices
+        for cut in result.comparison.cutoffs:
+            rows.append({"space": name, "cutoff": int(cut), **hubness(idx, int(cut))})
+    return pd.DataFrame(rows)
 
 
 def similarity_frame(cmp: Comparison, distance: str) -> pd.DataFrame:

@@ -70,6 +70,15 @@ def sections(cfg: Settings) -> list[Section]:
                 "the chance level.",
             )
         )
+        fig2.tables.append(
+            Table(
+                cdir / "hubness.csv",
+                f"Hubness ({d})",
+                "Per space and cutoff n: skewness of how often each track is in another's "
+                "top-n, the shares of hubs (listed more than 2n times) and antihubs (never), "
+                "the most a track is listed, and the Robin Hood index (0: no hubs).",
+            )
+        )
     if dists:
         fig2.tables.insert(
             0,
