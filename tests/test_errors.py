@@ -229,21 +229,3 @@ def test_params_yaml_is_checked_against_the_schema(tmp_path):
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match=r"required setting\(s\) neighbors\.k"):
         load_params(tmp_path / "p.yaml")
-
-
-def test_a_ctrl_c_in_any_stage_exits_130_and_says_what_dvc_did(tmp_path, capsys):
-    """The message says what is true: nothing half-written, and under `dvc repro` the stage's
-    previous outputs are gone (DVC removes them before it runs a stage)."""
-    from nnsim.config import compose, dump
-    from nnsim.stages.common import run_stage
-
-    params = tmp_path / "params.yaml"
-    params.write_text(dump(compose()))
-
-    def stopped(cfg, args):
-        raise KeyboardInterrupt
-
-    assert run_stage(stopped, "x", ["--params", str(params)]) == 130
-    err = capsys.readouterr().err
-    assert "left no half-written file" in err and "DVC removed the stage's previous" in err
-    assert "Traceback" not in err and "as they were" not in err

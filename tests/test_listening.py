@@ -486,7 +486,7 @@ def test_bad_ports_databases_and_export_paths_are_clear_errors(tmp_path, capsys)
 
     path, audio = make_study(tmp_path)
     params = tmp_path / "params.yaml"
-    params.write_text(dump(compose()))
+    params.write_text(dump(compose([f"paths.results_dir={tmp_path}/results"])))  # not the cwd's
     base = ["listening", "serve", "--params", str(params), "--study", str(path)]
     base += ["--audio-dir", str(audio)]
     db = tmp_path / "db.sqlite"

@@ -136,3 +136,26 @@ def test_undefined_measures_say_why():
         svcca(wide, wide[:, ::-1])
     with pytest.raises(MeasureUndefined, match="same tracks"):
         linear_cka(X, X[:-1])
+
+
+def test_global_table_states_why_a_measure_is_undefined_and_goes_on():
+    from nnsim.measures import global_table
+
+    X, Y = spaces(n=30)
+    rows = global_table(
+        {"x": X, "y": Y, "flat": np.ones_like(X)},
+        ["cka", "procrustes", "svcca"],
+        distance="euclidean",
+        n_permutations=3,
+        max_tracks=100,
+        seed=0,
+    )
+    by = {(r["src"], r["dst"], r["measure"]): r for r in rows}
+    assert len(rows) == 3 * 3
+    ok = by[("x", "y", "cka")]
+    assert ok["value"] == pytest.approx(linear_cka(X, Y)) and ok["note"] == ""
+    assert 0 <= ok["chance"] < ok["value"]
+    bad = by[("x", "flat", "cka")]
+    assert "constant over the tracks" in bad["note"] and np.isnan(bad["value"])
+    # the other measures of the other pairs still have values
+    assert all(r["note"] == "" for r in rows if "flat" not in (r["src"], r["dst"]))

@@ -17,6 +17,7 @@ from synthetic import comparison_settings, synthetic_spaces
 from nnsim.cli import main
 from nnsim.compare import run_comparison
 from nnsim.config import compose
+from nnsim.measures import linear_cka
 from nnsim.report import REPORT_FILES, comparison_metrics, pair_difference, write_report
 from nnsim.similarity import bootstrap_weights
 from nnsim.spaces import save_space
@@ -95,6 +96,14 @@ def test_report_and_cli_write_the_same_files(spaces, tmp_path):
         assert row.max_occurrence == occ.max()
         assert row.antihub_share == pytest.approx(np.mean(occ == 0))
         assert row.robin_hood == pytest.approx(np.abs(occ - row.cutoff).sum() / (2 * occ.sum()))
+    # global measures (the default adds CKA): the value of the aligned spaces, and a chance
+    # level from row-permuted copies, far below the value for these related spaces
+    glob = pd.read_csv(tmp_path / "r" / "global.csv")
+    assert set(glob["measure"]) == {"cka"}
+    X = {sp.name: sp.X for sp in res.prepared.spaces}
+    for row in glob.itertuples():
+        assert row.value == pytest.approx(linear_cka(X[row.src], X[row.dst]), rel=1e-7)
+        assert 0 <= row.chance < 0.5 * row.value
     m = comparison_metrics(res)
     assert {"factor.dataset.S5.ci_low", "tracks"} <= set(m)
     assert any(k.startswith("ambiguous.") for k in m)

@@ -18,10 +18,11 @@ import pandas as pd
 
 from nnsim.errors import NnsimError
 from nnsim.factors import factor_table
+from nnsim.measures import global_table
 from nnsim.search import DaskRun, neighbor_table
 from nnsim.search.audit import approximation_report
 from nnsim.search.exact import ambiguous_cutoffs, check_distance
-from nnsim.settings import CompareSettings, NeighborsSettings
+from nnsim.settings import GLOBAL_MEASURES, LIST_MEASURES, CompareSettings, NeighborsSettings
 from nnsim.similarity import Comparison, check_bootstrap_memory, compare_tables
 from nnsim.spaces import PreparedSpaces, Space, prepare_spaces
 from nnsim.tables import NeighborTable, TableStore
@@ -53,6 +54,9 @@ class CompareResult:
     recall : pandas.DataFrame or None
         Approximate spaces only: ``space, cutoff, recall, recall_low, recall_high, sample``
         (their lists against exact ones on a random sample of query rows).
+    global_measures : pandas.DataFrame or None
+        ``src, dst, measure, value, chance, note``: the global measures of
+        ``compare.measures`` (CKA, ...) of every pair, with their permutation chance level.
     sn_errors : pandas.DataFrame or None
         Pairs with an approximate space: ``src, dst, cutoff, sn_error, sn_error_low,
         sn_error_high`` (approximate minus exact S_n on the same sample, with a CI).
@@ -67,11 +71,16 @@ class CompareResult:
     reused: list[str]
     recall: pd.DataFrame | None = None
     sn_errors: pd.DataFrame | None = None
+    global_measures: pd.DataFrame | None = None
 
     @property
     def n_tracks(self) -> int:
         """Tracks compared."""
         return int(self.comparison.n_tracks)
+
+
+#: Columns of :attr:`CompareResult.global_measures` (``global.csv``).
+GLOBAL_COLUMNS = ("src", "dst", "measure", "value", "chance", "note")
 
 
 def run_comparison(
@@ -193,7 +202,7 @@ def run_comparison(
     cmp = compare_tables(
         {name: t.indices for name, t in tables.items()},
         cut,
-        measures=compare.measures,
+        measures=[m for m in compare.measures if m in LIST_MEASURES],
         rbo_p=compare.rbo_p,
         n_boot=compare.n_boot,
         ci_level=compare.ci_level,
@@ -213,10 +222,20 @@ def run_comparison(
     )
     fac.insert(0, "distance", distance)
     _warn_missing_variables(prep.spaces, compare.variables)
+    wanted = [m for m in compare.measures if m in GLOBAL_MEASURES]
+    global_rows = global_table(
+        {sp.name: sp.X for sp in prep.spaces} if wanted else {},
+        wanted,
+        distance=distance,
+        n_permutations=compare.chance_permutations,
+        max_tracks=compare.rsa_max_tracks,
+        seed=compare.seed,
+    )
     return CompareResult(
         comparison=cmp,
         prepared=prep,
         tables=tables,
+        global_measures=pd.DataFrame(global_rows, columns=list(GLOBAL_COLUMNS)),
         ambiguous=pd.DataFrame(amb_rows, columns=["space", "cutoff", "ambiguous_lists", "share"]),
         factors=fac,
         distance=distance,

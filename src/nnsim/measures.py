@@ -309,3 +309,88 @@ def hubness(table: np.ndarray, k: int) -> dict[str, float]:
         "max_occurrence": float(occ.max()),
         "robin_hood": float(np.abs(occ - k).sum() / (2.0 * N * k)),
     }
+
+
+def global_measure(
+    name: str, X: np.ndarray, Y: np.ndarray, *, distance: str, max_tracks: int, seed: int
+) -> float:
+    """One of :data:`nnsim.settings.GLOBAL_MEASURES` of two spaces, by name."""
+    if name == "cka":
+        return linear_cka(X, Y)
+    if name == "debiased_cka":
+        return debiased_cka(X, Y)
+    if name == "procrustes":
+        return procrustes_distance(X, Y)
+    if name == "rsa":
+        return rsa(X, Y, distance=distance, max_tracks=max_tracks, seed=seed)
+    if name == "svcca":
+        return svcca(X, Y)
+    raise MeasureUndefined(f"unknown global measure {name!r}")
+
+
+def global_table(
+    spaces: dict[str, np.ndarray],
+    measures: list[str],
+    *,
+    distance: str,
+    n_permutations: int,
+    max_tracks: int,
+    seed: int,
+) -> list[dict[str, object]]:
+    """Every global measure of every pair of spaces, with its chance level.
+
+    The chance level of a pair is the mean of the measure between the first space and a
+    row-permuted copy of the second over ``n_permutations`` seeded permutations (unrelated
+    spaces with the same marginals); a measure undefined for the data gets its reason in
+    ``note`` instead of a number.
+
+    Parameters
+    ----------
+    spaces : dict of str to np.ndarray [shape=(N, d)]
+        Aligned spaces (same tracks, same row order).
+    measures : list of str
+    distance : {"cosine", "euclidean"}
+        RSA's distance.
+    n_permutations : int
+    max_tracks : int
+        RSA's subsample.
+    seed : int
+
+    Returns
+    -------
+    list of dict
+        ``src, dst, measure, value, chance, note``.
+    """
+    names = list(spaces)
+    rows: list[dict[str, object]] = []
+    rng = np.random.default_rng(seed)
+    N = next(iter(spaces.values())).shape[0] if spaces else 0
+    perms = [rng.permutation(N) for _ in range(n_permutations)]
+
+    def measure(m: str, a: np.ndarray, b: np.ndarray) -> float:
+        return global_measure(m, a, b, distance=distance, max_tracks=max_tracks, seed=seed)
+
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            for m in measures:
+                try:
+                    value = measure(m, spaces[a], spaces[b])
+                    chance = (
+                        float(np.mean([measure(m, spaces[a], spaces[b][p]) for p in perms]))
+                        if perms
+                        else float("nan")
+                    )
+                    note = ""
+                except MeasureUndefined as exc:
+                    value, chance, note = float("nan"), float("nan"), str(exc)
+                rows.append(
+                    {
+                        "src": a,
+                        "dst": b,
+                        "measure": m,
+                        "value": value,
+                        "chance": chance,
+                        "note": note,
+                    }
+                )
+    return rows

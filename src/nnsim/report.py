@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nnsim.compare import CompareResult
+from nnsim.compare import GLOBAL_COLUMNS, CompareResult
 from nnsim.measures import hubness
 from nnsim.plots import curves_plot, figure_files, heatmap, short_label
 from nnsim.similarity import Comparison, chance_level
@@ -27,6 +27,7 @@ REPORT_FILES: tuple[str, ...] = (
     "factors.csv",
     "ambiguous.csv",
     "hubness.csv",
+    "global.csv",
     *(f"table1.{ext}" for ext in TABLE_FORMATS),
     *(f"table2.{ext}" for ext in TABLE_FORMATS),
     *(f.name for f in figure_files("heatmap.png")),
@@ -98,6 +99,10 @@ def write_report(
     result.factors.to_csv(out / "factors.csv", index=False, float_format="%.8g")
     result.ambiguous.to_csv(out / "ambiguous.csv", index=False, float_format="%.8g")
     hubness_frame(result).to_csv(out / "hubness.csv", index=False, float_format="%.8g")
+    glob = result.global_measures
+    if glob is None:
+        glob = pd.DataFrame(columns=list(GLOBAL_COLUMNS))
+    glob.to_csv(out / "global.csv", index=False, float_format="%.8g")
     n = result.n_tracks
     write_table(
         table1(result),

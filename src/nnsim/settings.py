@@ -28,7 +28,11 @@ MISSING: Any = "???"
 #: Distances of the neighbour search.
 DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
 #: Measures of the comparison; ``overlap`` is the paper's S_n.
-MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman", "jaccard")
+#: Measures of the top-n lists, per track (bootstrap CIs over tracks).
+LIST_MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman", "jaccard")
+#: Measures of two whole spaces (:mod:`nnsim.measures`), with a permutation chance level.
+GLOBAL_MEASURES: tuple[str, ...] = ("cka", "debiased_cka", "procrustes", "rsa", "svcca")
+MEASURES: tuple[str, ...] = LIST_MEASURES + GLOBAL_MEASURES
 #: Neighbour-search backends (``auto``: exact below ``neighbors.exact_below`` tracks).
 BACKENDS: tuple[str, ...] = ("exact", "approximate", "auto")
 #: Track subsets.
@@ -202,6 +206,10 @@ class CompareSettings:
     subsets: list[str] = req(choices=SUBSETS, nonempty=True, unique=True)
     variables: list[str] = req(unique=True)
     ambiguity_rtol: float = req(ge=0, lt=1)
+    #: Row permutations behind the chance level of the global measures.
+    chance_permutations: int = req(ge=0, le=1000)
+    #: Tracks of RSA's seeded subsample (its distance vectors have m(m-1)/2 entries).
+    rsa_max_tracks: int = req(ge=3, le=20000)
 
 
 @dataclass

@@ -32,7 +32,7 @@ import numpy as np
 
 from nnsim.errors import ConfigError, InputError
 from nnsim.progress import progress
-from nnsim.settings import MEASURES
+from nnsim.settings import LIST_MEASURES
 
 log = logging.getLogger(__name__)
 
@@ -274,9 +274,12 @@ def pair_overlap(
     0.4
     """
     cut = check_cutoffs(cutoffs)
-    bad = sorted(set(measures) - set(MEASURES))
+    bad = sorted(set(measures) - set(LIST_MEASURES))
     if bad:
-        raise ConfigError(f"unknown measure(s) {bad}; valid: {', '.join(MEASURES)}.")
+        raise ConfigError(
+            f"unknown list measure(s) {bad}; valid: {', '.join(LIST_MEASURES)} (the global "
+            "ones are computed from the spaces, not from the tables)."
+        )
     if "rbo" in measures and (rbo_p is None or not 0.0 < rbo_p < 1.0):
         raise ConfigError(f"rbo_p must be in (0, 1), got {rbo_p}.")
     K = int(cut[-1])

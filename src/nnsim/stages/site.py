@@ -72,6 +72,15 @@ def sections(cfg: Settings) -> list[Section]:
         )
         fig2.tables.append(
             Table(
+                cdir / "global.csv",
+                f"Global measures ({d})",
+                "Measures of two whole spaces chosen in compare.measures (CKA, debiased CKA, "
+                "Procrustes distance, RSA, SVCCA), with the chance level: the mean over seeded "
+                "row permutations of the second space; a note says why a measure is undefined.",
+            )
+        )
+        fig2.tables.append(
+            Table(
                 cdir / "hubness.csv",
                 f"Hubness ({d})",
                 "Per space and cutoff n: skewness of how often each track is in another's "
