@@ -167,3 +167,23 @@ def slow_k_occurrence(table: np.ndarray, k: int) -> np.ndarray:
         for t in row[:k]:
             counts[int(t)] += 1
     return np.array(counts)
+
+
+def slow_kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b by counting concordant and discordant pairs (ties in either: neither)."""
+    n = len(x)
+    conc = disc = tx = ty = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                tx += 1
+            elif dy == 0:
+                ty += 1
+            elif dx == dy:
+                conc += 1
+            else:
+                disc += 1
+    return (conc - disc) / np.sqrt((conc + disc + tx) * (conc + disc + ty))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from deps_helper import module_paths
-from reference import slow_k_occurrence, slow_overlap
+from reference import slow_k_occurrence, slow_kendall_tau_b, slow_overlap
 from synthetic import comparison_settings, synthetic_spaces
 
 from nnsim.cli import main
@@ -104,8 +104,20 @@ def test_report_and_cli_write_the_same_files(spaces, tmp_path):
     for row in glob.itertuples():
         assert row.value == pytest.approx(linear_cka(X[row.src], X[row.dst]), rel=1e-7)
         assert 0 <= row.chance < 0.5 * row.value
+    # do S_n and CKA rank the pairs alike?  Kendall's tau-b of every two measures' orderings
+    agree = pd.read_csv(tmp_path / "r" / "agreement.csv")
+    cmp = res.comparison
+    iu = np.triu_indices(len(cmp.names), k=1)
+    by_pair = {(r.src, r.dst): r.value for r in glob.itertuples()}
+    cka = np.array([by_pair[(cmp.names[i], cmp.names[j])] for i, j in zip(*iu, strict=True)])
+    for c, cut in enumerate(cmp.cutoffs):
+        sn = cmp.similarity[:, :, c][iu]
+        row = agree[(agree["measure_a"] == f"S_{cut}") & (agree["measure_b"] == "cka")]
+        assert row["kendall_tau"].item() == pytest.approx(slow_kendall_tau_b(sn, cka), abs=1e-6)
+        assert row["pairs"].item() == len(sn)
     m = comparison_metrics(res)
     assert {"factor.dataset.S5.ci_low", "tracks"} <= set(m)
+    assert any(k.startswith("global.cka.") for k in m)
     assert any(k.startswith("ambiguous.") for k in m)
     # the CLI writes exactly the report's files
     rows = ["name,file,kind,dataset,architecture,layer"]

@@ -211,6 +211,52 @@ def heatmap(
     return _save(fig, path, dpi=200, layout=False)
 
 
+def agreement_plot(tau: np.ndarray, labels: list[str], path: str | Path, *, title: str) -> Path:
+    """How alike the measures rank the pairs: Kendall's tau of every two measures.
+
+    Parameters
+    ----------
+    tau : np.ndarray [shape=(k, k)]
+        Symmetric, 1 on the diagonal (NaN: not computed).
+    labels : list of str
+        The measures (``S_5``, ``cka``, ...).
+    path : str or Path
+        PNG to write (PDF and SVG beside it).
+    title : str
+
+    Returns
+    -------
+    Path
+    """
+    k = len(labels)
+    side = min(PAPER_WIDTH, 1.6 + 0.45 * k)
+    fig, ax = plt.subplots(figsize=(side + 0.9, side))
+    lower = np.tril(np.ones((k, k), dtype=bool), k=-1)
+    M = np.where(lower, tau, np.nan)[1:, :-1] if k > 1 else np.full((1, 1), np.nan)
+    image = ax.imshow(M, vmin=-1.0, vmax=1.0, cmap="RdBu_r")
+    for i in range(M.shape[0]):
+        for j in range(M.shape[1]):
+            if np.isfinite(M[i, j]):
+                ax.text(
+                    j,
+                    i,
+                    f"{M[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=MIN_FONT,
+                    color="white" if abs(M[i, j]) > 0.6 else "black",
+                )
+    ax.set_xticks(range(max(k - 1, 1)), labels[:-1] or labels, rotation=90, fontsize=MIN_FONT)
+    ax.set_yticks(range(max(k - 1, 1)), labels[1:] or labels, fontsize=MIN_FONT)
+    for side_name in ("top", "right"):
+        ax.spines[side_name].set_visible(False)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("Kendall's $\\tau$ of the pair orderings", fontsize=MIN_FONT + 1)
+    bar.ax.tick_params(labelsize=MIN_FONT)
+    ax.set_title(title, fontsize=MIN_FONT + 2)
+    return _save(fig, path, dpi=200)
+
+
 #: Colours of pair groups in :func:`curves_plot` (what the two spaces differ in).
 GROUP_COLOURS = {
     "dataset": OKABE_ITO[0],

@@ -14,7 +14,7 @@ import pandas as pd
 
 from nnsim.compare import GLOBAL_COLUMNS, CompareResult
 from nnsim.measures import hubness
-from nnsim.plots import curves_plot, figure_files, heatmap, short_label
+from nnsim.plots import agreement_plot, curves_plot, figure_files, heatmap, short_label
 from nnsim.similarity import Comparison, chance_level
 
 #: Formats of the paper's tables: numbers (CSV), the README (Markdown), a paper (LaTeX).
@@ -28,10 +28,12 @@ REPORT_FILES: tuple[str, ...] = (
     "ambiguous.csv",
     "hubness.csv",
     "global.csv",
+    "agreement.csv",
     *(f"table1.{ext}" for ext in TABLE_FORMATS),
     *(f"table2.{ext}" for ext in TABLE_FORMATS),
     *(f.name for f in figure_files("heatmap.png")),
     *(f.name for f in figure_files("curves.png")),
+    *(f.name for f in figure_files("agreement.png")),
 )
 
 
@@ -103,6 +105,16 @@ def write_report(
     if glob is None:
         glob = pd.DataFrame(columns=list(GLOBAL_COLUMNS))
     glob.to_csv(out / "global.csv", index=False, float_format="%.8g")
+    agree = measure_agreement(result)
+    agree.to_csv(out / "agreement.csv", index=False, float_format="%.8g")
+    labels = list(pair_orderings(result))
+    tau = np.eye(len(labels))
+    where = {name: i for i, name in enumerate(labels)}
+    for a, b, t in zip(agree["measure_a"], agree["measure_b"], agree["kendall_tau"], strict=True):
+        tau[where[a], where[b]] = tau[where[b], where[a]] = float(t)
+    agreement_plot(
+        tau, labels, out / "agreement.png", title="Do the measures rank the pairs alike?"
+    )
     n = result.n_tracks
     write_table(
         table1(result),
@@ -147,7 +159,8 @@ def comparison_metrics(result: CompareResult) -> dict[str, float]:
     """Metrics of a comparison for MLflow (one batch): S_n per pair, aggregates, ambiguity.
 
     Keys: ``S<n>.<a>.<b>``, ``factor.<variable>.S<n>`` (+ ``.ci_low``/``.ci_high``),
-    ``ambiguous.<space>.S<n>`` (lists with an ambiguous cut-off), ``tracks``.
+    ``ambiguous.<space>.S<n>`` (lists with an ambiguous cut-off), ``tracks``,
+    ``global.<measure>.<a>.<b>`` (the global measures).
     """
     cmp = result.comparison
     metrics: dict[str, float] = {}
@@ -166,6 +179,13 @@ def comparison_metrics(result: CompareResult) -> dict[str, float]:
     for _, r in result.ambiguous.iterrows():
         metrics[f"ambiguous.{r['space']}.S{int(r['cutoff'])}"] = float(r["ambiguous_lists"])
     metrics["tracks"] = float(result.n_tracks)
+    if result.global_measures is not None:
+        g = result.global_measures
+        for a, b, meas, value, note in zip(
+            g["src"], g["dst"], g["measure"], g["value"], g["note"], strict=True
+        ):
+            if not note:
+                metrics[f"global.{meas}.{a}.{b}"] = float(value)
     if result.recall is not None:
         for _, r in result.recall.iterrows():
             metrics[f"recall.{r['space']}.S{int(r['cutoff'])}"] = float(r["recall"])
@@ -206,6 +226,62 @@ def pair_difference(
     if not diff:
         return "none"
     return diff[0] if len(diff) == 1 else "several"
+
+
+#: Global measures where smaller means more alike (their order is reversed for agreement).
+DISTANCE_MEASURES = frozenset({"procrustes"})
+
+
+def pair_orderings(result: CompareResult) -> dict[str, np.ndarray]:
+    """Every measure's value per unordered pair (pairs in ``(i < j)`` order), larger = more
+    alike: ``S_<n>`` and ``<list measure>@<n>`` per cutoff, then each global measure."""
+    cmp = result.comparison
+    m = len(cmp.names)
+    iu = np.triu_indices(m, k=1)
+    out: dict[str, np.ndarray] = {}
+    for key, values in cmp.values.items():
+        for c, cut in enumerate(cmp.cutoffs):
+            label = f"S_{int(cut)}" if key == "overlap" else f"{key}@{int(cut)}"
+            out[label] = values[:, :, c][iu]
+    glob = result.global_measures
+    if glob is not None and len(glob):
+        names = np.array(cmp.names)
+        pos = {
+            (str(a), str(b)): k
+            for k, (a, b) in enumerate(zip(names[iu[0]], names[iu[1]], strict=True))
+        }
+        for name, part in glob.groupby("measure", sort=False):
+            v = np.full(len(pos), np.nan)
+            for a, b, value in zip(part["src"], part["dst"], part["value"], strict=True):
+                v[pos[(str(a), str(b))]] = float(value)
+            out[str(name)] = -v if name in DISTANCE_MEASURES else v
+    return out
+
+
+def measure_agreement(result: CompareResult) -> pd.DataFrame:
+    """Do the measures rank the pairs alike?  Kendall's tau-b between the pair orderings of
+    every two measures (:func:`pair_orderings`; pairs a measure leaves undefined are left out
+    of that row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``measure_a, measure_b, kendall_tau, pairs``.
+    """
+    from scipy.stats import kendalltau
+
+    order = pair_orderings(result)
+    names = list(order)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            ok = np.isfinite(order[a]) & np.isfinite(order[b])
+            x, y = order[a][ok], order[b][ok]
+            tau = float(kendalltau(x, y).statistic) if ok.sum() >= 2 else float("nan")
+            rows.append(
+                {"measure_a": a, "measure_b": b, "kendall_tau": tau, "pairs": int(ok.sum())}
+            )
+    return pd.DataFrame(rows, columns=["measure_a", "measure_b", "kendall_tau", "pairs"])
 
 
 def hubness_frame(result: CompareResult) -> pd.DataFrame:

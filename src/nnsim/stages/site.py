@@ -61,6 +61,12 @@ def sections(cfg: Settings) -> list[Section]:
                 f"S_n for every n ({d})",
                 f"S_n against n for every pair, {d} distance, with the chance level.",
             ),
+            Figure(
+                cdir / "agreement.png",
+                f"Do the measures agree? ({d})",
+                "Kendall's tau between the orderings of the pairs by every two measures "
+                "(S_n per cutoff and the measures of compare.measures; agreement.csv).",
+            ),
         ]
         fig2.tables.append(
             Table(
