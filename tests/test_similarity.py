@@ -141,3 +141,34 @@ def test_bootstrap_memory_is_what_the_comparison_holds_and_too_much_is_refused()
     check_bootstrap_memory(1000, n_spaces=9, n_cutoffs=4, n_measures=1)  # the demo's: fine
     with pytest.raises(ConfigError, match=r"compare.n_boot=1000000000 .* GiB .* Use at most \d+"):
         check_bootstrap_memory(10**9, n_spaces=9, n_cutoffs=4, n_measures=1)
+
+
+def test_jaccard_chance_is_the_hypergeometric_expectation_and_random_lists_sit_there():
+    from math import comb
+
+    from nnsim.similarity import chance_jaccard
+
+    N, cut = 60, [1, 5, 20]
+    # the expectation summed by hand over the shared count s of two random n-subsets
+    by_hand = [
+        sum(
+            comb(n, s) * comb(N - 1 - n, n - s) / comb(N - 1, n) * s / (2 * n - s)
+            for s in range(n + 1)
+        )
+        for n in cut
+    ]
+    np.testing.assert_allclose(chance_jaccard(cut, N), by_hand, rtol=1e-12)
+    rng = np.random.default_rng(8)
+
+    def table():
+        return np.stack(
+            [rng.choice(np.delete(np.arange(N), i), 20, replace=False) for i in range(N)]
+        ).astype(np.int32)
+
+    tables = {"a": table(), "b": table()}
+    cut = cut[1:]  # at n = 1 the 60 lists share about one track in all: too few for a CI
+    cmp = compare_tables(
+        tables, cut, n_boot=500, seed=0, **{**CT, "measures": ["overlap", "jaccard"]}
+    )
+    j = chance_jaccard(cut, N)
+    assert np.all(cmp.ci_low["jaccard"][0, 1] <= j) and np.all(j <= cmp.ci_high["jaccard"][0, 1])

@@ -15,7 +15,7 @@ import pandas as pd
 from nnsim.compare import GLOBAL_COLUMNS, CompareResult
 from nnsim.measures import hubness
 from nnsim.plots import agreement_plot, curves_plot, figure_files, heatmap, short_label
-from nnsim.similarity import Comparison, chance_level
+from nnsim.similarity import Comparison, chance_jaccard, chance_level
 
 #: Formats of the paper's tables: numbers (CSV), the README (Markdown), a paper (LaTeX).
 TABLE_FORMATS: tuple[str, ...] = ("csv", "md", "tex")
@@ -309,12 +309,13 @@ def similarity_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``src, dst, distance, cutoff, similarity, ci_low, ci_high, chance`` then, per extra
-        measure ``x``, ``x, x_ci_low, x_ci_high``.
+        measure ``x``, ``x, x_ci_low, x_ci_high`` (and ``jaccard_chance`` for ``jaccard``).
     """
     rows = []
     chance = cmp.chance
     m = len(cmp.names)
     extra = [k for k in cmp.values if k != "overlap"]
+    jaccard_chance = chance_jaccard(cmp.cutoffs, cmp.n_tracks) if "jaccard" in extra else None
     for i in range(m):
         for j in range(i + 1, m):
             for ci, cut in enumerate(cmp.cutoffs):
@@ -332,6 +333,8 @@ def similarity_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
                     row[k] = cmp.values[k][i, j, ci]
                     row[f"{k}_ci_low"] = cmp.ci_low[k][i, j, ci]
                     row[f"{k}_ci_high"] = cmp.ci_high[k][i, j, ci]
+                    if k == "jaccard" and jaccard_chance is not None:
+                        row["jaccard_chance"] = jaccard_chance[ci]
                 rows.append(row)
     return pd.DataFrame(rows)
 

@@ -88,6 +88,31 @@ def chance_level(cutoffs: Sequence[int] | np.ndarray, n_tracks: int) -> np.ndarr
     return np.asarray(cutoffs, dtype=np.float64) / (n_tracks - 1)
 
 
+def chance_jaccard(cutoffs: Sequence[int] | np.ndarray, n_tracks: int) -> np.ndarray:
+    """Expected kNN Jaccard index of two independent random top-n lists.
+
+    The shared count ``s`` of two random n-subsets of the ``N - 1`` other tracks is
+    hypergeometric; the chance level is ``E[s / (2n - s)]``.
+
+    Parameters
+    ----------
+    cutoffs : array_like [shape=(c,)]
+    n_tracks : int
+
+    Returns
+    -------
+    np.ndarray [shape=(c,), dtype=float64]
+    """
+    from scipy.stats import hypergeom
+
+    out = []
+    for n in np.asarray(cutoffs, dtype=np.int64):
+        s = np.arange(0, n + 1)
+        p = hypergeom(n_tracks - 1, int(n), int(n)).pmf(s)
+        out.append(float(np.sum(p * s / (2.0 * n - s))))
+    return np.asarray(out)
+
+
 @numba.njit(parallel=True, cache=True)
 def _overlap_kernel(
     A: np.ndarray,
