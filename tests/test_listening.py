@@ -182,7 +182,10 @@ def test_skip_and_demographics_validation(app_setup):
     assert r.status_code == 400 and "age_group" in r.get_data(as_text=True)
     r = c.post("/demographics", data={"token": tok, "age_group": "25-34"})
     assert r.status_code == 303
-    assert "Thank you" in c.get("/next").get_data(as_text=True)
+    thanks = c.get("/next").get_data(as_text=True)
+    n = len(study.study)
+    assert "Thank you" in thanks and "all" not in thanks  # not "all references" after skips
+    assert f"0 of {n} references\nrated, {n} skipped" in thanks
     rows = store.rows()
     assert len(rows) == sum(len(v) for v in study.study.values())
     assert all(r["skipped"] == 1 and r["rating"] is None for r in rows)
@@ -533,3 +536,12 @@ def test_bad_ports_databases_and_export_paths_are_clear_errors(tmp_path, capsys)
         rc = main([*exp, "--out", str(out)])
         err = capsys.readouterr().err
         assert rc == 2 and message in err, err
+
+
+def test_the_welcome_page_states_the_time_the_study_takes(app_setup):
+    """References x players x excerpt length, from the study itself."""
+    study, _, app = app_setup
+    players = sum(1 + sum(len(pl) for pl in lists.values()) for lists in study.study.values())
+    minutes = round(players * 15.0 / 60)  # Player(30.0, 15.0): 15-s excerpts
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert f"It takes about {minutes} minutes" in html and "plays 15 seconds" in html

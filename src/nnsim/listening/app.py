@@ -39,7 +39,8 @@ from nnsim.listening.templates import (
 log = logging.getLogger("nnsim.listening")
 
 #: The 4-point scale without a neutral option (the paper's).
-SCALE: tuple[str, ...] = ("not similar", "somewhat similar", "similar", "very similar")
+#: The paper's 4-point scale (0..3), no neutral option.
+SCALE: tuple[str, ...] = ("not similar", "somewhat similar", "quite similar", "very similar")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ def create_app(
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     n_refs = len(study.study)
+    # the time the audio takes: every reference and playlist track played once for `play` s
+    players = sum(1 + sum(len(pl) for pl in lists.values()) for lists in study.study.values())
+    minutes = max(1, round(players * player.play / 60))
 
     def page(template: str, status: int = 200, **kw: Any) -> tuple[str, int]:
         return render_template_string(template, title=title, **kw), status
@@ -143,7 +147,9 @@ def create_app(
     def welcome():  # type: ignore[no-untyped-def]
         if current() is not None:
             return redirect("/next", 303)
-        return page(WELCOME_PAGE, n_refs=n_refs, synthetic=study.synthetic)
+        return page(
+            WELCOME_PAGE, n_refs=n_refs, synthetic=study.synthetic, minutes=minutes, player=player
+        )
 
     @app.post("/consent")
     def consent():  # type: ignore[no-untyped-def]
@@ -191,7 +197,7 @@ def create_app(
             )
         if not p.finished:
             return page(DEMOGRAPHICS_PAGE, questions=DEMOGRAPHICS, token=p.token, n_refs=n_refs)
-        return page(THANKS_PAGE, n_refs=n_refs)
+        return page(THANKS_PAGE, n_refs=n_refs, n_skipped=len(store.skipped(p.id)))
 
     @app.post("/submit")
     def submit():  # type: ignore[no-untyped-def]

@@ -226,6 +226,15 @@ class Store:
         demo = json.loads(row[2]) if row[2] else None
         return Participant(pid, row[0], plan, demo, row[3] is not None)
 
+    def skipped(self, pid: str) -> set[str]:
+        """References this participant skipped."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT DISTINCT reference FROM responses WHERE participant=? AND skipped=1",
+                (pid,),
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
     def answered(self, pid: str) -> set[str]:
         """References this participant has submitted."""
         with self._db() as db:

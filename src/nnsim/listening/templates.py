@@ -32,8 +32,9 @@ WELCOME_PAGE = (
 <p>Imagine a music app that tells you: <em>“If you liked how this track sounds, you might like
 these other tracks.”</em> You will hear {{ n_refs }} reference tracks. For each one, several
 short playlists are proposed. Please rate how similar each playlist sounds to the reference.</p>
-<p>It takes about {{ n_refs * 4 }} minutes. Each player starts in the middle of the track and
-plays 15 seconds; press play again or move the slider to hear more. If a reference is in a genre
+<p>It takes about {{ minutes }} minutes (the excerpts alone last that long). Each player starts
+in the middle of the track and plays {{ '%g' % player.play }} seconds; press play again or move
+the slider to hear more. If a reference is in a genre
 you do not know, you may skip it.</p>
 <p class="note">What is recorded: your ratings, the order in which the playlists were shown, the
 time of each answer and, if you choose to give them, your age group, musical training and weekly
@@ -104,7 +105,9 @@ DEMOGRAPHICS_PAGE = (
 THANKS_PAGE = (
     _HEAD
     + """<h1>Thank you!</h1>
-<p>Your answers to all {{ n_refs }} references are saved. You may close this tab.</p>
+<p>{% if n_skipped %}Your answers are saved: {{ n_refs - n_skipped }} of {{ n_refs }} references
+rated, {{ n_skipped }} skipped.{% else %}Your answers to all {{ n_refs }} references are
+saved.{% endif %} You may close this tab.</p>
 """
     + _FOOT
 )
