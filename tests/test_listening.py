@@ -178,6 +178,9 @@ def test_skip_and_demographics_validation(app_setup):
             c.post("/submit", data={"token": tok, "reference": ref, "skip": "yes"}).status_code
             == 303
         )
+    page_html = c.get("/next").get_data(as_text=True)
+    for option in ("14-17", "non-binary", "hobbyist", "professional", "per day"):
+        assert option in page_html  # the paper's demographic groups
     r = c.post("/demographics", data={"token": tok, "age_group": "12"})
     assert r.status_code == 400 and "age_group" in r.get_data(as_text=True)
     r = c.post("/demographics", data={"token": tok, "age_group": "25-34"})
@@ -395,6 +398,7 @@ def test_a_whole_session_in_chromium_survives_a_reload_and_a_server_restart(tmp_
             "participant": pid,
             "finished": "1",
             "age_group": "25-34",
+            "gender": "",
             "musical_training": "",
             "listening_hours": "",
         }

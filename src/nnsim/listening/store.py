@@ -41,9 +41,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 )
 #: Demographic questions (all optional) and their answers, as the paper reports them.
 DEMOGRAPHICS: dict[str, tuple[str, ...]] = {
-    "age_group": ("18-24", "25-34", "35-44", "45-54", "55-64", "65+"),
-    "musical_training": ("none", "less than 2 years", "2-5 years", "more than 5 years"),
-    "listening_hours": ("less than 5", "5-10", "10-20", "more than 20"),
+    "age_group": ("14-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"),
+    "gender": ("female", "male", "non-binary", "another"),
+    "musical_training": ("none", "some", "hobbyist", "professional"),
+    "listening_hours": ("less than 1", "1-2", "2-4", "more than 4"),  # per day
 }
 
 

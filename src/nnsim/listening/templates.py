@@ -37,8 +37,8 @@ in the middle of the track and plays {{ '%g' % player.play }} seconds; press pla
 the slider to hear more. If a reference is in a genre
 you do not know, you may skip it.</p>
 <p class="note">What is recorded: your ratings, the order in which the playlists were shown, the
-time of each answer and, if you choose to give them, your age group, musical training and weekly
-listening hours. You are identified only by a random id kept in a browser cookie, so that you can
+time of each answer and, if you choose to give them, your age group, gender, musical training
+and daily listening hours. You are identified only by a random id kept in a browser cookie, so that you can
 come back and continue. Nothing else about you or your computer is stored.</p>
 <form method="post" action="/consent" class="box">
 <label><input type="checkbox" name="consent" value="yes" required>
@@ -90,8 +90,8 @@ DEMOGRAPHICS_PAGE = (
 <form method="post" action="/demographics">
 <input type="hidden" name="token" value="{{ token }}">
 {% for key, options in questions.items() %}
-<div class="box"><label>{{ {"age_group": "Age group", "musical_training": "Musical training",
-"listening_hours": "Hours of music listening per week"}[key] }}
+<div class="box"><label>{{ {"age_group": "Age group", "gender": "Gender",
+"musical_training": "Musical training", "listening_hours": "Hours of music listening per day"}[key] }}
 <select name="{{ key }}"><option value="">(prefer not to say)</option>
 {% for o in options %}<option value="{{ o }}">{{ o }}</option>{% endfor %}
 </select></label></div>
