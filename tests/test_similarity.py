@@ -131,12 +131,12 @@ def test_bootstrap_memory_is_what_the_comparison_holds_and_too_much_is_refused()
     from nnsim.errors import ConfigError
     from nnsim.similarity import bootstrap_bytes, check_bootstrap_memory
 
-    # the arrays compare_tables keeps: boot (m, m, B, c) and the replicates of every pair and
-    # measure (B, pairs * c), float64
+    # the arrays compare_tables keeps per measure: boots (m, m, B, c) and the replicates of
+    # every pair (B, pairs * c), float64
     m, B, c, k = 5, 7, 3, 2
-    boot = np.zeros((m, m, B, c))
+    boots = [np.zeros((m, m, B, c)) for _ in range(k)]
     reps = [np.empty((B, m * (m - 1) // 2 * c)) for _ in range(k)]
-    held = boot.nbytes + sum(r.nbytes for r in reps)
+    held = sum(b.nbytes for b in boots) + sum(r.nbytes for r in reps)
     assert bootstrap_bytes(B, n_spaces=m, n_cutoffs=c, n_measures=k) == held
     check_bootstrap_memory(1000, n_spaces=9, n_cutoffs=4, n_measures=1)  # the demo's: fine
     with pytest.raises(ConfigError, match=r"compare.n_boot=1000000000 .* GiB .* Use at most \d+"):

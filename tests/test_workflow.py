@@ -115,6 +115,17 @@ def test_report_and_cli_write_the_same_files(spaces, tmp_path):
         row = agree[(agree["measure_a"] == f"S_{cut}") & (agree["measure_b"] == "cka")]
         assert row["kendall_tau"].item() == pytest.approx(slow_kendall_tau_b(sn, cka), abs=1e-6)
         assert row["pairs"].item() == len(sn)
+    # Table 2 for every measure: S_n's rows are Table 2; CKA's are the mean over the same pairs
+    mf = pd.read_csv(tmp_path / "r" / "factors_measures.csv")
+    fac = pd.read_csv(tmp_path / "r" / "factors.csv")
+    sn = mf[mf["measure"] == "overlap"].reset_index(drop=True)
+    np.testing.assert_allclose(sn["similarity"], fac["similarity"], rtol=1e-7)
+    np.testing.assert_allclose(sn["ci_low"], fac["ci_low"], rtol=1e-7)
+    for row in mf[mf["measure"] == "cka"].itertuples():
+        listed = fac[fac["variable"] == row.variable]["pairs"].iloc[0]
+        pairs = [p.strip().split("|") for p in listed.split(";")]
+        want = np.mean([by_pair.get((a, b), by_pair.get((b, a))) for a, b in pairs])
+        assert row.similarity == pytest.approx(want, rel=1e-6) and np.isnan(row.ci_low)
     m = comparison_metrics(res)
     assert {"factor.dataset.S5.ci_low", "tracks"} <= set(m)
     assert any(k.startswith("global.cka.") for k in m)

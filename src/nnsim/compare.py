@@ -54,6 +54,8 @@ class CompareResult:
     recall : pandas.DataFrame or None
         Approximate spaces only: ``space, cutoff, recall, recall_low, recall_high, sample``
         (their lists against exact ones on a random sample of query rows).
+    measure_factors : pandas.DataFrame or None
+        Table 2 for every measure (:func:`measure_factor_table`).
     global_measures : pandas.DataFrame or None
         ``src, dst, measure, value, chance, note``: the global measures of
         ``compare.measures`` (CKA, ...) of every pair, with their permutation chance level.
@@ -72,6 +74,7 @@ class CompareResult:
     recall: pd.DataFrame | None = None
     sn_errors: pd.DataFrame | None = None
     global_measures: pd.DataFrame | None = None
+    measure_factors: pd.DataFrame | None = None
 
     @property
     def n_tracks(self) -> int:
@@ -231,11 +234,13 @@ def run_comparison(
         max_tracks=compare.rsa_max_tracks,
         seed=compare.seed,
     )
+    glob = pd.DataFrame(global_rows, columns=list(GLOBAL_COLUMNS))
     return CompareResult(
         comparison=cmp,
         prepared=prep,
         tables=tables,
-        global_measures=pd.DataFrame(global_rows, columns=list(GLOBAL_COLUMNS)),
+        global_measures=glob,
+        measure_factors=measure_factor_table(cmp, glob, compare),
         ambiguous=pd.DataFrame(amb_rows, columns=["space", "cutoff", "ambiguous_lists", "share"]),
         factors=fac,
         distance=distance,
@@ -243,6 +248,50 @@ def run_comparison(
         recall=recall,
         sn_errors=sn_errors,
     )
+
+
+def measure_factor_table(
+    cmp: Comparison, glob: pd.DataFrame, compare: CompareSettings
+) -> pd.DataFrame:
+    """Table 2 for every measure: does the study's reading survive another measure?
+
+    The list measures (S_n as ``overlap``, and ``rbo``, ``spearman``, ``jaccard`` when asked)
+    per cutoff with the paired bootstrap CI of each aggregate; the global measures of
+    ``glob`` once (``cutoff`` empty), without a CI (no bootstrap of them yet).  A global
+    measure undefined for a pair is left out (its reason is in ``global.csv``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``measure`` then the columns of :func:`nnsim.factors.factor_table`.
+    """
+    parts = []
+    for key, values in cmp.values.items():
+        f = factor_table(
+            values,
+            cmp.names,
+            cmp.meta,
+            cmp.cutoffs,
+            compare.variables,
+            boot=cmp.boots.get(key),
+            ci_level=compare.ci_level,
+        )
+        parts.append(f.assign(measure=key))
+    pos = {name: i for i, name in enumerate(cmp.names)}
+    m = len(cmp.names)
+    for gname, part in glob.groupby("measure", sort=False):
+        if (part["note"].astype(str) != "").any():
+            continue
+        M = np.eye(m)[:, :, None].copy()
+        for a, b, v in zip(part["src"], part["dst"], part["value"], strict=True):
+            M[pos[a], pos[b], 0] = M[pos[b], pos[a], 0] = float(v)
+        f = factor_table(M, cmp.names, cmp.meta, [0], compare.variables, ci_level=compare.ci_level)
+        f = f.assign(measure=str(gname), cutoff=None, ci_low=np.nan, ci_high=np.nan)
+        parts.append(f)
+    if not parts:
+        return pd.DataFrame(columns=["measure"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[["measure", *[c for c in out.columns if c != "measure"]]]
 
 
 def _warn_missing_variables(spaces: Sequence[Space], variables: Sequence[str]) -> None:

@@ -29,6 +29,7 @@ REPORT_FILES: tuple[str, ...] = (
     "hubness.csv",
     "global.csv",
     "agreement.csv",
+    "factors_measures.csv",
     *(f"table1.{ext}" for ext in TABLE_FORMATS),
     *(f"table2.{ext}" for ext in TABLE_FORMATS),
     *(f.name for f in figure_files("heatmap.png")),
@@ -105,6 +106,8 @@ def write_report(
     if glob is None:
         glob = pd.DataFrame(columns=list(GLOBAL_COLUMNS))
     glob.to_csv(out / "global.csv", index=False, float_format="%.8g")
+    mf = result.measure_factors if result.measure_factors is not None else pd.DataFrame()
+    mf.to_csv(out / "factors_measures.csv", index=False, float_format="%.8g")
     agree = measure_agreement(result)
     agree.to_csv(out / "agreement.csv", index=False, float_format="%.8g")
     labels = list(pair_orderings(result))

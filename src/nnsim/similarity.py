@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -490,6 +490,9 @@ class Comparison:
         pair), from which aggregates over pairs get their CIs.
     ci_level : float
         Confidence level of the CIs.
+    boots : dict of str to np.ndarray [shape=(m, m, n_boot, c)]
+        The same replicates for every list measure (``boots["overlap"]`` is ``boot``), for
+        the measures' Table-2 aggregates.
     """
 
     names: list[str]
@@ -502,6 +505,7 @@ class Comparison:
     meta: dict[str, dict[str, object]]
     boot: np.ndarray | None
     ci_level: float
+    boots: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def similarity(self) -> np.ndarray:
@@ -515,11 +519,11 @@ class Comparison:
 
 
 def bootstrap_bytes(n_boot: int, *, n_spaces: int, n_cutoffs: int, n_measures: int) -> int:
-    """Bytes the replicates of a comparison's bootstrap hold (float64): those of every pair
-    and measure while the CIs are taken, and S_n's of every ordered pair for the aggregates."""
+    """Bytes the replicates of a comparison's bootstrap hold (float64): per measure, those of
+    every pair while the CIs are taken, and those of every ordered pair for the aggregates."""
     m = int(n_spaces)
     pairs = m * (m - 1) // 2
-    return 8 * int(n_boot) * int(n_cutoffs) * (m * m + pairs * int(n_measures))
+    return 8 * int(n_boot) * int(n_cutoffs) * int(n_measures) * (m * m + pairs)
 
 
 def check_bootstrap_memory(n_boot: int, *, n_spaces: int, n_cutoffs: int, n_measures: int) -> None:
@@ -636,8 +640,10 @@ def compare_tables(
             lows[key][i, j] = lows[key][j, i] = mean
             highs[key][i, j] = highs[key][j, i] = mean
     boot = None
+    boots: dict[str, np.ndarray] = {}
     if n_boot > 0:
-        boot = np.zeros((m, m, n_boot, c))
+        boots = {key: np.zeros((m, m, n_boot, c)) for key in wanted}
+        boot = boots["overlap"]
         reps_all = {key: np.empty((n_boot, len(pairs) * c)) for key in wanted}
         b0 = 0
         for W in iter_bootstrap_weights(N, n_boot, seed, max_mb=TABLE_BLOCK_MB):
@@ -650,8 +656,7 @@ def compare_tables(
             for p, (i, j) in enumerate(pairs):
                 lows[key][i, j] = lows[key][j, i] = lo[p]
                 highs[key][i, j] = highs[key][j, i] = hi[p]
-                if key == "overlap":
-                    boot[i, j] = boot[j, i] = reps[:, p]
+                boots[key][i, j] = boots[key][j, i] = reps[:, p]
     return Comparison(
         names=names,
         cutoffs=cut,
@@ -663,4 +668,5 @@ def compare_tables(
         meta={k: dict(v) for k, v in (meta or {}).items()},
         boot=boot,
         ci_level=ci_level,
+        boots=boots,
     )
