@@ -442,14 +442,16 @@ def test_audio_only_route_runs_every_stage_on_the_content_spaces(repo, tmp_path)
     overrides = [
         "data=jamendo",
         "data.interactions=null",
+        "cutoffs=[5,10,20]",  # data=jamendo has the paper's 100 and 200: too many for 40 clips
+        "neighbors.k=20",
         "projection.methods=[pca,umap]",
         "projection.seeds=[0]",
         "compare.n_boot=100",
         "mlflow=off",
     ]
-    proc = sh([sys.executable, "-m", "nnsim.stages.params", *overrides], dst)
-    out = sh(["dvc", "repro"], dst).stdout
-    out += proc.stdout
+    sh([sys.executable, "-m", "nnsim.stages.params", *overrides], dst)
+    rep = sh(["dvc", "repro"], dst)
+    out = rep.stdout + rep.stderr  # the stages log to stderr
     assert "data.interactions is null: no listening log, so no CF spaces" in out
     assert pd.read_csv(dst / "spaces/cf/list.csv").empty
     cb = pd.read_csv(dst / "spaces/cb/list.csv")
@@ -457,7 +459,7 @@ def test_audio_only_route_runs_every_stage_on_the_content_spaces(repo, tmp_path)
     ids = (dst / "spaces/cb/msd-musicnn-embeddings.ids.txt").read_text().split()
     assert sorted(ids) == sorted(p.stem for p in clips)
     sim = pd.read_csv(dst / "results/compare/cosine/similarity.csv")
-    assert len(sim) == 8 * 7 // 2 * 4 and "CF" not in set(sim["differs_in"])
+    assert len(sim) == 8 * 7 // 2 * 3 and "CF" not in set(sim["differs_in"])
     assert set(pd.read_csv(dst / "results/compare/cosine/table2.csv")["variable"]) >= {
         "dataset",
         "architecture",
