@@ -156,3 +156,13 @@ def test_compact_letters_share_a_letter_exactly_when_tukey_finds_no_difference()
         assert all(letters[s] for s in names)
         for (a, b), rej in zip(pairs, reject, strict=True):
             assert bool(set(letters[a]) & set(letters[b])) == (not rej), (a, b, letters)
+
+
+def test_figure5_labels_the_spaces_as_figure2_does():
+    from nnsim.plots import label_of_name, short_label
+
+    meta = {"kind": "cb", "dataset": "mtat", "architecture": "vgg", "layer": "taggrams"}
+    assert label_of_name("mtat-vgg-taggrams") == short_label("x", meta)
+    assert label_of_name("cb-mtat-vgg-taggrams") == short_label("x", meta)  # LatentJam names
+    assert label_of_name("cf-96") == short_label("x", {"kind": "cf", "factors": 96})
+    assert label_of_name("my-own-space-name") == "my-own-space-name"

@@ -98,6 +98,21 @@ def short_label(name: str, meta: dict[str, Any] | None) -> str:
     return label or name
 
 
+def label_of_name(name: str) -> str:
+    """:func:`short_label` from a space's name alone (``msd-musicnn-embeddings``,
+    ``cb-msd-musicnn-embeddings``, ``cf-96``), for figures drawn without the spaces' metadata;
+    any other name is returned as it is."""
+    parts = name.split("-")
+    if len(parts) == 4 and parts[0] == "cb":  # LatentJam's file names
+        parts = parts[1:]
+    if len(parts) == 2 and parts[0] == "cf" and parts[1].isdigit():
+        return short_label(name, {"kind": "cf", "factors": parts[1]})
+    if len(parts) == 3 and parts[0] in _DATASETS and parts[1] in _ARCHS and parts[2] in _LAYERS:
+        meta = {"kind": "cb", "dataset": parts[0], "architecture": parts[1], "layer": parts[2]}
+        return short_label(name, meta)
+    return name
+
+
 def _outline_cb_cf(ax: Any, kinds: list[str]) -> None:
     """Outline the content-based vs collaborative-filtering pairs of a lower-triangle panel
     (one rectangle when the CF spaces come last, as the pipeline orders them)."""
@@ -641,7 +656,7 @@ def rating_bars(
         ax.text(i, top + 0.06, label, ha="center", va="bottom", fontsize=MIN_FONT + 1)
     ax.set_xticks(
         x,
-        [f"{s}\n(n={n})" for s, n in zip(m["space"], m["n"], strict=True)],
+        [f"{label_of_name(str(s))}\n(n={n})" for s, n in zip(m["space"], m["n"], strict=True)],
         rotation=30,
         ha="right",
         fontsize=MIN_FONT,
