@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnsim.errors import NnsimError
+from nnsim.similarity import pair_overlap
 
 
 class MeasureUndefined(NnsimError, ValueError):
@@ -34,6 +35,12 @@ def _centred(A: np.ndarray) -> np.ndarray:
     return A - A.mean(axis=0, keepdims=True)
 
 
+def _centred_pair(X: np.ndarray, Y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_as_pair`, each space column-centred."""
+    A, B = _as_pair(X, Y, what)
+    return _centred(A), _centred(B)
+
+
 def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:
     """Linear centred kernel alignment (Kornblith et al., ICML 2019).
 
@@ -51,8 +58,7 @@ def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:
     -------
     float
     """
-    A, B = _as_pair(X, Y, "CKA")
-    A, B = _centred(A), _centred(B)
+    A, B = _centred_pair(X, Y, "CKA")
     xx = np.linalg.norm(A.T @ A)
     yy = np.linalg.norm(B.T @ B)
     if xx == 0 or yy == 0:
@@ -93,10 +99,9 @@ def debiased_cka(X: np.ndarray, Y: np.ndarray) -> float:
     -------
     float
     """
-    A, B = _as_pair(X, Y, "debiased CKA")
+    A, B = _centred_pair(X, Y, "debiased CKA")
     if A.shape[0] < 4:
         raise MeasureUndefined(f"debiased CKA: needs at least 4 tracks, got {A.shape[0]}")
-    A, B = _centred(A), _centred(B)
     xx = _hsic_unbiased_linear(A, A)
     yy = _hsic_unbiased_linear(B, B)
     if not (xx > 0 and yy > 0):
@@ -120,8 +125,7 @@ def procrustes_distance(X: np.ndarray, Y: np.ndarray) -> float:
     -------
     float
     """
-    A, B = _as_pair(X, Y, "Procrustes")
-    A, B = _centred(A), _centred(B)
+    A, B = _centred_pair(X, Y, "Procrustes")
     na, nb = np.linalg.norm(A), np.linalg.norm(B)
     if na == 0 or nb == 0:
         raise MeasureUndefined("Procrustes: a space is constant over the tracks (no variance)")
@@ -197,8 +201,7 @@ def svcca(X: np.ndarray, Y: np.ndarray, *, keep: float = 0.99) -> float:
     -------
     float
     """
-    A, B = _as_pair(X, Y, "SVCCA")
-    A, B = _centred(A), _centred(B)
+    A, B = _centred_pair(X, Y, "SVCCA")
 
     def reduce(M: np.ndarray, which: str) -> np.ndarray:
         U, s, _ = np.linalg.svd(M, full_matrices=False)
@@ -232,11 +235,9 @@ def knn_jaccard(A: np.ndarray, B: np.ndarray, n: int) -> np.ndarray:
     -------
     np.ndarray [shape=(N,)]
     """
-    a, b = np.sort(A[:, :n], axis=1), np.sort(B[:, :n], axis=1)
-    shared = np.array(
-        [np.intersect1d(x, y, assume_unique=True).size for x, y in zip(a, b, strict=True)]
-    )
-    return shared / (2.0 * n - shared)
+    res = pair_overlap(A, B, [n], measures=["overlap", "jaccard"], rbo_p=None)
+    assert res.jaccard is not None
+    return res.jaccard[:, 0]
 
 
 def rank_similarity(A: np.ndarray, B: np.ndarray, n: int) -> np.ndarray:
