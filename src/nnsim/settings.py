@@ -465,6 +465,65 @@ class ListeningSettings:
 
 
 @dataclass
+class ExplorerSettings:
+    """The explorer page of the results site (``site.explorer``)."""
+
+    #: Build the explorer (``explorer.html``) into the results site.
+    enabled: bool = MISSING
+    #: Whose neighbour tables and S_n the explorer shows (one of ``neighbors.distances``;
+    #: null: the first of them).
+    distance: str | None = req(choices=DISTANCES, default=None)
+    #: Neighbours per track shown and exported (<= ``neighbors.k``).
+    k: int = req(ge=1, le=1000)
+    #: Spaces shown (null: every compared space).
+    spaces: list[str] | None = req(unique=True, default=None)
+    #: Write short previews of the collection's audio into the site (needs ``data.audio_dir``).
+    previews: bool = MISSING
+    #: Length of a preview (s), taken from the middle of the clip.
+    preview_seconds: float = req(gt=0, le=120)
+    #: Audio address per track instead of previews, ``{track_id}`` replaced (null: previews).
+    audio_url: str | None = None
+    #: Metadata columns of ``data.tracks`` with at most this many values colour the maps.
+    max_categories: int = req(ge=2, le=64)
+
+
+@dataclass
+class SiteServeSettings:
+    """``nnsim site serve``: the results site on a local web server (``site.serve``)."""
+
+    host: str = MISSING
+    port: int = req(ge=1, le=65535)
+
+
+@dataclass
+class SiteSettings:
+    """The results site (``site``)."""
+
+    explorer: ExplorerSettings = field(default_factory=ExplorerSettings)
+    serve: SiteServeSettings = field(default_factory=SiteServeSettings)
+
+    def check_against(self, neighbors: NeighborsSettings) -> None:
+        """The rules that join the explorer to the comparison's settings (checked by the
+        ``site`` stage)."""
+        e = self.explorer
+        if e.distance is not None and e.distance not in neighbors.distances:
+            raise ConfigError(
+                f"setting site.explorer.distance={e.distance!r} is not computed by the pipeline "
+                f"(neighbors.distances={neighbors.distances}); pick one of them."
+            )
+        if e.k > neighbors.k:
+            raise ConfigError(
+                f"setting site.explorer.k={e.k} exceeds neighbors.k={neighbors.k}; lower it or "
+                "raise neighbors.k."
+            )
+        if e.audio_url is not None and "{track_id}" not in e.audio_url:
+            raise ConfigError(
+                f"setting site.explorer.audio_url={e.audio_url!r} has no {{track_id}} "
+                "placeholder; write e.g. https://example.org/audio/{track_id}.mp3."
+            )
+
+
+@dataclass
 class ZenodoSettings:
     """The Zenodo client (``release.zenodo``)."""
 
@@ -571,6 +630,7 @@ class Settings:
     projection: ProjectionSettings = field(default_factory=ProjectionSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     listening: ListeningSettings = field(default_factory=ListeningSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     mlflow: MlflowSettings = field(default_factory=MlflowSettings)
     data: DataSettings = field(default_factory=DataSettings)

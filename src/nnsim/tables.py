@@ -200,9 +200,16 @@ class TableStore:
         InputError
             No complete table of that name in the folder (names the folder and the stage).
         """
+        return self._stored(name, "indices.npy")
+
+    def distances(self, name: str) -> np.ndarray:
+        """The stored distances of the space called ``name``, memory-mapped (as :meth:`indices`)."""
+        return self._stored(name, "distances.npy")
+
+    def _stored(self, name: str, what: str) -> np.ndarray:
         from nnsim.errors import InputError
 
-        path = self._path(name, "indices.npy")
+        path = self._path(name, what)
         if not (path.is_file() and self._path(name, "fingerprint").is_file()):
             raise InputError(
                 f"no neighbour table of {name!r} in {self.folder}; run the compare stage "

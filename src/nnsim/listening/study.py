@@ -105,24 +105,18 @@ def check_spaces(study: Study, known: Iterable[str], source: str) -> None:
         )
 
 
-def audio_files(
+def locate_audio(
     tracks: Iterable[str],
     audio_dir: str | Path,
     *,
     metadata: str | Path | None,
     extensions: Iterable[str],
-    study_path: Path,
 ) -> dict[str, Path]:
-    """Where each track's audio file is (checked to exist).
+    """Where the audio files of the tracks that have one are (absolute paths).
 
     Uses the ``file`` column of ``metadata`` (a CSV with ``track_id``) when there is one, else
-    looks for ``<audio_dir>/**/<track id>.<ext>`` (MTG-Jamendo's ``NN/ID.mp3`` layout).
-
-    Returns
-    -------
-    dict
-        ``{track id: absolute path}`` for every track; a track without audio is an error
-        naming it.
+    looks for ``<audio_dir>/**/<track id>.<ext>`` (MTG-Jamendo's ``NN/ID.mp3`` layout).  A
+    track without a file is left out (see :func:`audio_files` for the checked version).
     """
     root = Path(audio_dir).resolve()
     want = sorted(set(tracks))
@@ -143,6 +137,28 @@ def audio_files(
         for t in missing:
             if t in index:
                 found[t] = index[t]
+    return {t: found[t] for t in want if t in found and found[t].is_file()}
+
+
+def audio_files(
+    tracks: Iterable[str],
+    audio_dir: str | Path,
+    *,
+    metadata: str | Path | None,
+    extensions: Iterable[str],
+    study_path: Path,
+) -> dict[str, Path]:
+    """Where each track's audio file is (checked to exist, see :func:`locate_audio`).
+
+    Returns
+    -------
+    dict
+        ``{track id: absolute path}`` for every track; a track without audio is an error
+        naming it.
+    """
+    root = Path(audio_dir).resolve()
+    want = sorted(set(tracks))
+    found = locate_audio(want, audio_dir, metadata=metadata, extensions=extensions)
     missing = [t for t in want if t not in found or not found[t].is_file()]
     if missing:
         raise InputError(

@@ -183,7 +183,12 @@ def _table_html(tab: Table, out: Path, sub: str) -> str:
 
 
 def build_site(
-    sections: Sequence[Section], provenance: Provenance, out: str | Path, *, title: str
+    sections: Sequence[Section],
+    provenance: Provenance,
+    out: str | Path,
+    *,
+    title: str,
+    explorer: bool = False,
 ) -> list[Path]:
     """Write the site into ``out`` (an empty or new folder).
 
@@ -197,6 +202,8 @@ def build_site(
         Site folder.
     title : str
         Title of the pages.
+    explorer : bool
+        Link the explorer (``explorer.html``, written by :func:`nnsim.site.explorer.write_explorer`).
 
     Returns
     -------
@@ -218,6 +225,14 @@ def build_site(
             f'<h2 id="{_e(sec.anchor)}-h">{_e(sec.title)}</h2>\n<p>{_e(sec.intro)}</p>\n'
             + "\n".join(items)
             + "\n</section>"
+        )
+    if explorer:
+        toc.insert(0, '<li><a href="explorer.html">Explorer</a></li>')
+        parts.insert(
+            0,
+            '<p><a href="explorer.html"><strong>Open the explorer</strong></a>: press a cell '
+            "of the S_n matrix to see two spaces' maps side by side, coloured by how far they "
+            "agree on each track, every space's neighbours of a track, and listen to them.</p>",
         )
     toc.append('<li><a href="provenance.html">Provenance</a></li>')
     nav = f'<nav aria-label="Contents"><ul>{"".join(toc)}</ul></nav>'

@@ -16,15 +16,29 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from nnsim import __version__
 from nnsim.config import dump
+from nnsim.errors import InputError, preview
 from nnsim.files import atomic_dir
-from nnsim.projection.figure3 import projection_groups
+from nnsim.listening.study import locate_audio
+from nnsim.plots import label_of_name
+from nnsim.projection.figure3 import METHOD_LABELS, projection_groups
 from nnsim.settings import Settings
 from nnsim.site.build import Figure, Provenance, Section, Table, build_site
+from nnsim.site.explorer import (
+    ExplorerData,
+    ExplorerMap,
+    explorer_cutoffs,
+    pca_map,
+    write_explorer,
+    write_previews,
+)
+from nnsim.spaces import Space, read_space_list
 from nnsim.stages.common import log, run_stage
 from nnsim.stages.space_lists import pipeline_spaces
+from nnsim.tables import TableStore
 from nnsim.tracking import git_revision, stage_run
 
 
@@ -177,16 +191,136 @@ def provenance(cfg: Settings) -> Provenance:
     )
 
 
+def _aligned(space: Space, ids: np.ndarray) -> np.ndarray:
+    """Rows of ``space`` in the order of ``ids`` (NaN rows for tracks it does not have)."""
+    out = np.full((len(ids), space.X.shape[1]), np.nan, dtype=np.float64)
+    if space.ids is None:
+        if space.n_tracks != len(ids):
+            raise InputError(f"{space.name}: no track ids and {space.n_tracks} rows, not {len(ids)}.")
+        return np.asarray(space.X, dtype=np.float64)
+    rows = {t: i for i, t in enumerate(space.ids)}
+    have = [(k, rows[t]) for k, t in enumerate(ids) if t in rows]
+    if have:
+        dst, src = zip(*have, strict=True)
+        out[list(dst)] = np.asarray(space.X)[list(src)]
+    return out
+
+
+def explorer_data(cfg: Settings) -> ExplorerData:
+    """What the explorer shows: the comparison's tables, the maps, the metadata."""
+    ecfg = cfg.site.explorer
+    d = ecfg.distance or cfg.neighbors.distances[0]
+    store = TableStore(Path(cfg.paths.neighbors_dir) / d, d)
+    sim_csv = Path(cfg.paths.results_dir) / "compare" / d / "similarity.csv"
+    if not sim_csv.is_file():
+        raise InputError(f"{sim_csv} not found: run the compare stage (dvc repro compare) first.")
+    sim = pd.read_csv(sim_csv, usecols=["src", "dst"])
+    compared = set(sim["src"]) | set(sim["dst"])
+    spaces = {s.name: s for s in pipeline_spaces(cfg)}
+    names = [n for n in spaces if n in compared] + sorted(compared - set(spaces))
+    if ecfg.spaces:
+        unknown = [n for n in ecfg.spaces if n not in compared]
+        if unknown:
+            raise InputError(
+                f"site.explorer.spaces names {preview(unknown)}, not in the comparison "
+                f"({preview(names)}); fix conf/site/."
+            )
+        names = [n for n in names if n in ecfg.spaces]
+    ids = None
+    indices, distances = {}, {}
+    for name in names:
+        t_ids = store.ids(name)
+        if ids is not None and not np.array_equal(ids, t_ids):
+            raise InputError(
+                f"{store.folder}: the neighbour tables cover different tracks; rerun compare."
+            )
+        ids = t_ids
+        indices[name] = np.asarray(store.indices(name)[:, : ecfg.k])
+        distances[name] = np.asarray(store.distances(name)[:, : ecfg.k])
+    if ids is None:
+        raise InputError(f"{sim_csv} names no spaces; rerun the compare stage.")
+    order = {m: i for i, m in enumerate(("tsne", "umap", "pca"))}
+    maps: list[ExplorerMap] = []
+    for name in names:
+        lst = Path(cfg.paths.projections_dir) / name / "list.csv"
+        projected = read_space_list(lst) if lst.is_file() else []
+        projected.sort(key=lambda m: (order.get(str(m.meta.get("method")), 9), str(m.name)))
+        for m in projected:
+            method, seed = str(m.meta.get("method")), m.meta.get("seed")
+            key = m.name.split("@", 1)[-1]
+            label = f"{METHOD_LABELS.get(method, method)}, seed {seed}"
+            maps.append(ExplorerMap(name, key, label, _aligned(m, ids).astype(np.float32)))
+        if not projected:
+            if name not in spaces:
+                raise InputError(f"{name}: no vectors under {cfg.paths.spaces_dir} for its map.")
+            X = _aligned(spaces[name], ids)
+            maps.append(ExplorerMap(name, "pca", "PCA of the space", pca_map(np.nan_to_num(X))))
+    metadata: dict[str, list[str]] = {}
+    colour: list[str] = []
+    tracks_csv = cfg.data.tracks
+    if tracks_csv and Path(tracks_csv).is_file():
+        meta = pd.read_csv(tracks_csv, dtype=str).drop_duplicates("track_id").set_index("track_id")
+        for col in meta.columns:
+            if col in ("file", "synthetic"):
+                continue
+            values = meta[col].reindex(ids).fillna("")
+            metadata[col] = [str(v) for v in values]
+            if 1 < values.nunique() <= ecfg.max_categories:
+                colour.append(col)
+    return ExplorerData(
+        ids=ids,
+        spaces=names,
+        labels=[label_of_name(n) for n in names],
+        indices=indices,
+        distances=distances,
+        k=int(ecfg.k),
+        cutoffs=explorer_cutoffs(cfg.cutoffs, int(ecfg.k)),
+        distance=d,
+        maps=maps,
+        metadata=metadata,
+        colour_columns=colour,
+        synthetic=bool(cfg.data.synthetic),
+    )
+
+
+def explorer_audio(cfg: Settings, ids: np.ndarray, out: Path) -> list[str | None] | None:
+    """The explorer's audio: the URL template, or previews of the collection's files."""
+    from urllib.parse import quote
+
+    ecfg = cfg.site.explorer
+    if ecfg.audio_url:
+        return [ecfg.audio_url.replace("{track_id}", quote(str(t), safe="")) for t in ids]
+    if not ecfg.previews or not cfg.data.audio_dir or not Path(cfg.data.audio_dir).is_dir():
+        log.info("explorer: no audio (no audio folder, previews off and no audio_url)")
+        return None
+    files = locate_audio(
+        ids, cfg.data.audio_dir, metadata=cfg.data.tracks, extensions=cfg.audio.extensions
+    )
+    log.info("explorer: previews of %d of %d tracks", len(files), len(ids))
+    return write_previews(list(map(str, ids)), files, out, seconds=float(ecfg.preview_seconds))
+
+
 def run(cfg: Settings, args: argparse.Namespace) -> None:
     out = Path(cfg.paths.results_dir) / "site"
-    params = {"data.name": cfg.data.name, "neighbors.distances": cfg.neighbors.distances}
+    params = {
+        "data.name": cfg.data.name,
+        "neighbors.distances": cfg.neighbors.distances,
+        "site.explorer": {k: v for k, v in vars(cfg.site.explorer).items()},
+    }
+    cfg.site.check_against(cfg.neighbors)
+    title = "nnsim results" + (" (SYNTHETIC demo)" if cfg.data.synthetic else "")
+    ecfg = cfg.site.explorer
     with stage_run(cfg, "site", params) as tr, atomic_dir(out) as tmp:
         files = build_site(
-            sections(cfg),
-            provenance(cfg),
-            tmp,
-            title="nnsim results" + (" (SYNTHETIC demo)" if cfg.data.synthetic else ""),
+            sections(cfg), provenance(cfg), tmp, title=title, explorer=bool(ecfg.enabled)
         )
+        if ecfg.enabled:
+            data = explorer_data(cfg)
+            data.audio = explorer_audio(cfg, data.ids, tmp)
+            files += write_explorer(data, tmp, title=title.replace("results", "explorer"))
+            tr.log_metrics(
+                {"site.explorer.tracks": float(len(data.ids)), "site.explorer.maps": float(len(data.maps))}
+            )
         tr.log_metrics({"site.files": float(len(files))})
     log.info("results site: %s (open index.html)", out / "index.html")
 
