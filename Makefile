@@ -15,7 +15,7 @@ OVERRIDES ?=
 PORT ?=
 PORT_ARG := $(if $(PORT),--port $(PORT),)
 
-.PHONY: setup params deps demo test lint bench bench-scale ui listen screenshots clean-venv
+.PHONY: setup params deps demo test lint bench bench-scale ui listen site screenshots clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ bench-scale: setup
 
 ui: setup
 	$(RUN) python -m nnsim.stages.ui $(PORT_ARG)
+
+# The results site and its explorer (results/site/; it also opens from disk, no server needed).
+site: setup
+	$(RUN) nnsim site serve $(PORT_ARG)
 
 # The listening test on the study of the playlists stage (http://127.0.0.1:8765/).
 listen: setup

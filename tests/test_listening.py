@@ -22,10 +22,11 @@ from servers import free_port, stop, wait_http
 
 from nnsim.config import compose, dump
 from nnsim.errors import ConfigError, InputError
-from nnsim.listening.app import Player, check_host, clip_window, create_app
+from nnsim.listening.app import Player, clip_window, create_app
 from nnsim.listening.serve import durations, prepare
 from nnsim.listening.store import EXPORT_COLUMNS, Store, draw_plan, export_csv
 from nnsim.listening.study import audio_files, load_study
+from nnsim.net import check_host
 
 SR = 8000
 

@@ -261,6 +261,21 @@ def cmd_listening_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site_serve(args: argparse.Namespace) -> int:
+    """Serve the results site (the ``site`` stage's folder) on loopback."""
+    from nnsim.config import load_params
+    from nnsim.site.serve import serve
+
+    cfg = load_params(args.params)
+    serve(
+        args.dir or Path(cfg.paths.results_dir) / "site",
+        args.host or cfg.site.serve.host,
+        args.port if args.port is not None else cfg.site.serve.port,
+        allow_remote=args.allow_remote,
+    )
+    return 0
+
+
 def cmd_listening_export(args: argparse.Namespace) -> int:
     """Write every stored answer as CSV (and the demographics beside it)."""
     from nnsim.config import load_params
@@ -423,6 +438,23 @@ def build_parser(base: Settings) -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="CSV file to write")
     ex.add_argument("--force", action="store_true", help="replace an existing --out")
     ex.set_defaults(func=cmd_listening_export)
+    site = sub.add_parser(
+        "site", help="the results site and its explorer: serve them", formatter_class=fmt
+    )
+    ssub = site.add_subparsers(dest="site_command", required=True)
+    ss = ssub.add_parser(
+        "serve",
+        formatter_class=fmt,
+        help="serve the results site on a local web server (loopback by default)",
+        description="The site opens from disk without a server; this serves the site folder "
+        "(and nothing else) for convenience, e.g. to share it on a machine's loopback.",
+    )
+    ss.add_argument("--params", default="params.yaml", help="the pipeline's settings")
+    ss.add_argument("--dir", default=None, help="site folder (default: <results_dir>/site)")
+    ss.add_argument("--host", default=None, help="address (default: site.serve.host)")
+    ss.add_argument("--port", type=int, default=None, help="port (default: site.serve.port)")
+    ss.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    ss.set_defaults(func=cmd_site_serve)
     return p
 
 

@@ -14,7 +14,6 @@ byte ranges, which a browser needs to start a player at 0:30.
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
@@ -25,7 +24,6 @@ from typing import Any
 from flask import Flask, abort, redirect, render_template_string, request, send_file, session
 from werkzeug.exceptions import HTTPException
 
-from nnsim.errors import ConfigError
 from nnsim.listening.store import DEMOGRAPHICS, Participant, Store
 from nnsim.listening.study import Study
 from nnsim.listening.templates import (
@@ -61,16 +59,6 @@ def clip_window(duration: float | None, player: Player) -> tuple[float, float]:
         return player.start, player.start + player.play
     start = min(player.start, max(0.0, duration - player.play))
     return start, min(duration, start + player.play)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (``localhost`` counts)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(
@@ -256,13 +244,3 @@ def create_app(
         return send_file(path, conditional=True, max_age=3600)
 
     return app
-
-
-def check_host(host: str, allow_remote: bool) -> None:
-    """Refuse a non-loopback address unless the user said so."""
-    if not is_loopback(host) and not allow_remote:
-        raise ConfigError(
-            f"listening.app.host={host!r} is not a loopback address; the study would be "
-            "reachable from other machines. Pass --allow-remote (and put it behind HTTPS) if "
-            "that is what you want."
-        )

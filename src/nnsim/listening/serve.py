@@ -9,9 +9,10 @@ from pathlib import Path
 import soundfile as sf
 
 from nnsim.errors import ConfigError, InputError
-from nnsim.listening.app import Player, check_host, create_app
+from nnsim.listening.app import Player, create_app
 from nnsim.listening.store import Store, app_version
 from nnsim.listening.study import Study, audio_files, check_spaces, load_study
+from nnsim.net import check_host
 from nnsim.settings import Settings
 
 log = logging.getLogger("nnsim.listening")

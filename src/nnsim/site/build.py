@@ -203,7 +203,8 @@ def build_site(
     title : str
         Title of the pages.
     explorer : bool
-        Link the explorer (``explorer.html``, written by :func:`nnsim.site.explorer.write_explorer`).
+        Link the explorer (``explorer.html``, which
+        :func:`nnsim.site.explorer.write_explorer` writes).
 
     Returns
     -------

@@ -194,9 +194,11 @@ def write_previews(
         src = files[t]
         try:
             info = sf.info(str(src))
-            frames = int(round(seconds * info.samplerate))
+            frames = round(seconds * info.samplerate)
             start = max(0, (info.frames - frames) // 2)
-            audio, sr = sf.read(str(src), start=start, frames=frames, dtype="float32", always_2d=True)
+            audio, sr = sf.read(
+                str(src), start=start, frames=frames, dtype="float32", always_2d=True
+            )
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             raise InputError(
                 f"{src}: cannot read the audio of track {t!r} for its preview ({exc}); fix or "

@@ -196,7 +196,9 @@ def _aligned(space: Space, ids: np.ndarray) -> np.ndarray:
     out = np.full((len(ids), space.X.shape[1]), np.nan, dtype=np.float64)
     if space.ids is None:
         if space.n_tracks != len(ids):
-            raise InputError(f"{space.name}: no track ids and {space.n_tracks} rows, not {len(ids)}.")
+            raise InputError(
+                f"{space.name}: no track ids and {space.n_tracks} rows, not {len(ids)}."
+            )
         return np.asarray(space.X, dtype=np.float64)
     rows = {t: i for i, t in enumerate(space.ids)}
     have = [(k, rows[t]) for k, t in enumerate(ids) if t in rows]
@@ -319,7 +321,10 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
             data.audio = explorer_audio(cfg, data.ids, tmp)
             files += write_explorer(data, tmp, title=title.replace("results", "explorer"))
             tr.log_metrics(
-                {"site.explorer.tracks": float(len(data.ids)), "site.explorer.maps": float(len(data.maps))}
+                {
+                    "site.explorer.tracks": float(len(data.ids)),
+                    "site.explorer.maps": float(len(data.maps)),
+                }
             )
         tr.log_metrics({"site.files": float(len(files))})
     log.info("results site: %s (open index.html)", out / "index.html")

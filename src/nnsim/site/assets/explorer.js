@@ -65,7 +65,9 @@
   }
   const pack = ([r, g, b], a = 255) => ((a << 24) | (b << 16) | (g << 8) | r) >>> 0; // ImageData order
   const css = ([r, g, b]) => `rgb(${r},${g},${b})`;
-  const textOn = ([r, g, b]) => (0.2126 * r + 0.7152 * g + 0.0722 * b > 140 ? "#000" : "#fff");
+  const lin = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  // black or white, whichever contrasts more (WCAG relative luminance; always >= 4.58:1)
+  const textOn = ([r, g, b]) => { const L = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b); return (L + 0.05) / 0.05 >= 1.05 / (L + 0.05) ? "#000" : "#fff"; };
   const DIM = pack([214, 214, 214]);
 
   // ---- state and the address -----------------------------------------------------------------
