@@ -63,6 +63,7 @@ bench: setup
 	$(RUN) python benchmarks/bench_similarity.py
 	$(RUN) python benchmarks/bench_cf.py
 	$(RUN) python benchmarks/bench_projection.py
+	$(RUN) python benchmarks/bench_explorer.py
 	$(RUN) dvc repro models
 	$(RUN) python benchmarks/bench_extract.py
 

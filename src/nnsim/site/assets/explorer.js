@@ -484,6 +484,7 @@
     if (state.sel.length) setSelection(state.sel);
     if (state.track !== null) await openTrack(state.track);
     drawAll(); toHash();
+    return performance.now(); // ms since navigation started: when the first view was drawn
   }
   // the page's interface for tests and benchmarks (what it draws, and a way to drive it)
   const ready = start().catch((e) => { status("The explorer failed: " + e.message); throw e; });
