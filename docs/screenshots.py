@@ -105,6 +105,33 @@ def mlflow_runs(out: Path) -> None:
         stop(server)
 
 
+def explorer(out: Path) -> None:
+    """The explorer on the demo: a pair coloured by agreement with a track open, and a phone."""
+    from browser import page
+
+    url = (ROOT / "results" / "site" / "explorer.html").as_uri()
+    with page(width=1280, height=1000) as pg:
+        pg.goto(url)
+        spaces = pg.evaluate("window.nnsimExplorer.ready.then(() => window.NNSIM_DATA.meta.spaces)")
+        last = len(spaces) - 1
+        pg.click(f'#matrix button[data-a="0"][data-b="{last}"]')
+        pg.wait_for_selector("#pair-section:not([hidden])")
+        ids = pg.evaluate("window.NNSIM_DATA.meta.ids")
+        pg.evaluate("i => window.nnsimExplorer.openTrack(i)", 7)
+        pg.wait_for_selector("#track:not([hidden])")
+        pg.locator("#pair-section").scroll_into_view_if_needed()
+        pg.evaluate("document.querySelector('#pair-h').scrollIntoView()")
+        pg.screenshot(path=str(out / "explorer.png"))
+        pg.evaluate("document.querySelector('#track-h').scrollIntoView()")
+        pg.screenshot(path=str(out / "explorer-track.png"))
+        assert ids[7]
+    with page(width=390, height=844) as pg:
+        pg.goto(url + f"#a={spaces[0]}&b={spaces[last]}&n=10")
+        pg.evaluate("window.nnsimExplorer.ready")
+        pg.evaluate("document.querySelector('#pair-h').scrollIntoView()")
+        pg.screenshot(path=str(out / "explorer-phone.png"))
+
+
 def main() -> int:
     out = ROOT / "docs" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -123,10 +150,11 @@ def main() -> int:
             pg.goto(site.as_uri())
             pg.wait_for_load_state("load")
             pg.screenshot(path=str(out / name))
+    explorer(out)
     listening(ROOT / "docs")
     mlflow_runs(ROOT / "docs")
     print(
-        f"wrote {len(FIGURES) + 2} pictures to {out}, 4 of the listening test and the MLflow runs"
+        f"wrote {len(FIGURES) + 5} pictures to {out}, 4 of the listening test and the MLflow runs"
     )
     return 0
 

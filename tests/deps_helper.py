@@ -62,13 +62,18 @@ def _docstring_only(path: Path) -> bool:
 
 
 def module_paths(mod: str) -> set[str]:
-    """Repository-relative files of :func:`imported_modules` (docstring-only packages left out)."""
+    """Repository-relative files of :func:`imported_modules` (docstring-only packages left out),
+    and the files of a package's ``assets/`` folder when one of its modules reads them (names
+    ``"assets"``: package data such as the explorer's page, script and style)."""
     root = SRC.parent
     out = set()
     for m in imported_modules(mod):
         f = module_file(m)
         if f is not None and not (f.name == "__init__.py" and _docstring_only(f)):
             out.add(os.path.relpath(f, root))
+            assets = f.parent / "assets"
+            if assets.is_dir() and '"assets' in f.read_text():
+                out |= {os.path.relpath(a, root) for a in assets.rglob("*") if a.is_file()}
     return out
 
 

@@ -134,6 +134,48 @@ def test_the_results_site_shows_every_figure_of_the_demo(repo):
     assert "msd-musicnn" in prov and "params.yaml" in prov
 
 
+@pytest.mark.browser
+def test_the_demo_explorer_shows_the_demo_tables_and_plays_its_audio(repo):
+    from browser import page
+
+    cfg = compose(E2E)
+    site = repo / "results/site"
+    assert 'href="explorer.html"' in (site / "index.html").read_text()
+    d = cfg.neighbors.distances[0]
+    sim = pd.read_csv(repo / "results/compare" / d / "similarity.csv")
+    sim = sim[sim["cutoff"] == 10]
+    tabs = repo / cfg.paths.neighbors_dir / d
+    requested: list[str] = []
+    with page() as pg:
+        pg.on("request", lambda r: requested.append(r.url))
+        pg.goto((site / "explorer.html").as_uri())
+        pg.evaluate("window.nnsimExplorer.ready")
+        spaces = pg.evaluate("window.NNSIM_DATA.meta.spaces")
+        ids = (tabs / f"{spaces[0]}.ids.txt").read_text().split()
+        # the matrix is Figure 2 of the demo (compare.drop_zero_rows is off)
+        for a, b, v in zip(sim["src"], sim["dst"], sim["similarity"], strict=True):
+            i, j = spaces.index(a), spaces.index(b)
+            cell = pg.inner_text(f'#matrix button[data-a="{i}"][data-b="{j}"]')
+            assert float(cell) == pytest.approx(v, abs=0.005), (a, b)
+        last = len(spaces) - 1  # a content space and the CF space
+        pg.click(f'#matrix button[data-a="0"][data-b="{last}"]')
+        pg.wait_for_selector("#pair-section:not([hidden])")
+        pg.fill("#search", ids[7])
+        pg.click("#search-results button >> nth=0")
+        pg.wait_for_selector("#track:not([hidden])")
+        shown = pg.eval_on_selector_all(
+            "#lists tbody tr",
+            "rs => rs.map(r => [...r.querySelectorAll('td')].map(td => td.dataset.track))",
+        )
+        pg.click(f'#track-head button.play[data-track="{ids[7]}"]')
+        pg.wait_for_function("document.querySelector('#player').currentTime > 0.3", timeout=20_000)
+    for s, name in enumerate(spaces):
+        table = np.load(tabs / f"{name}.indices.npy")
+        assert [row[s] for row in shown] == [ids[j] for j in table[7, :10]], name
+    assert any("explorer-audio/7.ogg" in u for u in requested)
+    assert all(u.startswith(("file://", "blob:")) for u in requested)
+
+
 def test_projections_are_made_and_scored(repo):
     cfg = compose(E2E)
     for sp in cfg.projection.spaces:

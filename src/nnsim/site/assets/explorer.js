@@ -385,10 +385,11 @@
       const th = document.createElement("th"); th.scope = "col";
       const agreeRef = ov[(s * N + i) * C + c] / n, occ = f.occurrence.data[i];
       const name = document.createElement("div"); name.textContent = meta.labels[s];
-      const sub = document.createElement("div"); sub.className = "hint";
-      sub.textContent = (s === ref ? "reference" : `S_${n} with ${meta.labels[ref]}: ${agreeRef.toFixed(2)}`) + ` · in ${occ} lists (N_${K})`;
-      sub.dataset.agreement = agreeRef; sub.dataset.occurrence = occ;
-      th.append(name, sub); th.dataset.space = meta.spaces[s]; h1.append(th);
+      const ag = document.createElement("div"), oc = document.createElement("div"); ag.className = oc.className = "hint";
+      ag.textContent = s === ref ? "the reference" : `S_${n} to the reference: ${agreeRef.toFixed(2)}`;
+      oc.textContent = `hubness: in ${occ} top-${K} lists`;
+      ag.dataset.agreement = agreeRef; oc.dataset.occurrence = occ;
+      th.append(name, ag, oc); th.dataset.space = meta.spaces[s]; h1.append(th);
     });
     const body = tab.createTBody();
     for (let r = 0; r < n; r++) {
