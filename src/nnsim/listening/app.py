@@ -36,6 +36,9 @@ from nnsim.listening.templates import (
 
 log = logging.getLogger("nnsim.listening")
 
+#: The pages' one script (pauses other players, keeps unsubmitted ratings over a reload).
+_SCRIPT = Path(__file__).with_name("assets") / "listening.js"
+
 #: The 4-point scale without a neutral option (the paper's).
 #: The paper's 4-point scale (0..3), no neutral option.
 SCALE: tuple[str, ...] = ("not similar", "somewhat similar", "quite similar", "very similar")
@@ -127,7 +130,8 @@ def create_app(
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Referrer-Policy"] = "no-referrer"
         resp.headers["Content-Security-Policy"] = (
-            "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; form-action 'self'"
+            "default-src 'none'; media-src 'self'; script-src 'self'; style-src 'unsafe-inline'; "
+            "form-action 'self'"
         )
         return resp
 
@@ -150,6 +154,44 @@ def create_app(
             log.info("participant %s consented", p.id)
         return redirect("/next", 303)
 
+    def reference_page(
+        p: Participant,
+        step: int,
+        ref: str,
+        spaces: list[str],
+        *,
+        given: Mapping[int, int] | None = None,
+        missing: list[int] | None = None,
+        status: int = 200,
+    ) -> tuple[str, int]:
+        window = clip_window(durations.get(ref), player)
+        lists = [
+            {
+                "space": s,
+                "position": j + 1,
+                "tracks": [
+                    {"id": t, "window": clip_window(durations.get(t), player)}
+                    for t in study.study[ref][s]
+                ],
+            }
+            for j, s in enumerate(spaces)
+        ]
+        return page(
+            REFERENCE_PAGE,
+            status,
+            step=step,
+            n_refs=n_refs,
+            done=len(store.answered(p.id)),
+            ref=ref,
+            window=window,
+            lists=lists,
+            scale=list(enumerate(SCALE)),
+            token=p.token,
+            player=player,
+            given=dict(given or {}),
+            missing=list(missing or []),
+        )
+
     @app.get("/next")
     def next_page():  # type: ignore[no-untyped-def]
         p = current()
@@ -157,32 +199,8 @@ def create_app(
             return redirect("/", 303)
         done = store.answered(p.id)
         for i, (ref, spaces) in enumerate(p.plan):
-            if ref in done:
-                continue
-            window = clip_window(durations.get(ref), player)
-            lists = [
-                {
-                    "space": s,
-                    "position": j + 1,
-                    "tracks": [
-                        {"id": t, "window": clip_window(durations.get(t), player)}
-                        for t in study.study[ref][s]
-                    ],
-                }
-                for j, s in enumerate(spaces)
-            ]
-            return page(
-                REFERENCE_PAGE,
-                step=i + 1,
-                n_refs=n_refs,
-                done=len(done),
-                ref=ref,
-                window=window,
-                lists=lists,
-                scale=list(enumerate(SCALE)),
-                token=p.token,
-                player=player,
-            )
+            if ref not in done:
+                return reference_page(p, i + 1, ref, spaces)
         if not p.finished:
             return page(DEMOGRAPHICS_PAGE, questions=DEMOGRAPHICS, token=p.token, n_refs=n_refs)
         return page(THANKS_PAGE, n_refs=n_refs, n_skipped=len(store.skipped(p.id)))
@@ -200,27 +218,30 @@ def create_app(
         unknown = sorted(k for k in request.form if k.startswith("rating-") and k not in fields)
         if unknown:
             abort(400, f"unknown playlist(s) {', '.join(unknown)} for reference {ref!r}.")
-        if request.form.get("skip") == "yes":
-            given = [f[7:] for f in fields if request.form.get(f, "") != ""]
-            if given:  # never drop answers silently: the participant says which they meant
-                abort(
-                    400,
-                    f"you ticked skip and also rated playlist(s) {', '.join(given)}: untick "
-                    "skip to submit the ratings, or clear them to skip this reference.",
-                )
+        for field in fields:
+            v = request.form.get(field, "")
+            if v not in {"", "0", "1", "2", "3"}:
+                abort(400, f"rating {v!r} for playlist {field[7:]} is not one of 0, 1, 2, 3.")
+        # the skip button (or the skip field of earlier pages): the reference is skipped and
+        # its partial ratings, if any, are not kept (the button says so)
+        if request.form.get("action") == "skip" or request.form.get("skip") == "yes":
             ratings = None
         else:
-            ratings = {}
-            for field, s in fields.items():
-                v = request.form.get(field, "")
-                if v == "":
-                    abort(400, "please rate every playlist (0-3), or tick the skip box.")
-                if v not in {"0", "1", "2", "3"}:
-                    abort(400, f"rating {v!r} for playlist {field[7:]} is not one of 0, 1, 2, 3.")
-                ratings[s] = int(v)
+            given = {j + 1: int(v) for j, f in enumerate(fields) if (v := request.form.get(f, ""))}
+            missing = [j + 1 for j in range(len(spaces)) if j + 1 not in given]
+            if missing:  # the same page again, with what was given and what is missing
+                step = 1 + [r for r, _ in p.plan].index(ref)
+                return reference_page(
+                    p, step, ref, spaces, given=given, missing=missing, status=400
+                )
+            ratings = {fields[f"rating-{j}"]: v for j, v in given.items()}
         if not store.submit(p, ref, ratings):
             log.info("participant %s: reference %s submitted again (kept the first)", p.id, ref)
         return redirect("/next", 303)
+
+    @app.get("/static/listening.js")
+    def script():  # type: ignore[no-untyped-def]
+        return send_file(_SCRIPT, mimetype="text/javascript", conditional=True, max_age=300)
 
     @app.post("/demographics")
     def demographics():  # type: ignore[no-untyped-def]

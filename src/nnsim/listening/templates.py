@@ -1,4 +1,9 @@
-"""Pages of the listening test (Jinja, autoescaped; no scripts)."""
+"""Pages of the listening test (Jinja, autoescaped).
+
+The pages work without scripts; one small same-origin script (``/static/listening.js``, no
+inline code) pauses the other players when one starts and keeps unsubmitted ratings over a
+reload.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,42 @@ _HEAD = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
 <style>
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 1.5rem auto; padding: 0 1rem;
        color: #222; line-height: 1.45; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 1.6rem; }
-.box { border: 1px solid #ccc; border-radius: 6px; padding: .8rem 1rem; margin: .8rem 0; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin: 0; }
+.box { border: 1px solid #ccc; border-radius: 6px; padding: .8rem 1rem; margin: .8rem 0; min-width: 0; }
 .reference { background: #f3f6fb; }
-.scale label { margin-right: 1.2rem; white-space: nowrap; }
-.tracks { display: flex; flex-wrap: wrap; gap: .5rem; margin: .4rem 0 .6rem; }
-audio { width: 13.5rem; }
-.reference audio { width: 24rem; }
-button { font-size: 1rem; padding: .45rem 1.2rem; }
+fieldset { min-width: 0; }
+fieldset.playlist > legend { padding: 0 .3rem; }
+.tracks { list-style: none; padding: 0; margin: .4rem 0 .6rem; }
+.tracks li { margin: .3rem 0; }
+.track-label { display: block; font-size: .85rem; color: #555; }
+audio { display: block; width: 100%; min-width: 0; height: 3rem; }
+.scale { border: 0; padding: 0; margin: .4rem 0 0; }
+.scale legend { padding: 0; font-weight: 600; }
+.options { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: .3rem; margin-top: .3rem; }
+.options label { display: flex; flex-direction: column; align-items: center; justify-content: center;
+                 min-height: 3.5rem; padding: .3rem .2rem; border: 1px solid #999; border-radius: 6px;
+                 text-align: center; cursor: pointer; font-size: .9rem; line-height: 1.15; }
+.options input { width: 1.5rem; height: 1.5rem; margin: 0 0 .15rem; }
+.options label:has(input:checked) { background: #dbe7f7; border-color: #005a9c; }
+.options label:has(input:focus-visible) { outline: 3px solid #ffbf47; }
+.missing { border-color: #b00020; border-width: 2px; }
+.missing-note { color: #b00020; font-weight: 600; margin: .2rem 0; }
+.actions { display: flex; flex-wrap: wrap; gap: .6rem; }
+button { font-size: 1rem; padding: .45rem 1.2rem; min-height: 2.75rem; }
+button.secondary { background: #fff; border: 1px solid #767676; }
+input[type=checkbox] { width: 1.4rem; height: 1.4rem; vertical-align: middle; }
+select { font-size: 1rem; min-height: 2.75rem; }
 .note { color: #555; font-size: .92rem; }
 .simulated { color: #a00; font-weight: bold; }
-.error { border-color: #c33; background: #fff3f3; }
-progress { width: 16rem; vertical-align: middle; }
-</style></head><body>
+.error { border-color: #b00020; background: #fff3f3; }
+.code { font-size: 1.4rem; font-family: ui-monospace, monospace; letter-spacing: .05em; }
+progress { width: 12rem; max-width: 40vw; vertical-align: middle; }
+</style></head><body><main>
 """
-_FOOT = "</body></html>\n"
+_FOOT = "</main></body></html>\n"
 
 WELCOME_PAGE = (
     _HEAD
@@ -55,28 +79,41 @@ REFERENCE_PAGE = (
     + """<p class="note">Reference {{ step }} of {{ n_refs }}
 <progress max="{{ n_refs }}" value="{{ done }}">{{ done }} of {{ n_refs }}</progress></p>
 <h1>If you liked how this track sounds…</h1>
-<div class="box reference" data-reference="{{ ref }}">
-<audio controls preload="metadata" src="/audio/{{ ref | urlencode }}#t={{ '%.1f' % window[0] }},{{ '%.1f' % window[1] }}"></audio>
-</div>
-<p>…how similar does each playlist sound to it? (0 = not similar, 3 = very similar)</p>
-<form method="post" action="/submit">
+{% if missing %}<div class="box error" role="alert" id="form-error"><p>Please rate
+{% if missing | length == 1 %}playlist {{ missing[0] }}{% else %}playlists
+{{ missing | join(", ") }}{% endif %} (0–3) before you continue, or skip this reference. Your
+other ratings are kept below.</p></div>{% endif %}
+<form method="post" action="/submit" id="rating-form" data-draft="{{ token }}:{{ ref }}">
 <input type="hidden" name="token" value="{{ token }}">
 <input type="hidden" name="reference" value="{{ ref }}">
+<section class="box reference" data-reference="{{ ref }}" aria-labelledby="reference-h">
+<h2 id="reference-h">Reference track</h2>
+<audio controls preload="metadata" aria-label="Reference track" src="/audio/{{ ref | urlencode }}#t={{ '%.1f' % window[0] }},{{ '%.1f' % window[1] }}"></audio>
+</section>
+<p>…how similar does each playlist sound to it? 0 = {{ scale[0][1] }}, 1 = {{ scale[1][1] }},
+2 = {{ scale[2][1] }}, 3 = {{ scale[3][1] }}.</p>
 {% for pl in lists %}
-<div class="box playlist" data-position="{{ pl.position }}">
-<h2>Playlist {{ pl.position }}</h2>
-<div class="tracks">
-{% for t in pl.tracks %}<audio controls preload="metadata" src="/audio/{{ t.id | urlencode }}#t={{ '%.1f' % t.window[0] }},{{ '%.1f' % t.window[1] }}"></audio>
+<fieldset class="box playlist{% if pl.position in missing %} missing{% endif %}" data-position="{{ pl.position }}">
+<legend><h2>Playlist {{ pl.position }}</h2></legend>
+<ol class="tracks">
+{% for t in pl.tracks %}<li><span class="track-label" aria-hidden="true">Track {{ loop.index }}</span><audio controls preload="metadata" aria-label="Playlist {{ pl.position }}, track {{ loop.index }}" src="/audio/{{ t.id | urlencode }}#t={{ '%.1f' % t.window[0] }},{{ '%.1f' % t.window[1] }}"></audio></li>
+{% endfor %}</ol>
+<fieldset class="scale"{% if pl.position in missing %} aria-describedby="missing-{{ pl.position }}"{% endif %}>
+<legend>How similar does playlist {{ pl.position }} sound to the reference?</legend>
+{% if pl.position in missing %}<p class="missing-note" id="missing-{{ pl.position }}">Playlist {{ pl.position }} is not rated yet.</p>{% endif %}
+<div class="options">{% for value, label in scale %}
+<label><input type="radio" name="rating-{{ pl.position }}" value="{{ value }}" required{% if given.get(pl.position) == value %} checked{% endif %}> {{ value }}<span>{{ label }}</span></label>
 {% endfor %}</div>
-<div class="scale">{% for value, label in scale %}
-<label><input type="radio" name="rating-{{ pl.position }}" value="{{ value }}"> {{ value }} {{ label }}</label>
-{% endfor %}</div>
-</div>
+</fieldset>
+</fieldset>
 {% endfor %}
-<p><label><input type="checkbox" name="skip" value="yes"> I am not familiar with this genre
-(skip this reference)</label></p>
-<p><button type="submit">Submit and continue</button></p>
+<div class="actions">
+<button type="submit" name="action" value="submit">Submit and continue</button>
+<button type="submit" name="action" value="skip" formnovalidate class="secondary" aria-describedby="skip-note">Skip this reference</button>
+</div>
+<p class="note" id="skip-note">Skip if you do not know this kind of music; ratings of this reference are then not kept.</p>
 </form>
+<script src="/static/listening.js"></script>
 """
     + _FOOT
 )

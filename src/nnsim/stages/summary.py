@@ -24,6 +24,7 @@ def lines(cfg: Settings) -> list[str]:
     ]
     places = [
         (results / "site" / "index.html", "the results site: every figure and table (open it)"),
+        (results / "site" / "explorer.html", "the explorer: where two spaces disagree, per track"),
         (results / "compare", "S_n, Table 1-2 (CSV/Markdown/LaTeX), Figure 2 (PNG/PDF/SVG)"),
         (results / "cf_select", "Figure 1: ALS factor count by NDCG/MAP"),
         (results / "figure3", "Figure 3: 2-D maps against their spaces, seed vs seed"),
@@ -43,6 +44,8 @@ def lines(cfg: Settings) -> list[str]:
     out.append(
         f"  make listen                  the listening test on http://{app.host}:{app.port}/"
     )
+    srv = cfg.site.serve
+    out.append(f"  make site                    the results site on http://{srv.host}:{srv.port}/")
     return out
 
 
