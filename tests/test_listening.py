@@ -388,6 +388,7 @@ def test_a_whole_session_in_chromium_survives_a_reload_and_a_server_restart(tmp_
     ]
     assert {r["study_hash"] for r in rows} == {study.sha256}
     demo = list(csv.DictReader(out.with_name("export-demographics.csv").open()))
+    code = sqlite3.connect(db).execute("SELECT completion_code FROM participants").fetchone()[0]
     assert demo == [
         {
             "participant": pid,
@@ -396,6 +397,8 @@ def test_a_whole_session_in_chromium_survives_a_reload_and_a_server_restart(tmp_
             "gender": "",
             "musical_training": "",
             "listening_hours": "",
+            "platform_id": "",
+            "completion_code": code,
         }
     ]
     # Export refuses to overwrite without --force.

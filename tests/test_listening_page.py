@@ -233,3 +233,53 @@ def test_players_are_named_scales_grouped_keyboard_order_and_audit(served, size)
         pg.wait_for_load_state()
         assert "Thank you" in pg.inner_text("body")
         assert not _audit(pg), _audit(pg)
+
+
+def test_the_thanks_page_shows_the_completion_code_and_the_way_back(tmp_path):
+    from dataclasses import replace
+
+    from werkzeug.serving import make_server
+
+    from nnsim.config import compose
+
+    path, audio = make_study(tmp_path, n_refs=2, n_spaces=2, length=1, seconds=40.0)
+    study = load_study(path)
+    files = audio_files(study.tracks, audio, metadata=None, extensions=["wav"], study_path=path)
+    store = Store(tmp_path / "db" / "responses.sqlite", study.sha256, "test")
+    crowd = replace(
+        compose([]).listening.app,
+        platform_param="PROLIFIC_PID",
+        completion_url="https://platform.example/complete?cc={code}",
+    )
+    app = create_app(
+        study, store, files, durations(files), Player(30.0, 15.0), title="t", crowd=crowd
+    )
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for size in (DESKTOP, PHONE):
+            with page(*size) as pg:
+                pid = f"pp{size[0]}"
+                pg.goto(f"{base}/?PROLIFIC_PID={pid}")
+                pg.check('input[name="consent"]')
+                pg.click("button[type=submit]")
+                pg.wait_for_url(base + "/next")
+                for _ in study.study:
+                    pg.click("button[value=skip]")
+                    pg.wait_for_load_state()
+                pg.click("button[type=submit]")
+                pg.wait_for_load_state()
+                code = pg.inner_text("#completion-code").strip()
+                p = store.by_platform_id(pid)
+                assert p is not None and code == p.completion_code and len(code) == 8
+                href = pg.get_attribute("a[href^='https://platform.example']", "href")
+                assert href == f"https://platform.example/complete?cc={code}"
+                overflow = pg.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                assert overflow <= 0
+                assert not _audit(pg), _audit(pg)
+    finally:
+        server.shutdown()

@@ -401,6 +401,16 @@ class ListeningAppSettings:
     start: float = req(ge=0)
     play: float = req(gt=0)
     title: str = MISSING
+    #: URL query parameter holding a crowd platform's participant id (e.g. Prolific's
+    #: ``PROLIFIC_PID``), stored with the answers; null: none.
+    platform_param: str | None = None
+    #: The completion code the platform gave the study, shown on the thanks page; null: a
+    #: random code per participant (listed by the export).
+    completion_code: str | None = None
+    #: The platform's return address on the thanks page, ``{code}`` replaced; null: none.
+    completion_url: str | None = None
+    #: New participations one network address may start per minute (0: no limit).
+    new_per_minute: int = req(ge=0, le=100000)
 
 
 @dataclass

@@ -13,13 +13,18 @@ byte ranges, which a browser needs to start a player at 0:30.
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
 import logging
+import re
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, abort, redirect, render_template_string, request, send_file, session
 from werkzeug.exceptions import HTTPException
@@ -33,6 +38,7 @@ from nnsim.listening.templates import (
     THANKS_PAGE,
     WELCOME_PAGE,
 )
+from nnsim.settings import ListeningAppSettings
 
 log = logging.getLogger("nnsim.listening")
 
@@ -64,6 +70,32 @@ def clip_window(duration: float | None, player: Player) -> tuple[float, float]:
     return start, min(duration, start + player.play)
 
 
+_PLATFORM_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+class NewSessionLimit:
+    """At most ``per_minute`` new participations per network address in any 60 s (0: none)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = int(per_minute)
+        self._seen: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, address: str, now: float | None = None) -> bool:
+        """Whether ``address`` may start one more participation now (counts it when so)."""
+        if self.per_minute <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            q = self._seen.setdefault(address, collections.deque())
+            while q and now - q[0] >= 60.0:
+                q.popleft()
+            if len(q) >= self.per_minute:
+                return False
+            q.append(now)
+            return True
+
+
 def create_app(
     study: Study,
     store: Store,
@@ -72,6 +104,8 @@ def create_app(
     player: Player,
     *,
     title: str,
+    crowd: ListeningAppSettings | None = None,
+    secure_cookies: bool = False,
 ) -> Flask:
     """The web app over one study and one responses store.
 
@@ -89,6 +123,11 @@ def create_app(
         Default excerpt (start, length).
     title : str
         Page title.
+    crowd : ListeningAppSettings, optional
+        The crowd settings of ``listening.app`` (platform id parameter, completion code and
+        address, new participations per address and minute); None: none of them.
+    secure_cookies : bool
+        Send the participant cookie over HTTPS only (set when served on a non-loopback host).
     """
     app = Flask("nnsim.listening", static_folder=None, template_folder=None)
     app.config.update(
@@ -98,7 +137,10 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Strict",
         PERMANENT_SESSION_LIFETIME=_dt.timedelta(days=90),
         MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_SECURE=bool(secure_cookies),
     )
+    platform_param = crowd.platform_param if crowd else None
+    limit = NewSessionLimit(crowd.new_per_minute if crowd else 0)
     n_refs = len(study.study)
     # the time the audio takes: every reference and playlist track played once for `play` s
     players = sum(1 + sum(len(pl) for pl in lists.values()) for lists in study.study.values())
@@ -135,12 +177,37 @@ def create_app(
         )
         return resp
 
+    def platform_id(value: str | None) -> str | None:
+        if not platform_param or not value:
+            return None
+        if not _PLATFORM_ID.fullmatch(value):
+            abort(
+                400,
+                f"the address gives {platform_param}={value[:40]!r}, which is not a platform "
+                "id (letters, digits, '_', '.', '-'; at most 128): open the study from the "
+                "platform's link.",
+            )
+        return value
+
+    def resume(p: Participant) -> Any:
+        session.permanent = True
+        session["pid"] = p.id
+        return redirect("/next", 303)
+
     @app.get("/")
     def welcome():  # type: ignore[no-untyped-def]
         if current() is not None:
             return redirect("/next", 303)
+        pfid = platform_id(request.args.get(platform_param or "", None))
+        if pfid and (known := store.by_platform_id(pfid)) is not None:
+            return resume(known)  # the same platform id again (another browser): carry on
         return page(
-            WELCOME_PAGE, n_refs=n_refs, synthetic=study.synthetic, minutes=minutes, player=player
+            WELCOME_PAGE,
+            n_refs=n_refs,
+            synthetic=study.synthetic,
+            minutes=minutes,
+            player=player,
+            platform_id=pfid,
         )
 
     @app.post("/consent")
@@ -148,7 +215,20 @@ def create_app(
         if request.form.get("consent") != "yes":
             abort(400, "please tick the consent box to take part (nothing is recorded without).")
         if current() is None:
-            p = store.new_participant(study.study)
+            pfid = platform_id(request.form.get("platform_id"))
+            if pfid and (known := store.by_platform_id(pfid)) is not None:
+                return resume(known)
+            if not limit.allow(request.remote_addr or "?"):
+                abort(
+                    429,
+                    "too many new participations from your network address in the last "
+                    "minute; please wait a minute and reload this page.",
+                )
+            p = store.new_participant(
+                study.study,
+                platform_id=pfid,
+                completion_code=crowd.completion_code if crowd else None,
+            )
             session.permanent = True
             session["pid"] = p.id
             log.info("participant %s consented", p.id)
@@ -203,7 +283,16 @@ def create_app(
                 return reference_page(p, i + 1, ref, spaces)
         if not p.finished:
             return page(DEMOGRAPHICS_PAGE, questions=DEMOGRAPHICS, token=p.token, n_refs=n_refs)
-        return page(THANKS_PAGE, n_refs=n_refs, n_skipped=len(store.skipped(p.id)))
+        url = crowd.completion_url if crowd else None
+        return page(
+            THANKS_PAGE,
+            n_refs=n_refs,
+            n_skipped=len(store.skipped(p.id)),
+            code=p.completion_code,
+            completion_url=url.replace("{code}", quote(p.completion_code or "", safe=""))
+            if url
+            else None,
+        )
 
     @app.post("/submit")
     def submit():  # type: ignore[no-untyped-def]

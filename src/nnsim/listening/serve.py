@@ -12,7 +12,7 @@ from nnsim.errors import ConfigError, InputError
 from nnsim.listening.app import Player, create_app
 from nnsim.listening.store import Store, app_version
 from nnsim.listening.study import Study, audio_files, check_spaces, load_study
-from nnsim.net import check_host
+from nnsim.net import check_host, is_loopback
 from nnsim.settings import Settings
 
 log = logging.getLogger("nnsim.listening")
@@ -99,6 +99,8 @@ def serve(
         durations(files),
         Player(float(acfg.start), float(acfg.play)),
         title=str(acfg.title),
+        crowd=acfg,
+        secure_cookies=not is_loopback(host),  # off loopback the study must be behind HTTPS
     )
     try:
         server = make_server(host, port, app, threaded=True)

@@ -73,7 +73,9 @@ CREATE TABLE IF NOT EXISTS participants (
     plan TEXT NOT NULL,
     consented_at REAL NOT NULL,
     demographics TEXT,
-    finished_at REAL
+    finished_at REAL,
+    platform_id TEXT,
+    completion_code TEXT
 );
 CREATE TABLE IF NOT EXISTS responses (
     participant TEXT NOT NULL REFERENCES participants(id),
@@ -104,6 +106,8 @@ class Participant:
     plan: list[tuple[str, list[str]]]
     demographics: dict[str, str] | None
     finished: bool
+    platform_id: str | None = None
+    completion_code: str | None = None
 
 
 def draw_plan(study: Mapping[str, Mapping[str, Sequence[str]]], rng: np.random.Generator):
@@ -163,6 +167,11 @@ class Store:
                     )
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
+                # databases of earlier versions: add the new columns, keep every answer
+                cols = {r[1] for r in db.execute("PRAGMA table_info(participants)")}
+                for col in ("platform_id", "completion_code"):
+                    if col not in cols:
+                        db.execute(f"ALTER TABLE participants ADD COLUMN {col} TEXT")
                 db.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (secrets.token_hex(32),)
                 )
@@ -200,32 +209,58 @@ class Store:
         with self._db() as db:
             return str(db.execute("SELECT value FROM meta WHERE key='secret'").fetchone()[0])
 
-    def new_participant(self, study: Mapping[str, Mapping[str, Sequence[str]]]) -> Participant:
-        """Create a participant (after consent) with a fresh random order."""
+    def new_participant(
+        self,
+        study: Mapping[str, Mapping[str, Sequence[str]]],
+        *,
+        platform_id: str | None = None,
+        completion_code: str | None = None,
+    ) -> Participant:
+        """Create a participant (after consent) with a fresh random order.
+
+        Parameters
+        ----------
+        study : mapping
+            ``{reference: {space: [track, ...]}}``.
+        platform_id : str, optional
+            The crowd platform's id of the participant (from the entry address).
+        completion_code : str, optional
+            The study's completion code; None: a random one for this participant.
+        """
         pid = secrets.token_hex(8)
         token = secrets.token_urlsafe(24)
+        code = completion_code or secrets.token_hex(4).upper()
         seed = int.from_bytes(secrets.token_bytes(8), "little")
         plan = draw_plan(study, np.random.default_rng(seed))
         with self._db() as db:
             db.execute(
-                "INSERT INTO participants (id, token, study_hash, plan, consented_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (pid, token, self.study_hash, json.dumps(plan), time.time()),
+                "INSERT INTO participants (id, token, study_hash, plan, consented_at, "
+                "platform_id, completion_code) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (pid, token, self.study_hash, json.dumps(plan), time.time(), platform_id, code),
             )
-        return Participant(pid, token, plan, None, False)
+        return Participant(pid, token, plan, None, False, platform_id, code)
 
     def participant(self, pid: str) -> Participant | None:
         """The participant with this id, or ``None``."""
+        return self._find("id", pid)
+
+    def by_platform_id(self, platform_id: str) -> Participant | None:
+        """The participant who came with this platform id (the first), or ``None``."""
+        return self._find("platform_id", platform_id)
+
+    def _find(self, column: str, value: str) -> Participant | None:
         with self._db() as db:
             row = db.execute(
-                "SELECT token, plan, demographics, finished_at FROM participants WHERE id=?",
-                (pid,),
+                "SELECT id, token, plan, demographics, finished_at, platform_id, "
+                f"completion_code FROM participants WHERE {column}=? ORDER BY consented_at "
+                "LIMIT 1",
+                (value,),
             ).fetchone()
         if row is None:
             return None
-        plan = [(r, list(s)) for r, s in json.loads(row[1])]
-        demo = json.loads(row[2]) if row[2] else None
-        return Participant(pid, row[0], plan, demo, row[3] is not None)
+        plan = [(r, list(s)) for r, s in json.loads(row[2])]
+        demo = json.loads(row[3]) if row[3] else None
+        return Participant(row[0], row[1], plan, demo, row[4] is not None, row[5], row[6])
 
     def skipped(self, pid: str) -> set[str]:
         """References this participant skipped."""
@@ -326,12 +361,17 @@ def export_csv(db_path: Path, out: Path, *, demographics_out: Path | None = None
     """Write every answer as CSV (:data:`EXPORT_COLUMNS`); returns the number of rows.
 
     ``timestamp`` is ISO 8601 UTC.  With ``demographics_out`` the per-participant answers go
-    to a second CSV.
+    to a second CSV: demographics, whether they finished, their crowd platform id and their
+    completion code.
     """
     con = open_existing(db_path)
     try:
         rows = con.execute(_ROWS_QUERY).fetchall()
-        demo = con.execute("SELECT id, demographics, finished_at FROM participants").fetchall()
+        cols = {r[1] for r in con.execute("PRAGMA table_info(participants)")}
+        extra = [c if c in cols else "NULL" for c in ("platform_id", "completion_code")]
+        demo = con.execute(
+            f"SELECT id, demographics, finished_at, {', '.join(extra)} FROM participants"
+        ).fetchall()
     finally:
         con.close()
     buf = io.StringIO()
@@ -346,9 +386,17 @@ def export_csv(db_path: Path, out: Path, *, demographics_out: Path | None = None
     if demographics_out is not None:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["participant", "finished", *DEMOGRAPHICS])
-        for pid, d, fin in sorted(demo):
+        w.writerow(["participant", "finished", *DEMOGRAPHICS, "platform_id", "completion_code"])
+        for pid, d, fin, platform, code in sorted(demo, key=lambda r: r[0]):
             answers = json.loads(d) if d else {}
-            w.writerow([pid, int(fin is not None), *(answers.get(k, "") for k in DEMOGRAPHICS)])
+            w.writerow(
+                [
+                    pid,
+                    int(fin is not None),
+                    *(answers.get(k, "") for k in DEMOGRAPHICS),
+                    platform or "",
+                    code or "",
+                ]
+            )
         atomic_write_text(Path(demographics_out), buf.getvalue())
     return len(rows)

@@ -63,8 +63,10 @@ you do not know, you may skip it.</p>
 <p class="note">What is recorded: your ratings, the order in which the playlists were shown, the
 time of each answer and, if you choose to give them, your age group, gender, musical training
 and daily listening hours. You are identified only by a random id kept in a browser cookie, so that you can
-come back and continue. Nothing else about you or your computer is stored.</p>
+come back and continue{% if platform_id %}, and by the id the study platform gave you, so that it
+can credit you{% endif %}. Nothing else about you or your computer is stored.</p>
 <form method="post" action="/consent" class="box">
+{% if platform_id %}<input type="hidden" name="platform_id" value="{{ platform_id }}">{% endif %}
 <label><input type="checkbox" name="consent" value="yes" required>
 I have read the above and agree to take part; my anonymous answers may be published for
 research.</label>
@@ -144,7 +146,13 @@ THANKS_PAGE = (
     + """<h1>Thank you!</h1>
 <p>{% if n_skipped %}Your answers are saved: {{ n_refs - n_skipped }} of {{ n_refs }} references
 rated, {{ n_skipped }} skipped.{% else %}Your answers to all {{ n_refs }} references are
-saved.{% endif %} You may close this tab.</p>
+saved.{% endif %}</p>
+{% if code %}<div class="box"><p>Your completion code:</p>
+<p class="code" id="completion-code">{{ code }}</p>
+{% if completion_url %}<p><a href="{{ completion_url }}">Return to the study platform</a> (it
+takes the code from this link).</p>{% else %}<p>Give this code to the platform you came from, if
+it asks for one.</p>{% endif %}</div>{% endif %}
+<p>You may close this tab.</p>
 """
     + _FOOT
 )
