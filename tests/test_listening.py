@@ -399,6 +399,8 @@ def test_a_whole_session_in_chromium_survives_a_reload_and_a_server_restart(tmp_
             "listening_hours": "",
             "platform_id": "",
             "completion_code": code,
+            "checks": "0",  # this study has no attention checks
+            "checks_failed": "0",
         }
     ]
     # Export refuses to overwrite without --force.

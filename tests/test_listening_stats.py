@@ -18,7 +18,7 @@ STRENGTH = dict(zip(SPACES, np.linspace(-0.1, 0.1, 5), strict=True))
 
 
 def answers(tmp_path, seed, *, effect=0.0, position_effect=0.0, n=24, name="r.csv"):
-    model = ResponseModel(n, effect, position_effect, 0.4, 0.7, 0.05, seed)
+    model = ResponseModel(n, effect, position_effect, 0.4, 0.7, 0.05, 0.0, seed)
     df = simulate_responses(STUDY, STRENGTH, model, study_hash="h", app_version="SIMULATED")
     path = tmp_path / name
     df.to_csv(path, index=False)

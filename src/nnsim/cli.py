@@ -281,7 +281,8 @@ def cmd_listening_export(args: argparse.Namespace) -> int:
     from nnsim.config import load_params
     from nnsim.listening.store import export_csv
 
-    db = Path(args.db or load_params(args.params).listening.app.db)
+    cfg = load_params(args.params)
+    db = Path(args.db or cfg.listening.app.db)
     out = check_file_target(args.out, "--out", "answers.csv")
     demo = out.with_name(out.stem + "-demographics.csv")
     store_files = {Path(f"{db}{s}").resolve() for s in ("", "-wal", "-shm", "-journal")}
@@ -296,7 +297,7 @@ def cmd_listening_export(args: argparse.Namespace) -> int:
             raise OutputError(
                 f"{target} exists; pass --force to replace it (or choose another --out)."
             )
-    n = export_csv(db, out, demographics_out=demo)
+    n = export_csv(db, out, demographics_out=demo, attention=cfg.listening.attention)
     print(f"{n} answer rows -> {out}; demographics -> {demo}")
     return 0
 

@@ -423,6 +423,8 @@ class ListeningSimulateSettings:
     participant_sd: float = req(ge=0)
     noise_sd: float = req(ge=0)
     skip_rate: float = req(ge=0, lt=1)
+    #: Share of participants who answer at random (they fail the attention checks).
+    inattentive_rate: float = req(ge=0, le=1)
     seed: int = req(ge=0)
 
 
@@ -433,6 +435,25 @@ class ListeningStatsSettings:
     responses: str = MISSING
     alpha: float = req(gt=0, lt=1)
     min_participants: int = req(ge=1)
+
+
+#: Kinds of attention check (:data:`nnsim.listening.checks.EXPECTED`).
+CHECK_KINDS: tuple[str, ...] = ("same", "far")
+
+
+@dataclass
+class AttentionSettings:
+    """Attention checks of the listening test (``listening.attention``)."""
+
+    #: One catch playlist of each kind (``same``: other excerpts of the reference, expected
+    #: 3; ``far``: its farthest tracks, expected 0); [] for none.
+    kinds: list[str] = req(choices=CHECK_KINDS, unique=True)
+    #: A ``same`` check passes with a rating of at least this.
+    pass_same: int = req(ge=0, le=3)
+    #: A ``far`` check passes with a rating of at most this.
+    pass_far: int = req(ge=0, le=3)
+    #: The statistics leave out the participants who failed a check.
+    exclude_failed: bool = MISSING
 
 
 @dataclass
@@ -450,6 +471,7 @@ class ListeningSettings:
     playlist_length: int = req(ge=1)
     seed: int = req(ge=0)
     app: ListeningAppSettings = field(default_factory=ListeningAppSettings)
+    attention: AttentionSettings = field(default_factory=AttentionSettings)
     simulate: ListeningSimulateSettings = field(default_factory=ListeningSimulateSettings)
     stats: ListeningStatsSettings = field(default_factory=ListeningStatsSettings)
 

@@ -70,6 +70,22 @@ def clip_window(duration: float | None, player: Player) -> tuple[float, float]:
     return start, min(duration, start + player.play)
 
 
+def other_windows(duration: float | None, player: Player, n: int) -> list[tuple[float, float]]:
+    """``n`` excerpts of a track other than its default one (the ``same`` attention check).
+
+    Starts evenly spaced over the track, the one nearest the default excerpt left out; a
+    track too short (or of unknown length) repeats its default excerpt.
+    """
+    start, end = clip_window(duration, player)
+    length = end - start
+    if duration is None or duration < 2 * length or n < 1:
+        return [(start, end)] * n
+    step = (duration - length) / n
+    starts = [i * step for i in range(n + 1)]
+    starts.remove(min(starts, key=lambda c: abs(c - start)))
+    return [(round(c, 1), round(c + length, 1)) for c in sorted(starts)]
+
+
 _PLATFORM_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
@@ -245,17 +261,15 @@ def create_app(
         status: int = 200,
     ) -> tuple[str, int]:
         window = clip_window(durations.get(ref), player)
-        lists = [
-            {
-                "space": s,
-                "position": j + 1,
-                "tracks": [
-                    {"id": t, "window": clip_window(durations.get(t), player)}
-                    for t in study.study[ref][s]
-                ],
-            }
-            for j, s in enumerate(spaces)
-        ]
+
+        def tracks(s: str) -> list[dict[str, Any]]:
+            ids = study.study[ref][s]
+            if s == "check:same":  # the reference itself, at other places of the track
+                spots = other_windows(durations.get(ref), player, len(ids))
+                return [{"id": t, "window": w} for t, w in zip(ids, spots, strict=True)]
+            return [{"id": t, "window": clip_window(durations.get(t), player)} for t in ids]
+
+        lists = [{"space": s, "position": j + 1, "tracks": tracks(s)} for j, s in enumerate(spaces)]
         return page(
             REFERENCE_PAGE,
             status,

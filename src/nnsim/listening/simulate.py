@@ -8,8 +8,11 @@ position ``k`` (1-based, the participant's own random order):
     rating = clip(round(latent), 0, 3);
 
 ``x_s`` is the space's centred strength (the stage uses its mean S_n to the other tested
-spaces of the reference space's family).  A participant skips a reference with probability
-``skip_rate``.  Every row says ``SIMULATED`` in ``app_version`` and its participant id.
+spaces of the reference space's family).  An attention check (:mod:`nnsim.listening.checks`)
+has ``latent = expected + b_p + e`` (3 for ``same``, 0 for ``far``).  A participant skips a
+reference with probability ``skip_rate``; a share ``inattentive_rate`` of the participants
+answer every playlist uniformly at random (and so tend to fail the checks).  Every row says
+``SIMULATED`` in ``app_version`` and its participant id.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from nnsim.errors import ConfigError, InputError
+from nnsim.listening.checks import EXPECTED, PREFIX, is_check
 from nnsim.listening.store import EXPORT_COLUMNS, draw_plan
 
 SIMULATED = "SIMULATED"
@@ -36,6 +40,7 @@ class ResponseModel:
     participant_sd: float
     noise_sd: float
     skip_rate: float
+    inattentive_rate: float
     seed: int
 
     def __post_init__(self) -> None:
@@ -43,6 +48,8 @@ class ResponseModel:
             raise ConfigError("listening.simulate.n_participants must be at least 1.")
         if not 0 <= self.skip_rate < 1:
             raise ConfigError("listening.simulate.skip_rate must be in [0, 1).")
+        if not 0 <= self.inattentive_rate <= 1:
+            raise ConfigError("listening.simulate.inattentive_rate must be in [0, 1].")
         if self.participant_sd < 0 or self.noise_sd < 0:
             raise ConfigError("listening.simulate: standard deviations must be >= 0.")
 
@@ -92,7 +99,7 @@ def simulate_responses(
         Columns :data:`nnsim.listening.store.EXPORT_COLUMNS`; ``rating`` is ``<NA>`` where
         skipped.
     """
-    missing = sorted({s for v in study.values() for s in v} - set(strength))
+    missing = sorted({s for v in study.values() for s in v if not is_check(s)} - set(strength))
     if missing:
         raise InputError(f"no strength for space(s) {missing}.")
     rng = np.random.default_rng(model.seed)
@@ -102,17 +109,25 @@ def simulate_responses(
         pid = f"{SIMULATED}-{p + 1:0{width}d}"
         plan = draw_plan(study, rng)
         bias = rng.normal(0.0, model.participant_sd)
+        # drawn for every participant (one stream): the rates change who, not everyone's draws
+        inattentive = bool(rng.random() < model.inattentive_rate)
         for i, (ref, spaces) in enumerate(plan):
             skipped = bool(rng.random() < model.skip_rate)
             mid = (len(spaces) + 1) / 2
             for k, s in enumerate(spaces, start=1):
-                latent = (
-                    1.5
-                    + model.effect * strength[s]
-                    + model.position_effect * (k - mid)
-                    + bias
-                    + rng.normal(0.0, model.noise_sd)
-                )
+                noise = rng.normal(0.0, model.noise_sd)
+                if is_check(s):
+                    latent = EXPECTED[s[len(PREFIX) :]] + bias + noise
+                else:
+                    latent = (
+                        1.5
+                        + model.effect * strength[s]
+                        + model.position_effect * (k - mid)
+                        + bias
+                        + noise
+                    )
+                if inattentive:
+                    latent = float(rng.integers(0, 4))
                 rating = None if skipped else int(np.clip(np.rint(latent), 0, 3))
                 rows.append(
                     (pid, ref, i + 1, s, k, rating, int(skipped), "", app_version, study_hash)

@@ -19,6 +19,8 @@ import pandas as pd
 from scipy import stats as st
 
 from nnsim.errors import InputError, preview
+from nnsim.listening.checks import is_check, participant_checks
+from nnsim.settings import AttentionSettings
 
 #: The tests :func:`analyse` reports, each a dict of numbers or ``{"skipped": reason}``.
 TESTS: tuple[str, ...] = (
@@ -256,16 +258,37 @@ def mixed_model(r: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def analyse(df: pd.DataFrame, *, alpha: float, min_participants: int) -> dict[str, Any]:
+def analyse(
+    df: pd.DataFrame,
+    *,
+    alpha: float,
+    min_participants: int,
+    attention: AttentionSettings | None = None,
+) -> dict[str, Any]:
     """Every test of the study over checked responses (:func:`read_responses`).
+
+    Attention checks (spaces ``check:<kind>``) are never counted as spaces: they are scored
+    per participant (``attention``), and with ``attention.exclude_failed`` the participants
+    who failed one are left out of every test.
 
     Returns
     -------
     dict
         ``{"n": {...}, "shapiro": {...}, "by_space"/"by_reference"/"by_participant"/
         "by_position": {...}, "ordinal": {...}, "mixed": {...}, "means": DataFrame,
-        "tukey": DataFrame or None, "notes": [str]}``.
+        "tukey": DataFrame or None, "attention": DataFrame (per participant) or None,
+        "excluded": [participant ids], "notes": [str]}``.
     """
+    checks = df["space"].map(is_check)
+    table, excluded = None, []
+    if checks.any() and attention is not None:
+        table = participant_checks(
+            df[checks & ~df["skipped"]], pass_same=attention.pass_same, pass_far=attention.pass_far
+        )
+        failed = list(table.loc[~table["passed"], "participant"])
+        if attention.exclude_failed and failed:
+            excluded = failed
+    df = df[~checks & ~df["participant"].isin(excluded)]
     r = rated(df)
     n_part = int(r["participant"].nunique())
     out: dict[str, Any] = {
@@ -279,8 +302,18 @@ def analyse(df: pd.DataFrame, *, alpha: float, min_participants: int) -> dict[st
         "alpha": alpha,
         "means": means(r),
         "tukey": None,
+        "attention": table,
+        "excluded": excluded,
         "notes": [],
     }
+    if table is not None:
+        out["n"]["failed_checks"] = int((~table["passed"]).sum())
+        out["n"]["excluded"] = len(excluded)
+        if excluded:
+            out["notes"].append(
+                f"{len(excluded)} participant(s) failed an attention check and are left out "
+                "(listening.attention.exclude_failed)"
+            )
     if n_part < min_participants:
         why = (
             f"{n_part} participant(s) with ratings, fewer than listening.stats."

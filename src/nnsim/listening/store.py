@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from nnsim.errors import InputError
 from nnsim.files import atomic_write_text, check_file_target
+from nnsim.listening.checks import is_check, participant_checks
+from nnsim.settings import AttentionSettings
 
 #: Columns of ``nnsim listening export`` (and of the simulated responses).
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -357,12 +360,18 @@ def open_existing(path: Path) -> sqlite3.Connection:
     return con
 
 
-def export_csv(db_path: Path, out: Path, *, demographics_out: Path | None = None) -> int:
+def export_csv(
+    db_path: Path,
+    out: Path,
+    *,
+    demographics_out: Path | None = None,
+    attention: AttentionSettings | None = None,
+) -> int:
     """Write every answer as CSV (:data:`EXPORT_COLUMNS`); returns the number of rows.
 
     ``timestamp`` is ISO 8601 UTC.  With ``demographics_out`` the per-participant answers go
-    to a second CSV: demographics, whether they finished, their crowd platform id and their
-    completion code.
+    to a second CSV: demographics, whether they finished, their crowd platform id, their
+    completion code and, with ``attention``, how many attention checks they rated and failed.
     """
     con = open_existing(db_path)
     try:
@@ -386,7 +395,21 @@ def export_csv(db_path: Path, out: Path, *, demographics_out: Path | None = None
     if demographics_out is not None:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["participant", "finished", *DEMOGRAPHICS, "platform_id", "completion_code"])
+        checks: dict[str, tuple[int, int]] = {}
+        if attention is not None:
+            frame = pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))
+            frame = frame[frame["space"].map(is_check) & (frame["skipped"] == 0)]
+            table = participant_checks(
+                frame, pass_same=attention.pass_same, pass_far=attention.pass_far
+            )
+            checks = {
+                str(p): (int(n), int(f))
+                for p, n, f in zip(
+                    table["participant"], table["checks"], table["failed"], strict=True
+                )
+            }
+        head = ["participant", "finished", *DEMOGRAPHICS, "platform_id", "completion_code"]
+        w.writerow(head + (["checks", "checks_failed"] if attention is not None else []))
         for pid, d, fin, platform, code in sorted(demo, key=lambda r: r[0]):
             answers = json.loads(d) if d else {}
             w.writerow(
@@ -397,6 +420,7 @@ def export_csv(db_path: Path, out: Path, *, demographics_out: Path | None = None
                     platform or "",
                     code or "",
                 ]
+                + (list(checks.get(pid, (0, 0))) if attention is not None else [])
             )
         atomic_write_text(Path(demographics_out), buf.getvalue())
     return len(rows)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnsim.errors import InputError, preview
+from nnsim.listening.checks import is_check
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Study:
     study : dict
         ``{reference: {space: [track ids, nearest first]}}``.
     spaces : list of str
-        Every space named by a playlist.
+        Every space named by a playlist, attention checks (``check:<kind>``) left out.
     sha256 : str
         Hash of the file's bytes (stored with every answer).
     path : pathlib.Path
@@ -41,6 +42,11 @@ class Study:
     sha256: str
     path: Path
     synthetic: bool
+
+    @property
+    def checks(self) -> list[str]:
+        """The attention checks of the study (:mod:`nnsim.listening.checks`)."""
+        return sorted({s for lists in self.study.values() for s in lists if is_check(s)})
 
     @property
     def tracks(self) -> set[str]:
@@ -88,7 +94,7 @@ def load_study(path: str | Path) -> Study:
             spaces.add(space)
     return Study(
         study={r: {s: list(ids) for s, ids in lists.items()} for r, lists in study.items()},
-        spaces=sorted(spaces),
+        spaces=sorted(s for s in spaces if not is_check(s)),
         sha256=hashlib.sha256(raw).hexdigest(),
         path=path,
         synthetic=bool(doc.get("synthetic", False)) if "study" in doc else False,

@@ -46,21 +46,36 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
     simulated = (
         df.get("app_version", pd.Series(dtype=str)).astype(str).str.contains(SIMULATED).any()
     )
-    res = analyse(df, alpha=float(scfg.alpha), min_participants=int(scfg.min_participants))
+    res = analyse(
+        df,
+        alpha=float(scfg.alpha),
+        min_participants=int(scfg.min_participants),
+        attention=cfg.listening.attention,
+    )
     label = f"{SIMULATED} answers — " if simulated else ""
     out = Path(cfg.paths.results_dir) / "listening_stats"
     tags = {"nnsim.simulated": str(bool(simulated)).lower(), "nnsim.responses": str(src)}
     with (
-        stage_run(cfg, "listening_stats", {"listening.stats": scfg}, tags=tags) as tr,
+        stage_run(
+            cfg,
+            "listening_stats",
+            {"listening.stats": scfg, "listening.attention": cfg.listening.attention},
+            tags=tags,
+        ) as tr,
         atomic_dir(out) as tmp,
     ):
-        summary = {k: v for k, v in res.items() if k not in ("means", "tukey")}
+        summary = {k: v for k, v in res.items() if k not in ("means", "tukey", "attention")}
         summary["simulated"] = bool(simulated)
         summary["responses"] = str(src)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         tests = tests_frame(res)
         tests.to_csv(tmp / "tests.csv", index=False)
         res["means"].to_csv(tmp / "means.csv", index=False)
+        if res["attention"] is not None:  # per participant: checks rated, failed, excluded
+            att = res["attention"].assign(
+                excluded=res["attention"]["participant"].isin(res["excluded"])
+            )
+            att.to_csv(tmp / "attention.csv", index=False)
         if res["tukey"] is not None:
             res["tukey"].to_csv(tmp / "tukey.csv", index=False)
         else:

@@ -23,6 +23,7 @@ import pandas as pd
 from nnsim.config import as_dict
 from nnsim.errors import InputError, preview
 from nnsim.files import atomic_dir
+from nnsim.listening.checks import add_checks
 from nnsim.listening.playlists import far_apart, most_dissimilar, playlists
 from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
@@ -99,13 +100,21 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
                 f"listening.references names tracks not in the comparison: {preview(missing)}."
             )
         refs = [where[t] for t in lcfg.references]
-    else:
-        space = find_space(cfg, str(lcfg.reference_space))
-        rows = {t: i for i, t in enumerate(space.ids)} if space.ids is not None else {}
-        X = space.X[[rows[t] for t in ids]]
+    space = find_space(cfg, str(lcfg.reference_space))
+    rows = {t: i for i, t in enumerate(space.ids)} if space.ids is not None else {}
+    X = space.X[[rows[t] for t in ids]] if rows else space.X
+    if not lcfg.references:
         groups = reference_groups(cfg, ids)
         refs = far_apart(X, int(lcfg.n_references), seed=int(lcfg.seed), groups=groups)
     study = playlists(tables, ids, refs, int(lcfg.playlist_length))
+    study = add_checks(
+        study,
+        lcfg.attention.kinds,
+        ids=[str(t) for t in ids],
+        X=X,
+        distance=d,
+        length=int(lcfg.playlist_length),
+    )
     out = Path(cfg.paths.results_dir) / "listening"
     doc = {
         "study": study,
