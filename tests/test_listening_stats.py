@@ -166,3 +166,58 @@ def test_figure5_labels_the_spaces_as_figure2_does():
     assert label_of_name("cb-mtat-vgg-taggrams") == short_label("x", meta)  # LatentJam names
     assert label_of_name("cf-96") == short_label("x", {"kind": "cf", "factors": 96})
     assert label_of_name("my-own-space-name") == "my-own-space-name"
+
+
+def agreement_answers(seed: int, beta: float, *, n_part=16, n_refs=6, n_spaces=5):
+    """Ratings whose latent value rises by ``beta`` per unit of the playlist's agreement, with
+    participant and reference intercepts (the model's own structure), and the agreement."""
+    rng = np.random.default_rng(seed)
+    agreement = {
+        f"r{i}": {f"s{j}": float(rng.uniform(0.1, 0.9)) for j in range(n_spaces)}
+        for i in range(n_refs)
+    }
+    ref_shift = {r: rng.normal(0, 0.3) for r in agreement}
+    rows = []
+    for p in range(n_part):
+        bias = rng.normal(0, 0.4)
+        for r, spaces in agreement.items():
+            for k, (s, a) in enumerate(spaces.items(), start=1):
+                latent = 1.5 + beta * (a - 0.5) + bias + ref_shift[r] + rng.normal(0, 0.6)
+                rating = int(np.clip(np.rint(latent), 0, 3))
+                rows.append((f"p{p}", r, s, k, rating, False))
+    df = pd.DataFrame(
+        rows, columns=["participant", "reference", "space", "position", "rating", "skipped"]
+    )
+    return df, agreement
+
+
+def test_a_planted_agreement_effect_is_recovered_with_its_ci():
+    from nnsim.listening.stats import agreement_model
+
+    for seed in range(3):
+        df, agreement = agreement_answers(seed, beta=2.0)
+        res = agreement_model(rated(df), agreement, alpha=ALPHA)
+        assert res["ci_low"] > 0 and res["p"] < ALPHA, res
+        assert 1.0 < res["coef"] < 3.0, res  # rounding to 0..3 attenuates the slope a little
+        assert res["ci_low"] < res["coef"] < res["ci_high"]
+
+
+def test_no_agreement_effect_stays_within_the_false_positive_bound():
+    from nnsim.listening.stats import agreement_model
+
+    n_seeds = 20
+    hits = 0
+    for seed in range(n_seeds):
+        df, agreement = agreement_answers(100 + seed, beta=0.0)
+        res = agreement_model(rated(df), agreement, alpha=ALPHA)
+        hits += int(res["p"] < ALPHA)
+    assert hits <= max_false_positives(n_seeds), hits
+
+
+def test_the_agreement_model_says_why_it_cannot_run():
+    from nnsim.listening.stats import agreement_model
+
+    df, agreement = agreement_answers(0, beta=1.0, n_refs=1)
+    assert "two references" in agreement_model(rated(df), agreement, alpha=ALPHA)["skipped"]
+    flat = {r: dict.fromkeys(v, 0.5) for r, v in agreement.items()}
+    assert "agreement" in agreement_model(rated(df), flat, alpha=ALPHA)["skipped"]

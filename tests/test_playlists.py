@@ -96,3 +96,22 @@ def test_reference_groups_name_a_missing_column_or_file_and_never_fall_back(tmp_
         reference_groups(cfg(f"data.tracks={tmp_path / 'nope.csv'}"), ids)
     assert reference_groups(cfg("listening.group_by=null"), ids) is None
     assert reference_groups(compose(["data.tracks=null"]), ids) is None
+
+
+def test_playlist_agreement_is_the_per_reference_s_n_with_the_other_spaces():
+    import numpy as np
+
+    from nnsim.listening.playlists import playlist_agreement
+
+    rng = np.random.default_rng(4)
+    tables = {s: np.stack([rng.permutation(20)[:6] for _ in range(20)]) for s in "abc"}
+    ids = np.array([f"t{i}" for i in range(20)])
+    got = playlist_agreement(tables, [3, 7], ids, 4)
+    for ref in (3, 7):
+        for s in "abc":
+            others = [o for o in "abc" if o != s]
+            want = sum(
+                len(set(tables[s][ref, :4].tolist()) & set(tables[o][ref, :4].tolist())) / 4
+                for o in others
+            ) / len(others)
+            assert got[f"t{ref}"][s] == want

@@ -433,6 +433,8 @@ class ListeningStatsSettings:
     """The listening test's statistics (``listening.stats``)."""
 
     responses: str = MISSING
+    #: The study file the answers are to: its per-reference agreement of each playlist.
+    study: str = MISSING
     alpha: float = req(gt=0, lt=1)
     min_participants: int = req(ge=1)
 

@@ -132,3 +132,40 @@ def playlists(
             name: [str(ids[j]) for j in np.asarray(t)[ref, :m]] for name, t in tables.items()
         }
     return out
+
+
+def playlist_agreement(
+    tables: Mapping[str, np.ndarray], references: Sequence[int], ids: np.ndarray, n: int
+) -> dict[str, dict[str, float]]:
+    """Each tested space's per-reference S_n with the other tested spaces.
+
+    For reference ``r`` and space ``s``: the mean over the other spaces ``s'`` of
+    ``|L_s,n(r) ∩ L_s',n(r)| / n``, the offline agreement of the playlist that ``s`` proposes
+    (the statistics relate the ratings to it).
+
+    Parameters
+    ----------
+    tables : mapping of str to np.ndarray [shape=(N, >= n), dtype=int]
+        Neighbour indices of the tested spaces.
+    references : sequence of int
+        Reference rows.
+    ids : np.ndarray [shape=(N,)]
+    n : int
+        The cutoff (``listening.cutoff``).
+
+    Returns
+    -------
+    dict
+        ``{reference id: {space: agreement in [0, 1]}}``.
+    """
+    names = list(tables)
+    if len(names) < 2:
+        raise InputError("the agreement of a playlist needs at least two tested spaces.")
+    out: dict[str, dict[str, float]] = {}
+    for ref in references:
+        lists = {s: set(np.asarray(tables[s])[ref, :n].tolist()) for s in names}
+        out[str(ids[ref])] = {
+            s: float(np.mean([len(lists[s] & lists[o]) / n for o in names if o != s]))
+            for s in names
+        }
+    return out

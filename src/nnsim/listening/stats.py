@@ -11,6 +11,7 @@ Every test returns a dict with either its numbers or ``"skipped"``: the reason i
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ TESTS: tuple[str, ...] = (
     "by_position",
     "ordinal",
     "mixed",
+    "agreement",
 )
 #: Columns an export must have for the statistics.
 REQUIRED: tuple[str, ...] = ("participant", "reference", "space", "position", "rating", "skipped")
@@ -258,16 +260,65 @@ def mixed_model(r: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def agreement_model(
+    r: pd.DataFrame, agreement: Mapping[str, Mapping[str, float]], *, alpha: float
+) -> dict[str, Any]:
+    """Does offline agreement predict perceived similarity?
+
+    A linear mixed model ``rating ~ agreement`` with crossed random intercepts of the
+    participant and the reference (statsmodels ``MixedLM``, variance components), where the
+    agreement of a playlist is its space's per-reference S_n with the other tested spaces'
+    playlists for the same reference (:func:`nnsim.listening.playlists.playlist_agreement`).
+
+    Returns
+    -------
+    dict
+        ``coef`` (rating points per unit of agreement), its ``ci_low``/``ci_high`` at level
+        ``1 - alpha``, ``p``, the variance components, or ``{"skipped": reason}``.
+    """
+    import statsmodels.formula.api as smf
+
+    x = [agreement.get(ref, {}).get(s) for ref, s in zip(r["reference"], r["space"], strict=True)]
+    data = r.assign(agreement=pd.to_numeric(pd.Series(x, index=r.index), errors="coerce"))
+    data = data.dropna(subset=["agreement"])
+    if len(data) < 10 or data["agreement"].nunique() < 2:
+        return {"skipped": "fewer than two distinct agreement values among the rated playlists"}
+    if data["reference"].nunique() < 2 or data["participant"].nunique() < 2:
+        return {"skipped": "the random effects need two references and two participants"}
+    data = data.assign(one=1)
+    vc = {"participant": "0 + C(participant)", "reference": "0 + C(reference)"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = smf.mixedlm(
+            "rating ~ agreement", data, groups=data["one"], vc_formula=vc, re_formula="0"
+        ).fit(reml=True)
+    lo, hi = (float(v) for v in fit.conf_int(alpha=alpha).loc["agreement"])
+    names = list(fit.model.exog_vc.names)
+    return {
+        "coef": float(fit.params["agreement"]),
+        "ci_low": lo,
+        "ci_high": hi,
+        "p": float(fit.pvalues["agreement"]),
+        "rows": len(data),
+        **{f"{n}_var": float(v) for n, v in zip(names, fit.vcomp, strict=True)},
+        "residual_var": float(fit.scale),
+        "converged": bool(fit.converged),
+    }
+
+
 def analyse(
     df: pd.DataFrame,
     *,
     alpha: float,
     min_participants: int,
     attention: AttentionSettings | None = None,
+    agreement: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Every test of the study over checked responses (:func:`read_responses`).
 
-    Attention checks (spaces ``check:<kind>``) are never counted as spaces: they are scored
+    ``agreement`` (``{reference: {space: per-reference S_n}}``, the study file's) adds
+    :func:`agreement_model`.  Attention checks (spaces ``check:<kind>``) are never counted as
+    spaces: they are scored
     per participant (``attention``), and with ``attention.exclude_failed`` the participants
     who failed one are left out of every test.
 
@@ -333,4 +384,9 @@ def analyse(
     else:
         why = "fewer than two spaces or all ratings equal"
         out["ordinal"] = out["mixed"] = {"skipped": why}
+    out["agreement"] = (
+        agreement_model(r, agreement, alpha=alpha)
+        if agreement is not None
+        else {"skipped": "no per-reference agreement (the study file has none)"}
+    )
     return out

@@ -11,6 +11,7 @@ run's tags.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -39,6 +40,25 @@ def tests_frame(res: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def study_agreement(path: Path, df: pd.DataFrame) -> dict[str, dict[str, float]] | None:
+    """The study file's per-reference agreement, when the answers are to that study."""
+    if not path.is_file():
+        log.warning("%s not found: agreement vs ratings is not modelled", path)
+        return None
+    raw = path.read_bytes()
+    doc = json.loads(raw)
+    sha = hashlib.sha256(raw).hexdigest()
+    if "study_hash" in df.columns and not set(df["study_hash"].astype(str)) <= {sha}:
+        log.warning(
+            "%s is not the study these answers are to (its sha256 differs); agreement vs "
+            "ratings is not modelled: point listening.stats.study at the served study file",
+            path,
+        )
+        return None
+    agreement = doc.get("agreement") if isinstance(doc, dict) else None
+    return agreement if isinstance(agreement, dict) else None
+
+
 def run(cfg: Settings, args: argparse.Namespace) -> None:
     scfg = cfg.listening.stats
     src = Path(scfg.responses)
@@ -51,6 +71,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         alpha=float(scfg.alpha),
         min_participants=int(scfg.min_participants),
         attention=cfg.listening.attention,
+        agreement=study_agreement(Path(scfg.study), df),
     )
     label = f"{SIMULATED} answers — " if simulated else ""
     out = Path(cfg.paths.results_dir) / "listening_stats"
@@ -107,6 +128,18 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         tr.log_artifacts(*sorted(tmp.iterdir()))
     for note in res["notes"]:
         log.warning("%s", note)
+    ag = res["agreement"]
+    if "skipped" in ag:
+        log.info("%sagreement vs ratings: not modelled (%s)", label, ag["skipped"])
+    else:
+        log.info(
+            "%sagreement vs ratings: %+.2f rating points per unit of S_n [%.2f, %.2f], p=%.3g",
+            label,
+            ag["coef"],
+            ag["ci_low"],
+            ag["ci_high"],
+            ag["p"],
+        )
     bs = res["by_space"]
     if "skipped" in bs:
         log.info("%sby space: not tested (%s)", label, bs["skipped"])

@@ -24,7 +24,7 @@ from nnsim.config import as_dict
 from nnsim.errors import InputError, preview
 from nnsim.files import atomic_dir
 from nnsim.listening.checks import add_checks
-from nnsim.listening.playlists import far_apart, most_dissimilar, playlists
+from nnsim.listening.playlists import far_apart, most_dissimilar, playlist_agreement, playlists
 from nnsim.settings import Settings
 from nnsim.stages.common import log, run_stage
 from nnsim.stages.space_lists import find_space
@@ -121,6 +121,8 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         "spaces": chosen,
         "settings": {k: v for k, v in as_dict(lcfg).items() if not isinstance(v, dict)},
         "S_n": {f"{a}|{b}": S[pos[a], pos[b]] for a in chosen for b in chosen if a < b},
+        # per reference and space: S_n at listening.cutoff with the other tested spaces
+        "agreement": playlist_agreement(tables, refs, ids, cut),
         "synthetic": bool(cfg.data.synthetic),
     }
     with stage_run(cfg, "playlists", {"listening": as_dict(lcfg)}) as tr, atomic_dir(out) as tmp:
