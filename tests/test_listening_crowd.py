@@ -175,3 +175,69 @@ def test_a_database_of_an_earlier_version_keeps_its_answers(tmp_path):
     assert p is not None and p.platform_id is None and p.completion_code is None
     export_csv(db, tmp_path / "a.csv", demographics_out=tmp_path / "d.csv")
     assert "platform_id" in (tmp_path / "d.csv").read_text().splitlines()[0]
+
+
+def test_balanced_subsets_are_a_latin_square_over_the_references():
+    from collections import Counter
+
+    import numpy as np
+
+    from nnsim.listening.store import draw_plan
+
+    study = {f"r{i}": {f"s{j}": ["x"] for j in range(3)} for i in range(4)}
+    plans = [
+        draw_plan(study, np.random.default_rng(k), per_participant=3, number=k) for k in range(8)
+    ]
+    assert all(len(p) == 3 for p in plans)
+    at = Counter((ref, pos) for p in plans for pos, (ref, _) in enumerate(p))
+    # over every 4 participants each reference is at each of the 3 positions exactly once
+    assert set(at.values()) == {2} and len(at) == 4 * 3
+    assert Counter(ref for p in plans for ref, _ in p) == {f"r{i}": 6 for i in range(4)}
+    # the playlists are still in a random order per participant
+    assert len({tuple(s) for p in plans for _, s in p}) > 1
+
+
+def test_a_participant_of_a_subset_rates_only_their_references(crowd):
+    _study, store, make = crowd
+    app = make(per_participant=1)
+    c = app.test_client()
+    assert c.post("/consent", data={"consent": "yes"}).status_code == 303
+    html = c.get("/next").get_data(as_text=True)
+    assert "Reference 1 of 1" in html
+    thanks = _finish_subset(c)
+    assert "0 of 1 references rated, 1 skipped" in " ".join(thanks.split())
+    second = app.test_client()
+    second.post("/consent", data={"consent": "yes"})
+    refs = {r["reference"] for r in store.rows()}
+    other = _field(second.get("/next").get_data(as_text=True), "reference")
+    assert len(refs) == 1 and other not in refs  # the next row of the Latin square
+
+
+def _finish_subset(c):
+    html = c.get("/next").get_data(as_text=True)
+    data = {"token": _field(html, "token"), "reference": _field(html, "reference")}
+    assert c.post("/submit", data={**data, "action": "skip"}).status_code == 303
+    html = c.get("/next").get_data(as_text=True)
+    assert "A few questions about you" in html
+    assert c.post("/demographics", data={"token": data["token"]}).status_code == 303
+    return c.get("/next").get_data(as_text=True)
+
+
+def test_simulated_participants_follow_the_balanced_design():
+    import numpy as np
+
+    from nnsim.listening.simulate import ResponseModel, simulate_responses
+
+    spaces = ["a", "b"]
+    study = {f"r{i}": {s: ["x"] for s in spaces} for i in range(4)}
+    model = ResponseModel(8, 1.0, 0.0, 0.3, 0.5, 0.0, 0.0, 0)
+    df = simulate_responses(
+        study,
+        dict(zip(spaces, np.array([-0.1, 0.1]), strict=True)),
+        model,
+        study_hash="h",
+        app_version="SIMULATED",
+        per_participant=2,
+    )
+    assert (df.groupby("participant")["reference"].nunique() == 2).all()
+    assert set(df.groupby("reference")["participant"].nunique()) == {4}

@@ -235,7 +235,7 @@ def test_players_are_named_scales_grouped_keyboard_order_and_audit(served, size)
         assert not _audit(pg), _audit(pg)
 
 
-def test_the_thanks_page_shows_the_completion_code_and_the_way_back(tmp_path):
+def test_a_crowd_participant_rates_a_subset_and_gets_the_completion_code(tmp_path):
     from dataclasses import replace
 
     from werkzeug.serving import make_server
@@ -250,6 +250,7 @@ def test_the_thanks_page_shows_the_completion_code_and_the_way_back(tmp_path):
         compose([]).listening.app,
         platform_param="PROLIFIC_PID",
         completion_url="https://platform.example/complete?cc={code}",
+        per_participant=1,  # a balanced subset: one of the two references each
     )
     app = create_app(
         study, store, files, durations(files), Player(30.0, 15.0), title="t", crowd=crowd
@@ -266,9 +267,10 @@ def test_the_thanks_page_shows_the_completion_code_and_the_way_back(tmp_path):
                 pg.check('input[name="consent"]')
                 pg.click("button[type=submit]")
                 pg.wait_for_url(base + "/next")
-                for _ in study.study:
-                    pg.click("button[value=skip]")
-                    pg.wait_for_load_state()
+                assert "Reference 1 of 1" in pg.inner_text("body")
+                pg.click("button[value=skip]")
+                pg.wait_for_load_state()
+                assert "A few questions about you" in pg.inner_text("body")
                 pg.click("button[type=submit]")
                 pg.wait_for_load_state()
                 code = pg.inner_text("#completion-code").strip()

@@ -411,6 +411,8 @@ class ListeningAppSettings:
     completion_url: str | None = None
     #: New participations one network address may start per minute (0: no limit).
     new_per_minute: int = req(ge=0, le=100000)
+    #: References each participant rates, from a balanced design (null: all of them).
+    per_participant: int | None = req(ge=1, default=None)
 
 
 @dataclass

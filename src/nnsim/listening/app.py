@@ -157,10 +157,13 @@ def create_app(
     )
     platform_param = crowd.platform_param if crowd else None
     limit = NewSessionLimit(crowd.new_per_minute if crowd else 0)
-    n_refs = len(study.study)
+    per = crowd.per_participant if crowd else None
+    n_all = len(study.study)
+    n_refs = min(per, n_all) if per else n_all  # references one participant rates
     # the time the audio takes: every reference and playlist track played once for `play` s
+    # (a participant of a balanced subset: the mean reference's time, times how many)
     players = sum(1 + sum(len(pl) for pl in lists.values()) for lists in study.study.values())
-    minutes = max(1, round(players * player.play / 60))
+    minutes = max(1, round(players * n_refs / n_all * player.play / 60))
 
     def page(template: str, status: int = 200, **kw: Any) -> tuple[str, int]:
         return render_template_string(template, title=title, **kw), status
@@ -244,6 +247,7 @@ def create_app(
                 study.study,
                 platform_id=pfid,
                 completion_code=crowd.completion_code if crowd else None,
+                per_participant=per,
             )
             session.permanent = True
             session["pid"] = p.id
@@ -274,7 +278,7 @@ def create_app(
             REFERENCE_PAGE,
             status,
             step=step,
-            n_refs=n_refs,
+            n_refs=len(p.plan),
             done=len(store.answered(p.id)),
             ref=ref,
             window=window,
@@ -296,11 +300,13 @@ def create_app(
             if ref not in done:
                 return reference_page(p, i + 1, ref, spaces)
         if not p.finished:
-            return page(DEMOGRAPHICS_PAGE, questions=DEMOGRAPHICS, token=p.token, n_refs=n_refs)
+            return page(
+                DEMOGRAPHICS_PAGE, questions=DEMOGRAPHICS, token=p.token, n_refs=len(p.plan)
+            )
         url = crowd.completion_url if crowd else None
         return page(
             THANKS_PAGE,
-            n_refs=n_refs,
+            n_refs=len(p.plan),
             n_skipped=len(store.skipped(p.id)),
             code=p.completion_code,
             completion_url=url.replace("{code}", quote(p.completion_code or "", safe=""))
@@ -349,7 +355,7 @@ def create_app(
     @app.post("/demographics")
     def demographics():  # type: ignore[no-untyped-def]
         p = checked_participant()
-        if len(store.answered(p.id)) < n_refs:
+        if len(store.answered(p.id)) < len(p.plan):
             abort(409, "the demographic questions come after the last reference.")
         answers = {}
         for key, options in DEMOGRAPHICS.items():

@@ -90,8 +90,12 @@ def simulate_responses(
     *,
     study_hash: str,
     app_version: str,
+    per_participant: int | None = None,
 ) -> pd.DataFrame:
     """Answers of ``model.n_participants`` simulated participants, one row per playlist.
+
+    With ``per_participant`` each rates a subset of the references from the app's balanced
+    design (:func:`nnsim.listening.store.draw_plan`), as real participants would.
 
     Returns
     -------
@@ -107,7 +111,7 @@ def simulate_responses(
     width = len(str(model.n_participants))
     for p in range(model.n_participants):
         pid = f"{SIMULATED}-{p + 1:0{width}d}"
-        plan = draw_plan(study, rng)
+        plan = draw_plan(study, rng, per_participant=per_participant, number=p)
         bias = rng.normal(0.0, model.participant_sd)
         # drawn for every participant (one stream): the rates change who, not everyone's draws
         inattentive = bool(rng.random() < model.inattentive_rate)

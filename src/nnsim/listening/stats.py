@@ -357,6 +357,14 @@ def analyse(
         "excluded": excluded,
         "notes": [],
     }
+    per = r.groupby("participant")["reference"].nunique()
+    if len(per) and per.max() < r["reference"].nunique():
+        out["notes"].append(
+            f"participants rated subsets of the references ({int(per.min())}-{int(per.max())} "
+            f"of {r['reference'].nunique()}, listening.app.per_participant); the mixed models' "
+            "participant and reference effects account for the design"
+        )
+        out["n"]["references_per_participant"] = int(per.max())
     if table is not None:
         out["n"]["failed_checks"] = int((~table["passed"]).sum())
         out["n"]["excluded"] = len(excluded)

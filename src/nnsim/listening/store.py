@@ -113,8 +113,14 @@ class Participant:
     completion_code: str | None = None
 
 
-def draw_plan(study: Mapping[str, Mapping[str, Sequence[str]]], rng: np.random.Generator):
-    """A random order of the references and, per reference, of its playlists.
+def draw_plan(
+    study: Mapping[str, Mapping[str, Sequence[str]]],
+    rng: np.random.Generator,
+    *,
+    per_participant: int | None = None,
+    number: int = 0,
+):
+    """The references a participant rates, in order, and per reference its playlists' order.
 
     Parameters
     ----------
@@ -122,6 +128,14 @@ def draw_plan(study: Mapping[str, Mapping[str, Sequence[str]]], rng: np.random.G
         ``{reference: {space: [track ids]}}``.
     rng : numpy.random.Generator
         The participant's random stream.
+    per_participant : int, optional
+        Rate only this many references (``listening.app.per_participant``): participant
+        ``number`` gets row ``number mod R`` of a cyclic Latin square over the R references
+        (sorted), cut to its first ``per_participant`` (so over R participants every
+        reference is rated equally often and at every position equally often).  None: every
+        reference, in a random order.
+    number : int
+        How many participants came before (the row of the Latin square).
 
     Returns
     -------
@@ -129,7 +143,11 @@ def draw_plan(study: Mapping[str, Mapping[str, Sequence[str]]], rng: np.random.G
         ``[(reference, [space, ...]), ...]`` in the order to show.
     """
     refs = sorted(study)
-    order = [refs[i] for i in rng.permutation(len(refs))]
+    if per_participant is None or per_participant >= len(refs):
+        order = [refs[i] for i in rng.permutation(len(refs))]
+    else:
+        k = number % len(refs)
+        order = (refs[k:] + refs[:k])[: int(per_participant)]
     plan = []
     for r in order:
         spaces = sorted(study[r])
@@ -218,6 +236,7 @@ class Store:
         *,
         platform_id: str | None = None,
         completion_code: str | None = None,
+        per_participant: int | None = None,
     ) -> Participant:
         """Create a participant (after consent) with a fresh random order.
 
@@ -229,18 +248,34 @@ class Store:
             The crowd platform's id of the participant (from the entry address).
         completion_code : str, optional
             The study's completion code; None: a random one for this participant.
+        per_participant : int, optional
+            References per participant, from a balanced design (:func:`draw_plan`).
         """
         pid = secrets.token_hex(8)
         token = secrets.token_urlsafe(24)
         code = completion_code or secrets.token_hex(4).upper()
         seed = int.from_bytes(secrets.token_bytes(8), "little")
-        plan = draw_plan(study, np.random.default_rng(seed))
         with self._db() as db:
-            db.execute(
-                "INSERT INTO participants (id, token, study_hash, plan, consented_at, "
-                "platform_id, completion_code) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (pid, token, self.study_hash, json.dumps(plan), time.time(), platform_id, code),
-            )
+            db.execute("BEGIN IMMEDIATE")  # the count and the insert: one participant at a time
+            try:
+                number = db.execute(
+                    "SELECT COUNT(*) FROM participants WHERE study_hash=?", (self.study_hash,)
+                ).fetchone()[0]
+                plan = draw_plan(
+                    study,
+                    np.random.default_rng(seed),
+                    per_participant=per_participant,
+                    number=int(number),
+                )
+                db.execute(
+                    "INSERT INTO participants (id, token, study_hash, plan, consented_at, "
+                    "platform_id, completion_code) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (pid, token, self.study_hash, json.dumps(plan), time.time(), platform_id, code),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         return Participant(pid, token, plan, None, False, platform_id, code)
 
     def participant(self, pid: str) -> Participant | None:

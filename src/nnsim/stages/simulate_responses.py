@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nnsim.config import as_dict
@@ -66,7 +67,19 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         model,
         study_hash=study.sha256,
         app_version=f"{SIMULATED} ({app_version()})",
+        per_participant=lcfg.app.per_participant,
     )
+    # what a crowd platform would hold: each participant's id there and completion code
+    rng = np.random.default_rng(int(lcfg.simulate.seed))
+    people = pd.DataFrame(
+        {
+            "participant": sorted(df["participant"].unique()),
+            "platform_id": None,
+            "completion_code": None,
+        }
+    )
+    people["platform_id"] = [f"{SIMULATED}-PID-{i + 1:04d}" for i in range(len(people))]
+    people["completion_code"] = [f"{int(v):08X}" for v in rng.integers(0, 2**32, len(people))]
     out = Path(cfg.paths.results_dir) / "listening_sim"
     with (
         stage_run(
@@ -78,6 +91,7 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
         atomic_dir(out) as tmp,
     ):
         df.to_csv(tmp / "responses.csv", index=False)
+        people.to_csv(tmp / "participants.csv", index=False)
         (tmp / "model.json").write_text(
             json.dumps(
                 {
