@@ -64,6 +64,7 @@ bench: setup
 	$(RUN) python benchmarks/bench_cf.py
 	$(RUN) python benchmarks/bench_projection.py
 	$(RUN) python benchmarks/bench_explorer.py
+	$(RUN) python benchmarks/bench_listening.py
 	$(RUN) dvc repro models
 	$(RUN) python benchmarks/bench_extract.py
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import soundfile as sf
 
@@ -69,6 +70,53 @@ def prepare(
     return study, store, files
 
 
+def build_app(
+    cfg: Settings,
+    *,
+    study_path: str | None,
+    db: str | None,
+    audio_dir: str | None,
+    host: str,
+) -> tuple[Any, Study, Store]:
+    """The checked study, its store and the app over them (for any WSGI server)."""
+    acfg = cfg.listening.app
+    study, store, files = prepare(cfg, study_path=study_path, db=db, audio_dir=audio_dir)
+    app = create_app(
+        study,
+        store,
+        files,
+        durations(files),
+        Player(float(acfg.start), float(acfg.play)),
+        title=str(acfg.title),
+        crowd=acfg,
+        secure_cookies=not is_loopback(host),  # off loopback the study must be behind HTTPS
+    )
+    return app, study, store
+
+
+def wsgi() -> Any:
+    """The app for a production WSGI server, e.g.
+    ``gunicorn -k gthread -w 1 --threads 16 -b 127.0.0.1:8765 'nnsim.listening.serve:wsgi()'``.
+
+    Reads ``NNSIM_PARAMS`` (default ``params.yaml``) and optionally ``NNSIM_STUDY``,
+    ``NNSIM_DB``, ``NNSIM_AUDIO_DIR`` and ``NNSIM_PUBLIC_HOST`` (the address participants use,
+    for the cookie's Secure flag; default loopback).
+    """
+    import os
+
+    from nnsim.config import load_params
+
+    cfg = load_params(os.environ.get("NNSIM_PARAMS", "params.yaml"))
+    app, _, _ = build_app(
+        cfg,
+        study_path=os.environ.get("NNSIM_STUDY") or None,
+        db=os.environ.get("NNSIM_DB") or None,
+        audio_dir=os.environ.get("NNSIM_AUDIO_DIR") or None,
+        host=os.environ.get("NNSIM_PUBLIC_HOST", "127.0.0.1"),
+    )
+    return app
+
+
 def serve(
     cfg: Settings,
     *,
@@ -91,17 +139,7 @@ def serve(
             f"listening.app.port={acfg.port})."
         )
     check_host(host, allow_remote)
-    study, store, files = prepare(cfg, study_path=study_path, db=db, audio_dir=audio_dir)
-    app = create_app(
-        study,
-        store,
-        files,
-        durations(files),
-        Player(float(acfg.start), float(acfg.play)),
-        title=str(acfg.title),
-        crowd=acfg,
-        secure_cookies=not is_loopback(host),  # off loopback the study must be behind HTTPS
-    )
+    app, study, store = build_app(cfg, study_path=study_path, db=db, audio_dir=audio_dir, host=host)
     try:
         server = make_server(host, port, app, threaded=True)
     except (OSError, SystemExit) as exc:  # in use, privileged, not an address of this machine
