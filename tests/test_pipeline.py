@@ -296,8 +296,9 @@ def test_second_repro_does_nothing_and_a_cutoff_reruns_only_compare(repo):
     status = sh(["dvc", "status", "--json"], repo).stdout
     # data.dvc (your raw data, not used by the demo) is absent in a fresh clone without a remote.
     changed = set(json.loads(status)) - {"data.dvc"}
-    # the comparison and the scoring of the maps use the cutoffs; nothing upstream does
-    expected = {"compare@cosine", "compare@euclidean", "projection_figures"} | {
+    # the comparison, the scoring of the maps and the explorer (its cutoffs) use the cutoffs;
+    # nothing upstream does
+    expected = {"compare@cosine", "compare@euclidean", "projection_figures", "site"} | {
         f"score_projections@{sp}" for sp in cfg.projection.spaces
     }
     assert changed == expected
