@@ -216,9 +216,19 @@ def test_playlists_make_the_study_file(repo):
     tracks = pd.read_csv(repo / "data/demo/tracks.csv", dtype=str).set_index("track_id")
     # references come from different synthetic styles (listening.group_by)
     assert len({tracks.loc[r, "style"] for r in doc["study"]}) == lc.n_references
+    checks = {}
     for ref, lists in doc["study"].items():
-        assert sorted(lists) == sorted(doc["spaces"])
-        assert all(len(pl) == lc.playlist_length and ref not in pl for pl in lists.values())
+        spaces = {s: pl for s, pl in lists.items() if not s.startswith("check:")}
+        checks.update({s: (ref, pl) for s, pl in lists.items() if s.startswith("check:")})
+        assert sorted(spaces) == sorted(doc["spaces"])
+        assert all(len(pl) == lc.playlist_length and ref not in pl for pl in spaces.values())
+        assert set(doc["agreement"][ref]) == set(doc["spaces"])
+    # one attention check of each kind (listening.attention.kinds)
+    assert sorted(checks) == sorted(f"check:{k}" for k in lc.attention.kinds)
+    ref, same = checks["check:same"]
+    assert same == [ref] * lc.playlist_length
+    ref, far = checks["check:far"]
+    assert len(far) == lc.playlist_length and ref not in far
 
 
 def test_simulated_answers_and_their_statistics_run_in_the_repro(repo):
@@ -232,7 +242,17 @@ def test_simulated_answers_and_their_statistics_run_in_the_repro(repo):
     assert summary["simulated"] is True
     # the demo's stated model has a space effect: the tests find it
     assert summary["by_space"]["anova_p"] < cfg.listening.stats.alpha
-    assert set(pd.read_csv(out / "means.csv")["space"]) == set(resp["space"])
+    spaces = {s for s in resp["space"] if not s.startswith("check:")}
+    assert set(pd.read_csv(out / "means.csv")["space"]) == spaces  # checks are not spaces
+    att = pd.read_csv(out / "attention.csv")
+    assert len(att) == cfg.listening.simulate.n_participants and (att["checks"] >= 1).any()
+    assert summary["n"]["excluded"] == int(att["excluded"].sum())
+    # the balanced design: every simulated participant rated per_participant references
+    per = resp.groupby("participant")["reference"].nunique()
+    assert set(per) == {cfg.listening.app.per_participant}
+    people = pd.read_csv(repo / "results/listening_sim/participants.csv", dtype=str)
+    assert people["completion_code"].str.fullmatch(r"[0-9A-F]{8}").all()
+    assert "coef" in summary["agreement"] and summary["agreement"]["ci_low"] > 0
     assert len(pd.read_csv(out / "tukey.csv")) == 10  # 5 spaces: 10 pairs
     assert (out / "ratings.png").stat().st_size > 10_000
 
