@@ -121,7 +121,8 @@ def test_inattentive_participants_fail_and_are_left_out_of_the_statistics(tmp_pa
 
 
 @pytest.mark.browser
-def test_checks_are_shown_blind_and_flagged_in_the_export(tmp_path):
+@pytest.mark.parametrize("size", [(1280, 900), (390, 844)])
+def test_checks_are_shown_blind_and_flagged_in_the_export(tmp_path, size):
     from werkzeug.serving import make_server
 
     path, audio = make_study(tmp_path, n_refs=2, n_spaces=2, length=2, seconds=120.0)
@@ -140,7 +141,7 @@ def test_checks_are_shown_blind_and_flagged_in_the_export(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{port}"
     try:
-        with page() as pg:
+        with page(*size) as pg:
             pg.goto(base + "/")
             pg.check('input[name="consent"]')
             pg.click("button[type=submit]")

@@ -96,9 +96,10 @@ def test_a_missed_rating_keeps_the_page_with_the_given_ratings_and_names_the_pla
     assert sorted(r["rating"] for r in rows) == [0, 1, 3]
 
 
-def test_skipping_needs_no_ratings_and_a_reload_keeps_unsubmitted_ratings(served):
+@pytest.mark.parametrize("size", [DESKTOP, PHONE])
+def test_skipping_needs_no_ratings_and_a_reload_keeps_unsubmitted_ratings(served, size):
     base, _, store = served
-    with page(*DESKTOP) as pg:
+    with page(*size) as pg:
         _start(pg, base)
         first = _reference(pg)
         pg.click("button[value=skip]")
