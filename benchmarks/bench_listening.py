@@ -108,7 +108,8 @@ def run(server: str, n: int, root: Path, study: Path, audio: Path, params: Path)
         env.update(NNSIM_PARAMS=str(params), NNSIM_STUDY=str(study), NNSIM_DB=str(db))
         env.update(NNSIM_AUDIO_DIR=str(audio))
         cmd = ["gunicorn", "-k", "gthread", "-w", "2", "--threads", "16", "-b"]
-        cmd += [f"127.0.0.1:{port}", "--log-level", "warning", "nnsim.listening.serve:wsgi()"]
+        cmd += [f"127.0.0.1:{port}", "--keep-alive", "30", "--timeout", "120"]
+        cmd += ["--log-level", "warning", "nnsim.listening.serve:wsgi()"]
     proc = subprocess.Popen(
         cmd,
         env=env,
