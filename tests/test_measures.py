@@ -149,6 +149,8 @@ def test_global_table_states_why_a_measure_is_undefined_and_goes_on():
         n_permutations=3,
         max_tracks=100,
         seed=0,
+        n_boot=0,
+        ci_level=0.95,
     )
     by = {(r["src"], r["dst"], r["measure"]): r for r in rows}
     assert len(rows) == 3 * 3
@@ -159,3 +161,36 @@ def test_global_table_states_why_a_measure_is_undefined_and_goes_on():
     assert "constant over the tracks" in bad["note"] and np.isnan(bad["value"])
     # the other measures of the other pairs still have values
     assert all(r["note"] == "" for r in rows if "flat" not in (r["src"], r["dst"]))
+
+
+def test_global_measures_have_a_paired_bootstrap_ci_over_tracks():
+    from nnsim.measures import global_table
+    from nnsim.similarity import bootstrap_weights
+
+    X, Y = spaces(n=150)
+    Z = np.random.default_rng(9).normal(size=X.shape)
+    rows = global_table(
+        {"x": X, "y": Y, "z": Z},
+        ["cka"],
+        distance="euclidean",
+        n_permutations=0,
+        max_tracks=100,
+        seed=3,
+        n_boot=150,
+        ci_level=0.9,
+    )
+    W = bootstrap_weights(150, 150, 3)  # the code base's one bootstrap, as row indices
+    for r in rows:
+        A = {"x": X, "y": Y, "z": Z}[r["src"]]
+        B = {"x": X, "y": Y, "z": Z}[r["dst"]]
+        slow = []
+        for w in W:  # explicit loops: each track repeated as often as it was drawn
+            idx = [i for i in range(150) for _ in range(int(w[i]))]
+            slow.append(slow_cka(A[idx], B[idx]))
+        np.testing.assert_allclose(r["replicates"], slow, rtol=1e-9)
+        lo, hi = np.quantile(slow, [0.05, 0.95])
+        assert r["ci_low"] == pytest.approx(lo) and r["ci_high"] == pytest.approx(hi)
+    by = {(r["src"], r["dst"]): r for r in rows}
+    # a related pair's CI lies above an unrelated pair's, and holds its value
+    assert by[("x", "y")]["ci_low"] > by[("x", "z")]["ci_high"]
+    assert by[("x", "y")]["ci_low"] <= by[("x", "y")]["value"] <= by[("x", "y")]["ci_high"]

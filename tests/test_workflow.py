@@ -121,11 +121,32 @@ def test_report_and_cli_write_the_same_files(spaces, tmp_path):
     sn = mf[mf["measure"] == "overlap"].reset_index(drop=True)
     np.testing.assert_allclose(sn["similarity"], fac["similarity"], rtol=1e-7)
     np.testing.assert_allclose(sn["ci_low"], fac["ci_low"], rtol=1e-7)
+    # ... with the CI of the mean of the pairs' bootstrap replicates (the same resamples)
+    from nnsim.measures import global_table
+    from nnsim.similarity import percentile_ci
+
+    c = opts()["compare"]
+    reps = {
+        (r["src"], r["dst"]): r["replicates"]
+        for r in global_table(
+            {sp.name: sp.X for sp in res.prepared.spaces},
+            ["cka"],
+            distance="cosine",
+            n_permutations=0,
+            max_tracks=c.rsa_max_tracks,
+            seed=c.seed,
+            n_boot=c.global_n_boot,
+            ci_level=c.ci_level,
+        )
+    }
     for row in mf[mf["measure"] == "cka"].itertuples():
         listed = fac[fac["variable"] == row.variable]["pairs"].iloc[0]
         pairs = [p.strip().split("|") for p in listed.split(";")]
         want = np.mean([by_pair.get((a, b), by_pair.get((b, a))) for a, b in pairs])
-        assert row.similarity == pytest.approx(want, rel=1e-6) and np.isnan(row.ci_low)
+        assert row.similarity == pytest.approx(want, rel=1e-6)
+        mean = np.mean([reps.get((a, b), reps.get((b, a))) for a, b in pairs], axis=0)
+        lo, hi = percentile_ci(mean, c.ci_level)
+        assert row.ci_low == pytest.approx(lo, rel=1e-6) and row.ci_high == pytest.approx(hi)
     m = comparison_metrics(res)
     assert {"factor.dataset.S5.ci_low", "tracks"} <= set(m)
     assert any(k.startswith("global.cka.") for k in m)

@@ -83,7 +83,7 @@ class CompareResult:
 
 
 #: Columns of :attr:`CompareResult.global_measures` (``global.csv``).
-GLOBAL_COLUMNS = ("src", "dst", "measure", "value", "chance", "note")
+GLOBAL_COLUMNS = ("src", "dst", "measure", "value", "ci_low", "ci_high", "chance", "note")
 
 
 def run_comparison(
@@ -233,6 +233,8 @@ def run_comparison(
         n_permutations=compare.chance_permutations,
         max_tracks=compare.rsa_max_tracks,
         seed=compare.seed,
+        n_boot=compare.global_n_boot,
+        ci_level=compare.ci_level,
     )
     glob = pd.DataFrame(global_rows, columns=list(GLOBAL_COLUMNS))
     return CompareResult(
@@ -240,7 +242,12 @@ def run_comparison(
         prepared=prep,
         tables=tables,
         global_measures=glob,
-        measure_factors=measure_factor_table(cmp, glob, compare),
+        measure_factors=measure_factor_table(
+            cmp,
+            glob,
+            compare,
+            replicates={(r["src"], r["dst"], r["measure"]): r["replicates"] for r in global_rows},
+        ),
         ambiguous=pd.DataFrame(amb_rows, columns=["space", "cutoff", "ambiguous_lists", "share"]),
         factors=fac,
         distance=distance,
@@ -251,14 +258,19 @@ def run_comparison(
 
 
 def measure_factor_table(
-    cmp: Comparison, glob: pd.DataFrame, compare: CompareSettings
+    cmp: Comparison,
+    glob: pd.DataFrame,
+    compare: CompareSettings,
+    *,
+    replicates: Mapping[tuple[str, str, str], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Table 2 for every measure: does the study's reading survive another measure?
 
     The list measures (S_n as ``overlap``, and ``rbo``, ``spearman``, ``jaccard`` when asked)
     per cutoff with the paired bootstrap CI of each aggregate; the global measures of
-    ``glob`` once (``cutoff`` empty), without a CI (no bootstrap of them yet).  A global
-    measure undefined for a pair is left out (its reason is in ``global.csv``).
+    ``glob`` once (``cutoff`` empty), with the CI from their bootstrap ``replicates``
+    (``(src, dst, measure) -> (n_boot,)``, the same resamples for every pair) when there are
+    some.  A global measure undefined for a pair is left out (its reason is in ``global.csv``).
 
     Returns
     -------
@@ -285,8 +297,22 @@ def measure_factor_table(
         M = np.eye(m)[:, :, None].copy()
         for a, b, v in zip(part["src"], part["dst"], part["value"], strict=True):
             M[pos[a], pos[b], 0] = M[pos[b], pos[a], 0] = float(v)
-        f = factor_table(M, cmp.names, cmp.meta, [0], compare.variables, ci_level=compare.ci_level)
-        f = f.assign(measure=str(gname), cutoff=None, ci_low=np.nan, ci_high=np.nan)
+        reps = [
+            (replicates or {}).get((a, b, str(gname)))
+            for a, b in zip(part["src"], part["dst"], strict=True)
+        ]
+        boot = None
+        if reps and all(r is not None and len(r) for r in reps):
+            B = len(reps[0])
+            boot = np.ones((m, m, B, 1))
+            for a, b, r in zip(part["src"], part["dst"], reps, strict=True):
+                boot[pos[a], pos[b], :, 0] = boot[pos[b], pos[a], :, 0] = r
+        f = factor_table(
+            M, cmp.names, cmp.meta, [0], compare.variables, boot=boot, ci_level=compare.ci_level
+        )
+        f = f.assign(measure=str(gname), cutoff=None)
+        if boot is None:
+            f = f.assign(ci_low=np.nan, ci_high=np.nan)
         parts.append(f)
     if not parts:
         return pd.DataFrame(columns=["measure"])

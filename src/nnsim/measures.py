@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnsim.errors import NnsimError
-from nnsim.similarity import pair_overlap
+from nnsim.similarity import iter_bootstrap_weights, pair_overlap, percentile_ci
 
 
 class MeasureUndefined(NnsimError, ValueError):
@@ -337,8 +337,16 @@ def global_table(
     n_permutations: int,
     max_tracks: int,
     seed: int,
+    n_boot: int,
+    ci_level: float,
 ) -> list[dict[str, object]]:
-    """Every global measure of every pair of spaces, with its chance level.
+    """Every global measure of every pair of spaces, with its bootstrap CI and chance level.
+
+    The CI is the percentile interval of the measure over ``n_boot`` resamples of the tracks
+    (with replacement, the same resamples for every pair: the code base's one bootstrap,
+    :func:`nnsim.similarity.iter_bootstrap_weights`, as row indices).  Resampling repeats
+    tracks, which raises a biased measure: the linear CKA of two unrelated spaces of few tracks
+    may lie below its own interval (the debiased CKA does not have that bias).
 
     The chance level of a pair is the mean of the measure between the first space and a
     row-permuted copy of the second over ``n_permutations`` seeded permutations (unrelated
@@ -356,17 +364,27 @@ def global_table(
     max_tracks : int
         RSA's subsample.
     seed : int
+    n_boot : int
+        Bootstrap replicates (``compare.global_n_boot``; 0: the CI bounds are the value).
+    ci_level : float
+        ``compare.ci_level``.
 
     Returns
     -------
     list of dict
-        ``src, dst, measure, value, chance, note``.
+        ``src, dst, measure, value, ci_low, ci_high, chance, note`` and ``replicates`` (the
+        measure on every resample, shape ``(n_boot,)``, for the Table-2 aggregates' CIs).
     """
     names = list(spaces)
     rows: list[dict[str, object]] = []
     rng = np.random.default_rng(seed)
     N = next(iter(spaces.values())).shape[0] if spaces else 0
     perms = [rng.permutation(N) for _ in range(n_permutations)]
+    resamples = [
+        np.repeat(np.arange(N), w.astype(np.int64))
+        for W in (iter_bootstrap_weights(N, n_boot, seed, max_mb=64) if N and n_boot else [])
+        for w in W
+    ]
 
     def measure(m: str, a: np.ndarray, b: np.ndarray) -> float:
         return global_measure(m, a, b, distance=distance, max_tracks=max_tracks, seed=seed)
@@ -381,17 +399,28 @@ def global_table(
                         if perms
                         else float("nan")
                     )
+                    reps = [measure(m, spaces[a][r], spaces[b][r]) for r in resamples]
+                    lo, hi = (
+                        (float(v) for v in percentile_ci(np.asarray(reps), ci_level))
+                        if reps
+                        else (value, value)
+                    )
                     note = ""
                 except MeasureUndefined as exc:
                     value, chance, note = float("nan"), float("nan"), str(exc)
+                    lo = hi = float("nan")
+                    reps = []
                 rows.append(
                     {
                         "src": a,
                         "dst": b,
                         "measure": m,
                         "value": value,
+                        "ci_low": lo,
+                        "ci_high": hi,
                         "chance": chance,
                         "note": note,
+                        "replicates": np.asarray(reps, dtype=np.float64),
                     }
                 )
     return rows

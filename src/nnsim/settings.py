@@ -210,6 +210,9 @@ class CompareSettings:
     chance_permutations: int = req(ge=0, le=1000)
     #: Tracks of RSA's seeded subsample (its distance vectors have m(m-1)/2 entries).
     rsa_max_tracks: int = req(ge=3, le=20000)
+    #: Bootstrap replicates of the global measures' CIs (each recomputes the measure on a
+    #: resample of the tracks; 0: none).
+    global_n_boot: int = req(ge=0, le=100000)
 
 
 @dataclass
