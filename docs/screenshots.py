@@ -64,13 +64,17 @@ def listening(out: Path) -> None:
                 pg.click("button[type=submit]")
                 pg.wait_for_selector("form[action='/submit']")
                 # every player shows its clip's length, as a participant sees it
-                pg.wait_for_function(
-                    "[...document.querySelectorAll('audio')].every(a => a.readyState >= 1)"
-                )
+                # (polled from here: the page's CSP, script-src 'self', refuses Playwright's
+                # string functions)
+                for _ in range(200):
+                    if pg.evaluate(
+                        "[...document.querySelectorAll('audio')].every(a => a.readyState >= 1)"
+                    ):
+                        break
+                    pg.wait_for_timeout(100)
                 pg.screenshot(path=str(out / "listening-reference.png"), full_page=True)
                 while pg.locator("form[action='/submit']").count():
-                    pg.check("input[name=skip]")  # skip every reference: nothing rated
-                    pg.click("button[type=submit]")
+                    pg.click("button[value=skip]")  # skip every reference: nothing rated
                     pg.wait_for_load_state("load")
                 pg.screenshot(path=str(out / "listening-demographics.png"), full_page=True)
                 pg.click("button[type=submit]")
