@@ -194,3 +194,49 @@ def test_global_measures_have_a_paired_bootstrap_ci_over_tracks():
     # a related pair's CI lies above an unrelated pair's, and holds its value
     assert by[("x", "y")]["ci_low"] > by[("x", "z")]["ci_high"]
     assert by[("x", "y")]["ci_low"] <= by[("x", "y")]["value"] <= by[("x", "y")]["ci_high"]
+
+
+def test_rank_similarity_in_the_comparison_is_the_slow_per_track_value():
+    from nnsim.similarity import pair_overlap
+
+    rng = np.random.default_rng(5)
+    A = np.stack([rng.permutation(40)[:12] for _ in range(40)])
+    rows = []  # lists without repeats: half of A's (reordered), the rest from outside A's
+    for a in A:
+        keep = rng.permutation(a)[:6]
+        others = rng.permutation(np.setdiff1d(np.arange(40), a))[:6]
+        rows.append(rng.permutation(np.concatenate([keep, others])))
+    B = np.stack(rows)
+    res = pair_overlap(A, B, [3, 7, 12], measures=["overlap", "rank"], rbo_p=None)
+    for c, n in enumerate([3, 7, 12]):
+        np.testing.assert_allclose(res.rank[:, c], slow_rank_similarity(A, B, n), rtol=1e-12)
+    same = pair_overlap(A, A, [12], measures=["rank"], rbo_p=None)
+    np.testing.assert_array_equal(same.rank, 1.0)
+
+
+def test_rank_is_a_measure_of_the_comparison_with_table2_and_cis():
+    from synthetic import comparison_settings, synthetic_spaces
+
+    from nnsim.compare import run_comparison
+    from nnsim.config import compose
+
+    cfg = compose(
+        [
+            "data=jamendo",
+            "cutoffs=[5,10]",
+            "neighbors.k=10",
+            "compare.n_boot=50",
+            "compare.measures=[overlap,rank]",
+        ]
+    )
+    sp = synthetic_spaces(80, seed=2, cf_factors=(8,))
+    res = run_comparison(sp, **comparison_settings(cfg), distance="cosine")
+    cmp = res.comparison
+    i, j = 0, 3
+    a, b = res.tables[cmp.names[i]].indices, res.tables[cmp.names[j]].indices
+    for c, n in enumerate(cmp.cutoffs):
+        want = slow_rank_similarity(a, b, int(n)).mean()
+        assert cmp.values["rank"][i, j, c] == pytest.approx(want, rel=1e-6)
+    mf = res.measure_factors
+    rank = mf[mf["measure"] == "rank"]
+    assert len(rank) and (rank["ci_low"] <= rank["similarity"]).all()

@@ -266,7 +266,7 @@ def measure_factor_table(
 ) -> pd.DataFrame:
     """Table 2 for every measure: does the study's reading survive another measure?
 
-    The list measures (S_n as ``overlap``, and ``rbo``, ``spearman``, ``jaccard`` when asked)
+    The list measures (S_n as ``overlap``, and ``rbo``, ``spearman``, ``jaccard``, ``rank``)
     per cutoff with the paired bootstrap CI of each aggregate; the global measures of
     ``glob`` once (``cutoff`` empty), with the CI from their bootstrap ``replicates``
     (``(src, dst, measure) -> (n_boot,)``, the same resamples for every pair) when there are

@@ -29,7 +29,7 @@ MISSING: Any = "???"
 DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
 #: Measures of the comparison; ``overlap`` is the paper's S_n.
 #: Measures of the top-n lists, per track (bootstrap CIs over tracks).
-LIST_MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman", "jaccard")
+LIST_MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman", "jaccard", "rank")
 #: Measures of two whole spaces (:mod:`nnsim.measures`), with a permutation chance level.
 GLOBAL_MEASURES: tuple[str, ...] = ("cka", "debiased_cka", "procrustes", "rsa", "svcca")
 MEASURES: tuple[str, ...] = LIST_MEASURES + GLOBAL_MEASURES

@@ -19,6 +19,11 @@ Rank-aware variants (options, not the paper's measure):
   lists (the representation-similarity literature's kNN measure); per track it is
   ``s / (2 - s)`` of that track's S_n ``s``, so it ranks tracks as S_n does, but its mean
   (and Table 2) weighs low agreement differently.
+* ``rank`` — rank similarity (Wang et al. 2020, as in the ReSi benchmark): every neighbour in
+  both top-n lists adds ``2 / ((1 + |r_X - r_Y|)(r_X + r_Y))`` (1-based ranks), and the sum
+  is divided by its largest possible value for that many shared neighbours,
+  ``Σ_{k≤s} 1/k``; 1 when the lists agree in order, 0 when they share nothing
+  (:func:`nnsim.measures.rank_similarity` is the same per-track value, plainly written).
 """
 
 from __future__ import annotations
@@ -219,6 +224,39 @@ def _spearman_kernel(
                     out[r, ci] = (sxy - sx * sy / u) / np.sqrt(vx * vy)
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _rank_kernel(
+    A: np.ndarray, B: np.ndarray, cutoffs: np.ndarray, n_items: int, out: np.ndarray
+) -> None:
+    n = A.shape[0]
+    K = cutoffs[cutoffs.shape[0] - 1]
+    harmonic = np.zeros(K + 1)
+    for k in range(1, K + 1):
+        harmonic[k] = harmonic[k - 1] + 1.0 / k
+    n_chunks = min(n, 64)
+    for c in numba.prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        pos_a = np.full(n_items, -1, dtype=np.int32)
+        for r in range(lo, hi):
+            for ci in range(cutoffs.shape[0]):
+                m = cutoffs[ci]
+                for q in range(m):
+                    pos_a[A[r, q]] = q
+                score = 0.0
+                shared = 0
+                for q in range(m):
+                    pa = pos_a[B[r, q]]
+                    if pa >= 0:
+                        ra = pa + 1.0
+                        rb = q + 1.0
+                        score += 2.0 / ((1.0 + abs(ra - rb)) * (ra + rb))
+                        shared += 1
+                for q in range(m):
+                    pos_a[A[r, q]] = -1
+                out[r, ci] = score / harmonic[shared] if shared > 0 else 0.0
+
+
 def _check_table(idx: np.ndarray, K: int, name: str) -> np.ndarray:
     arr = np.asarray(idx)
     if arr.ndim != 2 or arr.dtype.kind not in "iu":
@@ -249,6 +287,8 @@ class PairOverlap:
         Per-track Spearman on the union (when asked).
     jaccard : np.ndarray [shape=(n_tracks, c)] or None
         Per-track kNN Jaccard index (when asked).
+    rank : np.ndarray [shape=(n_tracks, c)] or None
+        Per-track rank similarity (when asked).
     """
 
     cutoffs: np.ndarray
@@ -257,6 +297,7 @@ class PairOverlap:
     rbo: np.ndarray | None = None
     spearman: np.ndarray | None = None
     jaccard: np.ndarray | None = None
+    rank: np.ndarray | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -281,7 +322,7 @@ def pair_overlap(
     cutoffs : sequence of int
         Cutoffs; ``K = max(cutoffs)``.
     measures : sequence of str
-        Any of ``overlap`` (always computed), ``rbo``, ``spearman``.
+        Any of ``overlap`` (always computed), ``rbo``, ``spearman``, ``jaccard``, ``rank``.
     rbo_p : float or None
         RBO persistence in (0, 1) (``compare.rbo_p``); needed only with ``rbo``.
 
@@ -334,6 +375,10 @@ def _pair_overlap(
     if "spearman" in measures:
         spear = np.zeros((a.shape[0], cut.size), dtype=np.float64)
         _spearman_kernel(a, b, cut, n_items, spear)
+    rank = None
+    if "rank" in measures:
+        rank = np.zeros((a.shape[0], cut.size), dtype=np.float64)
+        _rank_kernel(a, b, cut, n_items, rank)
     n = cut.astype(np.float64)
     return PairOverlap(
         cutoffs=cut,
@@ -342,6 +387,7 @@ def _pair_overlap(
         rbo=per_rbo if "rbo" in measures else None,
         spearman=spear,
         jaccard=per_row / (2.0 * n - per_row) if "jaccard" in measures else None,
+        rank=rank,
     )
 
 
@@ -629,6 +675,7 @@ def compare_tables(
                     "rbo": res.rbo,
                     "spearman": res.spearman,
                     "jaccard": res.jaccard,
+                    "rank": res.rank,
                 }[key]
                 assert per is not None
                 per_all[key][s:e, p * c : (p + 1) * c] = per
