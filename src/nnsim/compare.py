@@ -246,7 +246,10 @@ def run_comparison(
             cmp,
             glob,
             compare,
-            replicates={(r["src"], r["dst"], r["measure"]): r["replicates"] for r in global_rows},
+            replicates={
+                (str(r["src"]), str(r["dst"]), str(r["measure"])): np.asarray(r["replicates"])
+                for r in global_rows
+            },
         ),
         ambiguous=pd.DataFrame(amb_rows, columns=["space", "cutoff", "ambiguous_lists", "share"]),
         factors=fac,
@@ -302,10 +305,10 @@ def measure_factor_table(
             for a, b in zip(part["src"], part["dst"], strict=True)
         ]
         boot = None
-        if reps and all(r is not None and len(r) for r in reps):
-            B = len(reps[0])
-            boot = np.ones((m, m, B, 1))
-            for a, b, r in zip(part["src"], part["dst"], reps, strict=True):
+        got = [r for r in reps if r is not None and len(r)]
+        if got and len(got) == len(reps):
+            boot = np.ones((m, m, len(got[0]), 1))
+            for a, b, r in zip(part["src"], part["dst"], got, strict=True):
                 boot[pos[a], pos[b], :, 0] = boot[pos[b], pos[a], :, 0] = r
         f = factor_table(
             M, cmp.names, cmp.meta, [0], compare.variables, boot=boot, ci_level=compare.ci_level
