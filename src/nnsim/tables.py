@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -216,6 +217,28 @@ class TableStore:
                 "(dvc repro compare) for this distance first."
             )
         return np.load(path, mmap_mode="r")
+
+    def shared_ids(self, names: Sequence[str]) -> np.ndarray:
+        """The track ids of the stored tables of ``names``, which must all cover the same tracks.
+
+        Raises
+        ------
+        InputError
+            No names, or two tables over different tracks (rerun the compare stage).
+        """
+        from nnsim.errors import InputError
+
+        ids: np.ndarray | None = None
+        for name in names:
+            t_ids = self.ids(name)
+            if ids is not None and not np.array_equal(ids, t_ids):
+                raise InputError(
+                    f"{self.folder}: the neighbour tables cover different tracks; rerun compare."
+                )
+            ids = t_ids
+        if ids is None:
+            raise InputError(f"{self.folder}: no spaces named; rerun the compare stage.")
+        return ids
 
     def ids(self, name: str) -> np.ndarray:
         """The track ids of the rows of the stored table of ``name``.

@@ -25,6 +25,7 @@ Files
 from __future__ import annotations
 
 import base64
+import html
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -311,11 +312,11 @@ def write_explorer(data: ExplorerData, out: str | Path, *, title: str) -> list[P
         with resources.as_file(assets / name) as src:
             shutil.copyfile(src, out / name)
         written.append(out / name)
-    html = (
+    page = (
         resources.files("nnsim.site")
         .joinpath("assets/explorer.html")
         .read_text(encoding="utf-8")
-        .replace("{{TITLE}}", _html_escape(title))
+        .replace("{{TITLE}}", html.escape(title, quote=True))
         .replace(
             "{{BANNER}}",
             '<p class="banner" role="note"><strong>SYNTHETIC demo.</strong> Generated audio and '
@@ -324,12 +325,6 @@ def write_explorer(data: ExplorerData, out: str | Path, *, title: str) -> list[P
             else "",
         )
     )
-    (out / "explorer.html").write_text(html, encoding="utf-8")
+    (out / "explorer.html").write_text(page, encoding="utf-8")
     written.append(out / "explorer.html")
     return written
-
-
-def _html_escape(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=True)

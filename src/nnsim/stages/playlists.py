@@ -82,16 +82,8 @@ def run(cfg: Settings, args: argparse.Namespace) -> None:
     else:
         chosen = most_dissimilar(S, names, min(int(lcfg.k), len(names)))
     store = TableStore(Path(cfg.paths.neighbors_dir) / d, d)
-    tables, ids = {}, None
-    for name in chosen:
-        tables[name] = store.indices(name)
-        t_ids = store.ids(name)
-        if ids is not None and not np.array_equal(ids, t_ids):
-            raise InputError(
-                f"{store.folder}: the neighbour tables cover different tracks; rerun compare."
-            )
-        ids = t_ids
-    assert ids is not None
+    tables = {name: store.indices(name) for name in chosen}
+    ids = store.shared_ids(chosen)
     if lcfg.references:
         where = {t: i for i, t in enumerate(ids)}
         missing = [t for t in lcfg.references if t not in where]

@@ -228,19 +228,11 @@ def explorer_data(cfg: Settings) -> ExplorerData:
                 f"({preview(names)}); fix conf/site/."
             )
         names = [n for n in names if n in ecfg.spaces]
-    ids = None
-    indices, distances = {}, {}
-    for name in names:
-        t_ids = store.ids(name)
-        if ids is not None and not np.array_equal(ids, t_ids):
-            raise InputError(
-                f"{store.folder}: the neighbour tables cover different tracks; rerun compare."
-            )
-        ids = t_ids
-        indices[name] = np.asarray(store.indices(name)[:, : ecfg.k])
-        distances[name] = np.asarray(store.distances(name)[:, : ecfg.k])
-    if ids is None:
+    if not names:
         raise InputError(f"{sim_csv} names no spaces; rerun the compare stage.")
+    ids = store.shared_ids(names)
+    indices = {n: np.asarray(store.indices(n)[:, : ecfg.k]) for n in names}
+    distances = {n: np.asarray(store.distances(n)[:, : ecfg.k]) for n in names}
     order = {m: i for i, m in enumerate(("tsne", "umap", "pca"))}
     maps: list[ExplorerMap] = []
     for name in names:

@@ -334,10 +334,9 @@
       v.canvas.setAttribute("aria-label", `Map ${side + 1}: ${meta.labels[v.space]}, ${m ? m.label : ""}; ${N} tracks coloured by ${by}. The table "Tracks by agreement" lists them.`);
     });
   }
-  views.forEach((v, side) => v.select.addEventListener("change", async () => {
+  views.forEach((v) => v.select.addEventListener("change", async () => {
     const m = mapsOf(v.space).find((o) => o.key === v.select.value);
     v.setMap(m.key, (await mapData(m.index)).coords); v.view = { x: 0, y: 0, s: 1 }; v.draw(); describeMaps(); toHash();
-    if (side < 0) throw new Error("unreachable");
   }));
   function disagreeTable() {
     const body = $("#disagree tbody"); body.replaceChildren();
