@@ -11,6 +11,8 @@ TF_PINS := tensorflow-cpu==2.21.0 protobuf==7.36.2 numpy==2.4.6
 # Stages are `python -m nnsim.stages.*`: run them with this project's environment first on PATH.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 OVERRIDES ?=
+# make test TEST_WORKERS=1: the suite in one process (default: two pytest-xdist workers)
+TEST_WORKERS ?= 2
 # make ui PORT=5001 / make listen PORT=8766 (default: the port in conf/)
 PORT ?=
 PORT_ARG := $(if $(PORT),--port $(PORT),)
@@ -51,7 +53,7 @@ test: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(RUN) python -m nnsim.stages.params --check
-	$(RUN) python -m pytest
+	$(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
