@@ -187,3 +187,73 @@ def slow_kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
             else:
                 disc += 1
     return (conc - disc) / np.sqrt((conc + disc + tx) * (conc + disc + ty))
+
+
+def slow_second_order_cosine(X: np.ndarray, Y: np.ndarray, A, B, n: int) -> np.ndarray:
+    """Per track: cosine of the two spaces' cosine similarities to the union of its lists."""
+
+    def cos(u, v):
+        return float(u @ v) / (np.sqrt(float(u @ u)) * np.sqrt(float(v @ v)))
+
+    out = []
+    for i in range(X.shape[0]):
+        union = sorted(set(A[i][:n]) | set(B[i][:n]))
+        sx = np.array([cos(X[i], X[j]) for j in union])
+        sy = np.array([cos(Y[i], Y[j]) for j in union])
+        out.append(cos(sx, sy))
+    return np.array(out)
+
+
+def slow_cknna(X: np.ndarray, Y: np.ndarray, n: int, distance: str) -> float:
+    """CKNNA from the N x N centred Gram matrices H K H and explicit neighbour masks."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if distance == "cosine":
+        X = X / np.linalg.norm(X, axis=1, keepdims=True)
+        Y = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    N = X.shape[0]
+    H = np.eye(N) - np.ones((N, N)) / N
+    K, L = H @ (X @ X.T) @ H, H @ (Y @ Y.T) @ H
+    lx, _ = slow_neighbors(X, n, distance)
+    ly, _ = slow_neighbors(Y, n, distance)
+    mx, my = np.zeros((N, N)), np.zeros((N, N))
+    for i in range(N):
+        for j in lx[i]:
+            mx[i, j] = 1.0
+        for j in ly[i]:
+            my[i, j] = 1.0
+    num = (mx * my * K * L).sum()
+    return float(num / np.sqrt((mx * K * K).sum() * (my * L * L).sum()))
+
+
+def slow_secondary(X: np.ndarray, method: str, k: int, distance: str):
+    """Secondary distances of every pair (self excluded: inf) from the full distance matrix:
+    CSLS with r_i over the k nearest, or Gaussian mutual proximity with each track's mean and
+    standard deviation over all its distances."""
+    from scipy.stats import norm
+
+    X = np.asarray(X, dtype=np.float64)
+    N = X.shape[0]
+    D = np.zeros((N, N))
+    for i in range(N):
+        for j in range(N):
+            if distance == "cosine":
+                D[i, j] = 1 - X[i] @ X[j] / (np.linalg.norm(X[i]) * np.linalg.norm(X[j]))
+            else:
+                D[i, j] = np.linalg.norm(X[i] - X[j])
+    off = ~np.eye(N, dtype=bool)
+    S = np.full((N, N), np.inf)
+    if method == "csls":
+        r = np.array([np.sort(D[i][off[i]])[:k].mean() for i in range(N)])
+        for i in range(N):
+            for j in range(N):
+                if i != j:
+                    S[i, j] = 2 * D[i, j] - r[i] - r[j]
+    else:
+        mu = np.array([D[i][off[i]].mean() for i in range(N)])
+        sd = np.array([D[i][off[i]].std() for i in range(N)])
+        for i in range(N):
+            for j in range(N):
+                if i != j:
+                    S[i, j] = 1 - norm.sf(D[i, j], mu[i], sd[i]) * norm.sf(D[i, j], mu[j], sd[j])
+    return S

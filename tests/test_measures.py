@@ -151,6 +151,7 @@ def test_global_table_states_why_a_measure_is_undefined_and_goes_on():
         seed=0,
         n_boot=0,
         ci_level=0.95,
+        exact_below=10**9,
     )
     by = {(r["src"], r["dst"], r["measure"]): r for r in rows}
     assert len(rows) == 3 * 3
@@ -178,6 +179,7 @@ def test_global_measures_have_a_paired_bootstrap_ci_over_tracks():
         seed=3,
         n_boot=150,
         ci_level=0.9,
+        exact_below=10**9,
     )
     W = bootstrap_weights(150, 150, 3)  # the code base's one bootstrap, as row indices
     for r in rows:

@@ -137,6 +137,7 @@ def test_report_and_cli_write_the_same_files(spaces, tmp_path):
             seed=c.seed,
             n_boot=c.global_n_boot,
             ci_level=c.ci_level,
+            exact_below=c.global_exact_below,
         )
     }
     for row in mf[mf["measure"] == "cka"].itertuples():

@@ -18,11 +18,17 @@ import pandas as pd
 
 from nnsim.errors import NnsimError
 from nnsim.factors import factor_table
-from nnsim.measures import global_table
+from nnsim.measures import global_table, hubness_reduced, list_chance, vector_comparison
 from nnsim.search import DaskRun, neighbor_table
 from nnsim.search.audit import approximation_report
 from nnsim.search.exact import ambiguous_cutoffs, check_distance
-from nnsim.settings import GLOBAL_MEASURES, LIST_MEASURES, CompareSettings, NeighborsSettings
+from nnsim.settings import (
+    GLOBAL_MEASURES,
+    LIST_MEASURES,
+    VECTOR_MEASURES,
+    CompareSettings,
+    NeighborsSettings,
+)
 from nnsim.similarity import Comparison, check_bootstrap_memory, compare_tables
 from nnsim.spaces import PreparedSpaces, Space, prepare_spaces
 from nnsim.tables import NeighborTable, TableStore
@@ -42,7 +48,8 @@ class CompareResult:
         The aligned spaces that were compared and what preparing them removed.
     tables : dict of str to NeighborTable
         Neighbour tables per space (width ``k + 1`` when the tracks allow it: the extra
-        column decides whether the cutoff ``k`` is ambiguous).
+        column decides whether the cutoff ``k`` is ambiguous; wider with a hubness
+        reduction: its candidates).
     ambiguous : pandas.DataFrame
         ``space, cutoff, ambiguous_lists, share`` (lists whose n-th and (n+1)-th
         neighbours are within ``ambiguity_rtol``).
@@ -62,6 +69,9 @@ class CompareResult:
     sn_errors : pandas.DataFrame or None
         Pairs with an approximate space: ``src, dst, cutoff, sn_error, sn_error_low,
         sn_error_high`` (approximate minus exact S_n on the same sample, with a CI).
+    reduced : dict of str to NeighborTable or None
+        With ``compare.hubness_reduction``: the tables re-ranked by secondary distances
+        (``secondary`` names the reduction), on which every measure of the lists was computed.
     """
 
     comparison: Comparison
@@ -75,6 +85,7 @@ class CompareResult:
     sn_errors: pd.DataFrame | None = None
     global_measures: pd.DataFrame | None = None
     measure_factors: pd.DataFrame | None = None
+    reduced: dict[str, NeighborTable] | None = None
 
     @property
     def n_tracks(self) -> int:
@@ -151,6 +162,10 @@ def run_comparison(
     if k >= n:
         log.warning("neighbors.k lowered to %d: only %d tracks", n - 1, n)
     width = min(k + 1, n - 1)  # one more column: is the cutoff k ambiguous?
+    reduction = compare.hubness_reduction
+    if reduction != "none":  # the candidates that the secondary distances re-rank
+        cand = int(np.ceil(compare.hubness_candidates * cut[-1]))
+        width = min(max(width, cand, compare.hubness_k), n - 1)
     tables: dict[str, NeighborTable] = {}
     reused: list[str] = []
     amb_rows = []
@@ -202,10 +217,27 @@ def run_comparison(
         if any(not t.certificate.exact for t in tables.values())
         else (None, None)
     )
+    reduced = None
+    if reduction != "none":
+        reduced = {
+            name: NeighborTable(
+                *hubness_reduced(t.indices, t.distances, reduction, k=compare.hubness_k),
+                certificate=t.certificate,
+                secondary=reduction,
+            )
+            for name, t in tables.items()
+        }
+        log.info(
+            "hubness reduction %s: every track's %d candidates re-ranked by secondary distances",
+            reduction,
+            width,
+        )
+    ranked = reduced if reduced is not None else tables
+    list_measures = [m for m in compare.measures if m in LIST_MEASURES]
     cmp = compare_tables(
-        {name: t.indices for name, t in tables.items()},
+        {name: t.indices for name, t in ranked.items()},
         cut,
-        measures=[m for m in compare.measures if m in LIST_MEASURES],
+        measures=list_measures,
         rbo_p=compare.rbo_p,
         n_boot=compare.n_boot,
         ci_level=compare.ci_level,
@@ -214,6 +246,35 @@ def run_comparison(
         show_progress=show_progress,
     )
     check_finite(cmp)
+    cmp.chance_of.update(
+        list_chance(
+            {name: t.indices for name, t in ranked.items()},
+            cut,
+            [m for m in list_measures if m in ("rbo", "spearman", "rank")],
+            rbo_p=compare.rbo_p,
+            n_permutations=compare.chance_permutations,
+            seed=compare.seed,
+        )
+    )
+    vector = [m for m in compare.measures if m in VECTOR_MEASURES]
+    if vector:
+        vc = vector_comparison(
+            {sp.name: sp.X for sp in prep.spaces},
+            {name: t.indices for name, t in ranked.items()},
+            cut,
+            vector,
+            distance=distance,
+            n_boot=compare.n_boot,
+            ci_level=compare.ci_level,
+            seed=compare.seed,
+            n_permutations=compare.chance_permutations,
+        )
+        cmp.values.update(vc.values)
+        cmp.ci_low.update(vc.ci_low)
+        cmp.ci_high.update(vc.ci_high)
+        cmp.boots.update(vc.boots)
+        cmp.chance_of.update(vc.chance)
+        cmp.notes.update({k: v for k, v in vc.notes.items() if v})
     fac = factor_table(
         cmp.similarity,
         cmp.names,
@@ -235,6 +296,7 @@ def run_comparison(
         seed=compare.seed,
         n_boot=compare.global_n_boot,
         ci_level=compare.ci_level,
+        exact_below=compare.global_exact_below,
     )
     glob = pd.DataFrame(global_rows, columns=list(GLOBAL_COLUMNS))
     return CompareResult(
@@ -257,6 +319,7 @@ def run_comparison(
         reused=reused,
         recall=recall,
         sn_errors=sn_errors,
+        reduced=reduced,
     )
 
 
@@ -282,6 +345,8 @@ def measure_factor_table(
     """
     parts = []
     for key, values in cmp.values.items():
+        if cmp.notes.get(key):  # undefined for a pair: its reason is in similarity.csv
+            continue
         f = factor_table(
             values,
             cmp.names,
@@ -379,6 +444,8 @@ def _stored_table(
 def check_finite(cmp: Comparison) -> None:
     """Any non-finite score is an error naming the pair (never a number in a table)."""
     for key, vals in cmp.values.items():
+        if cmp.notes.get(key):  # NaN where a note says why
+            continue
         bad = np.argwhere(~np.isfinite(vals))
         if bad.size:
             i, j, _ = bad[0]

@@ -5,16 +5,30 @@ neighbour tables ``(N, K)`` of the engine).  A measure that is undefined for the
 a constant space, SVCCA with more dimensions than tracks) raises :class:`MeasureUndefined`
 with the reason, so that a caller can record it instead of a NaN and go on with the others.
 
+The neighbourhood measures that read the vectors as well as the lists (second-order cosine,
+CKNNA) visit only the ``N x n`` pairs of the tables; hubness reduction (CSLS, mutual
+proximity) re-ranks each track's candidates by secondary distances.
+
 Global measures never form N x N matrices: CKA, its debiased form and Procrustes work on the
 d x d cross-products (O(N d^2)); RSA compares pairwise distances on a seeded subsample.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numba
 import numpy as np
 
 from nnsim.errors import NnsimError
-from nnsim.similarity import iter_bootstrap_weights, pair_overlap, percentile_ci
+from nnsim.similarity import (
+    TABLE_BLOCK_MB,
+    bootstrap_means,
+    iter_bootstrap_weights,
+    pair_overlap,
+    percentile_ci,
+)
 
 
 class MeasureUndefined(NnsimError, ValueError):
@@ -339,8 +353,14 @@ def global_table(
     seed: int,
     n_boot: int,
     ci_level: float,
+    exact_below: int,
 ) -> list[dict[str, object]]:
     """Every global measure of every pair of spaces, with its bootstrap CI and chance level.
+
+    Below ``exact_below`` tracks (``compare.global_exact_below``) every replicate recomputes
+    the measure, as described here; from there on the CIs come from the linearised bootstrap
+    of :func:`linear_global_rows` (the same resamples, ``O(N d1 d2)`` per pair once instead of
+    once per replicate).
 
     The CI is the percentile interval of the measure over ``n_boot`` resamples of the tracks
     (with replacement, the same resamples for every pair: the code base's one bootstrap,
@@ -349,9 +369,11 @@ def global_table(
     may lie below its own interval (the debiased CKA does not have that bias).
 
     The chance level of a pair is the mean of the measure between the first space and a
-    row-permuted copy of the second over ``n_permutations`` seeded permutations (unrelated
-    spaces with the same marginals); a measure undefined for the data gets its reason in
-    ``note`` instead of a number.
+    row-permuted copy of the second (unrelated spaces with the same marginals): over every
+    permutation for CKA (:func:`cka_chance`), the debiased CKA (0: unbiased HSIC) and RSA (0:
+    a relabelling pairs each pair of tracks with a uniformly drawn other pair), over
+    ``n_permutations`` seeded permutations for Procrustes and SVCCA; a measure undefined for
+    the data gets its reason in ``note`` instead of a number.
 
     Parameters
     ----------
@@ -377,9 +399,19 @@ def global_table(
     """
     names = list(spaces)
     rows: list[dict[str, object]] = []
-    rng = np.random.default_rng(seed)
     N = next(iter(spaces.values())).shape[0] if spaces else 0
-    perms = [rng.permutation(N) for _ in range(n_permutations)]
+    if N >= exact_below:
+        return linear_global_rows(
+            spaces,
+            measures,
+            distance=distance,
+            n_permutations=n_permutations,
+            max_tracks=max_tracks,
+            seed=seed,
+            n_boot=n_boot,
+            ci_level=ci_level,
+        )
+    perms = permutations(N, n_permutations, seed)
     resamples = [
         np.repeat(np.arange(N), w.astype(np.int64))
         for W in (iter_bootstrap_weights(N, n_boot, seed, max_mb=64) if N and n_boot else [])
@@ -394,11 +426,16 @@ def global_table(
             for m in measures:
                 try:
                     value = measure(m, spaces[a], spaces[b])
-                    chance = (
-                        float(np.mean([measure(m, spaces[a], spaces[b][p]) for p in perms]))
-                        if perms
-                        else float("nan")
-                    )
+                    if m == "cka":
+                        chance = cka_chance(spaces[a], spaces[b])
+                    elif m in ("debiased_cka", "rsa"):
+                        chance = 0.0  # exact means over every permutation (see above)
+                    elif perms:
+                        chance = float(
+                            np.mean([measure(m, spaces[a], spaces[b][p]) for p in perms])
+                        )
+                    else:
+                        chance = float("nan")
                     reps = [measure(m, spaces[a][r], spaces[b][r]) for r in resamples]
                     lo, hi = (
                         (float(v) for v in percentile_ci(np.asarray(reps), ci_level))
@@ -423,4 +460,803 @@ def global_table(
                         "replicates": np.asarray(reps, dtype=np.float64),
                     }
                 )
+    return rows
+
+
+def permuted_table(table: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """The neighbour table of the row-permuted space ``X[perm]``, from the table of ``X``.
+
+    Row ``i`` of the permuted space is row ``perm[i]`` of ``X``; its neighbours are those of
+    ``perm[i]``, renamed to their rows in the permuted space.  No new search is needed for a
+    permutation chance level of a list measure.
+
+    Parameters
+    ----------
+    table : np.ndarray [shape=(N, K), dtype=int]
+    perm : np.ndarray [shape=(N,), dtype=int]
+
+    Returns
+    -------
+    np.ndarray [shape=(N, K)], the dtype of ``table``
+    """
+    perm = np.asarray(perm)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(perm.size)
+    return inv[np.asarray(table)[perm]].astype(np.asarray(table).dtype, copy=False)
+
+
+def permutations(n_tracks: int, n_permutations: int, seed: int) -> list[np.ndarray]:
+    """The seeded row permutations of every chance level (the same for every measure)."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(n_tracks) for _ in range(n_permutations)]
+
+
+def list_chance(
+    tables: Mapping[str, np.ndarray],
+    cutoffs: np.ndarray,
+    measures: Sequence[str],
+    *,
+    rbo_p: float,
+    n_permutations: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Permutation chance level of list measures for every pair of tables.
+
+    The mean of the measure between the first table and the table of a row-permuted copy of
+    the second space (:func:`permuted_table`) over ``n_permutations`` seeded permutations.
+    S_n and the kNN Jaccard index have closed forms (:func:`nnsim.similarity.chance_level`);
+    this is for the ones that have none (``rbo``, ``spearman``, ``rank``).
+
+    Returns
+    -------
+    dict of str to np.ndarray [shape=(m, m, c)]
+        Per measure; the diagonal is the value of a space with itself under permutation.
+    """
+    names = list(tables)
+    m, c = len(names), len(cutoffs)
+    out = {k: np.full((m, m, c), np.nan) for k in measures}
+    if not measures or not names or n_permutations < 1:
+        return out
+    N = int(np.shape(tables[names[0]])[0])
+    perms = permutations(N, n_permutations, seed)
+    K = int(cutoffs[-1])
+    for i, a in enumerate(names):
+        A = np.ascontiguousarray(np.asarray(tables[a])[:, :K])
+        for j, b in enumerate(names):
+            if j <= i:
+                continue
+            B = np.asarray(tables[b])[:, :K]
+            sums = {k: np.zeros(c) for k in measures}
+            for p in perms:
+                res = pair_overlap(
+                    A, permuted_table(B, p), cutoffs, measures=list(measures), rbo_p=rbo_p
+                )
+                for k in measures:
+                    sums[k] += np.asarray(getattr(res, k)).mean(axis=0)
+            for k in measures:
+                out[k][i, j] = out[k][j, i] = sums[k] / len(perms)
+    return out
+
+
+def _unit_rows(A: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(A, axis=1, keepdims=True)
+    return A / np.where(norms > 0, norms, 1.0)
+
+
+@numba.njit(cache=True, parallel=True)
+def _own_dots(Xr, A):  # pragma: no cover - numba
+    """``Xr_i . Xr_j`` for every track ``i`` and every ``j`` in its own list."""
+    N, K = A.shape
+    d = Xr.shape[1]
+    out = np.empty((N, K))
+    for i in numba.prange(N):
+        for r in range(K):
+            j = A[i, r]
+            g = 0.0
+            for t in range(d):
+                g += Xr[i, t] * Xr[j, t]
+            out[i, r] = g
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _vector_kernel(
+    Xr, nx, mx, cx, Yr, ny, my, cy, A, B, ownA, ownB, cut, so2, num, dx, dy
+):  # pragma: no cover - numba
+    # From one raw dot g = r_i . r_j per space and pair of tracks: the cosine g / (|r_i| |r_j|)
+    # and the centred kernel g - mu.r_i - mu.r_j + mu.mu (mu: the mean row).  Own lists' dots
+    # come precomputed (ownA: X on A's lists, ownB: Y on B's); only the cross ones are new.
+    N, K = A.shape
+    dxr, dyr = Xr.shape[1], Yr.shape[1]
+    chunks = min(N, 64)
+    for ch in numba.prange(chunks):
+        rank = np.full(N, K, dtype=np.int64)
+        axs = np.empty(K)
+        ays = np.empty(K)
+        axc = np.empty(K)
+        ayc = np.empty(K)
+        bxs = np.empty(K)
+        bys = np.empty(K)
+        byc = np.empty(K)
+        for i in range(ch * N // chunks, (ch + 1) * N // chunks):
+            for r in range(K):
+                j = A[i, r]
+                rank[j] = r
+                gx = ownA[i, r]
+                gy = 0.0
+                for t in range(dyr):
+                    gy += Yr[i, t] * Yr[j, t]
+                qx, qy = nx[i] * nx[j], ny[i] * ny[j]
+                axs[r] = gx / qx if qx > 0.0 else 0.0
+                ays[r] = gy / qy if qy > 0.0 else 0.0
+                axc[r] = gx - mx[i] - mx[j] + cx
+                ayc[r] = gy - my[i] - my[j] + cy
+                j = B[i, r]
+                gy = ownB[i, r]
+                gx = 0.0
+                for t in range(dxr):
+                    gx += Xr[i, t] * Xr[j, t]
+                qx, qy = nx[i] * nx[j], ny[i] * ny[j]
+                bxs[r] = gx / qx if qx > 0.0 else 0.0
+                bys[r] = gy / qy if qy > 0.0 else 0.0
+                byc[r] = gy - my[i] - my[j] + cy
+            for c in range(cut.size):
+                n = cut[c]
+                sxy = 0.0
+                sxx = 0.0
+                syy = 0.0
+                nm = 0.0
+                sdx = 0.0
+                sdy = 0.0
+                for r in range(n):
+                    sxy += axs[r] * ays[r]
+                    sxx += axs[r] * axs[r]
+                    syy += ays[r] * ays[r]
+                    sdx += axc[r] * axc[r]
+                    sdy += byc[r] * byc[r]
+                    q = rank[B[i, r]]
+                    if q < n:  # in both top-n lists
+                        nm += axc[q] * ayc[q]
+                    else:  # in the second list only: the union's other members
+                        sxy += bxs[r] * bys[r]
+                        sxx += bxs[r] * bxs[r]
+                        syy += bys[r] * bys[r]
+                so2[i, c] = sxy / np.sqrt(sxx * syy) if sxx > 0.0 and syy > 0.0 else 0.0
+                num[i, c] = nm
+                dx[i, c] = sdx
+                dy[i, c] = sdy
+            for r in range(K):
+                rank[A[i, r]] = K
+
+
+@dataclass
+class _VectorSpace:
+    """What the vector measures read of one space: raw rows as its lists see them (unit rows
+    under cosine), their norms, ``mu . r_i`` and ``mu . mu``, its table and its own dots."""
+
+    R: np.ndarray
+    norms: np.ndarray
+    m: np.ndarray
+    c: float
+    table: np.ndarray
+    own: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray, table: np.ndarray, K: int, distance: str) -> _VectorSpace:
+        Xf = np.asarray(X, dtype=np.float64)
+        R = np.ascontiguousarray(_unit_rows(Xf) if distance == "cosine" else Xf)
+        mu = R.mean(axis=0)
+        t = np.ascontiguousarray(np.asarray(table)[:, :K], dtype=np.int64)
+        return cls(R, np.linalg.norm(R, axis=1), R @ mu, float(mu @ mu), t, _own_dots(R, t))
+
+    def permuted(self, perm: np.ndarray) -> _VectorSpace:
+        """The same space with its rows permuted (its table renamed, no new dots)."""
+        return _VectorSpace(
+            np.ascontiguousarray(self.R[perm]),
+            self.norms[perm],
+            self.m[perm],
+            self.c,
+            np.ascontiguousarray(permuted_table(self.table, perm)),
+            np.ascontiguousarray(self.own[perm]),
+        )
+
+
+def _terms(x: _VectorSpace, y: _VectorSpace, cutoffs: np.ndarray) -> VectorTerms:
+    N, c = x.R.shape[0], len(cutoffs)
+    out = [np.zeros((N, c)) for _ in range(4)]
+    _vector_kernel(
+        x.R, x.norms, x.m, x.c, y.R, y.norms, y.m, y.c, x.table, y.table, x.own, y.own,
+        np.asarray(cutoffs, dtype=np.int64), *out,
+    )  # fmt: skip
+    return VectorTerms(*out)
+
+
+@dataclass
+class VectorTerms:
+    """Per-track terms of the vector neighbourhood measures of one pair of spaces.
+
+    Attributes
+    ----------
+    second_order : np.ndarray [shape=(N, c)]
+        Per-track second-order cosine similarity at each cutoff.
+    num, dx, dy : np.ndarray [shape=(N, c)]
+        CKNNA's per-track sums: ``sum_{j in both lists} Kc_ij Lc_ij``,
+        ``sum_{j in L_X(i)} Kc_ij^2`` and ``sum_{j in L_Y(i)} Lc_ij^2``.
+    """
+
+    second_order: np.ndarray
+    num: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+
+    def cknna(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """CKNNA at each cutoff, or its bootstrap replicates for ``weights (n_boot, N)``.
+
+        Cutoffs where a space has no centred kernel left on its lists are NaN (a constant
+        space; the caller records why).
+        """
+        if weights is None:
+            num, dx, dy = self.num.sum(axis=0), self.dx.sum(axis=0), self.dy.sum(axis=0)
+        else:
+            num, dx, dy = (bootstrap_means(t, weights) for t in (self.num, self.dx, self.dy))
+        den = np.sqrt(dx * dy)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def vector_terms(
+    X: np.ndarray,
+    Y: np.ndarray,
+    A: np.ndarray,
+    B: np.ndarray,
+    cutoffs: np.ndarray,
+    *,
+    distance: str,
+) -> VectorTerms:
+    """Per-track second-order cosine similarity and CKNNA terms of two spaces and their tables.
+
+    **Second-order cosine similarity** (Hamilton, Leskovec & Jurafsky, EMNLP 2016; ReSi's
+    "2nd-cos"): for track ``i`` and the union ``U = L_X(i) ∪ L_Y(i)`` of its top-``n`` lists,
+    the cosine between ``(cos_X(i, j))_{j in U}`` and ``(cos_Y(i, j))_{j in U}``; 1 when the
+    two spaces give every track the same similarities to its neighbours.  It uses cosine
+    similarities of the vectors whatever the comparison's distance (its definition).
+
+    **CKNNA** (centred kernel nearest-neighbour alignment; Huh, Cheung, Wang & Isola, ICML
+    2024, Sec. 2 and App. A): CKA restricted to mutual neighbours,
+    ``sum_{M_XY} Kc_ij Lc_ij / sqrt(sum_{M_X} Kc_ij^2 sum_{M_Y} Lc_ij^2)``
+    with the centred linear kernels ``Kc = Xc Xc^T`` (``Xc``: column-centred vectors, unit rows
+    first when the distance is cosine, as the lists see them), ``M_X`` the pairs with
+    ``j in L_X(i)``, and ``M_XY`` those with ``j`` in both lists.  1 for identical spaces.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(N, d1)]
+    Y : np.ndarray [shape=(N, d2)]
+    A, B : np.ndarray [shape=(N, >= K), dtype=int]
+        Neighbour tables of ``X`` and ``Y`` (self excluded), ``K = max(cutoffs)``.
+    cutoffs : np.ndarray [shape=(c,)]
+    distance : {"cosine", "euclidean"}
+
+    Returns
+    -------
+    VectorTerms
+    """
+    K = int(cutoffs[-1])
+    x = _VectorSpace.of(X, A, K, distance)
+    y = _VectorSpace.of(Y, B, K, distance)
+    return _terms(x, y, np.asarray(cutoffs))
+
+
+@dataclass
+class VectorComparison:
+    """The vector neighbourhood measures of every pair, shaped like
+    :class:`nnsim.similarity.Comparison` (``(m, m, c)`` values, bounds and chance levels,
+    ``(m, m, n_boot, c)`` replicates) so that the comparison's tables, aggregates and
+    figures take them like the list measures.  ``notes[measure][(i, j)]`` says why a pair
+    has no value (NaN there)."""
+
+    values: dict[str, np.ndarray]
+    ci_low: dict[str, np.ndarray]
+    ci_high: dict[str, np.ndarray]
+    boots: dict[str, np.ndarray]
+    chance: dict[str, np.ndarray]
+    notes: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)
+
+
+def vector_comparison(
+    spaces: Mapping[str, np.ndarray],
+    tables: Mapping[str, np.ndarray],
+    cutoffs: np.ndarray,
+    measures: Sequence[str],
+    *,
+    distance: str,
+    n_boot: int,
+    ci_level: float,
+    seed: int,
+    n_permutations: int,
+) -> VectorComparison:
+    """Second-order cosine and CKNNA (:func:`vector_terms`) of every pair of spaces.
+
+    The CIs come from the code base's one bootstrap (:func:`nnsim.similarity.
+    iter_bootstrap_weights` with the comparison's seed: the same resamples as S_n, so the
+    aggregates' CIs stay paired); second-order cosine is a mean over tracks, CKNNA a ratio of
+    sums over tracks (both recomputed on every resample).  The chance level is the mean over
+    ``n_permutations`` seeded row permutations of the second space (its vectors and its
+    table, :func:`permuted_table`).
+
+    Parameters
+    ----------
+    spaces : mapping of str to np.ndarray [shape=(N, d)]
+    tables : mapping of str to np.ndarray [shape=(N, >= K)]
+        The same names, in the same order.
+    cutoffs : np.ndarray [shape=(c,)]
+    measures : sequence of {"second_order_cosine", "cknna"}
+    distance : {"cosine", "euclidean"}
+    n_boot : int
+    ci_level : float
+    seed : int
+    n_permutations : int
+
+    Returns
+    -------
+    VectorComparison
+    """
+    names = list(spaces)
+    m, c = len(names), len(cutoffs)
+    N = int(np.shape(spaces[names[0]])[0]) if names else 0
+    values = {k: np.ones((m, m, c)) for k in measures}
+    lows = {k: np.ones((m, m, c)) for k in measures}
+    highs = {k: np.ones((m, m, c)) for k in measures}
+    boots = {k: np.ones((m, m, n_boot, c)) for k in measures} if n_boot > 0 else {}
+    chance = {k: np.full((m, m, c), np.nan) for k in measures}
+    notes: dict[str, dict[tuple[int, int], str]] = {k: {} for k in measures}
+    perms = permutations(N, n_permutations, seed)
+    K = int(cutoffs[-1])
+    cut = np.asarray(cutoffs)
+    prepared = {n: _VectorSpace.of(spaces[n], tables[n], K, distance) for n in names}
+
+    def pair_values(t: VectorTerms) -> dict[str, np.ndarray]:
+        return {"second_order_cosine": t.second_order.mean(axis=0), "cknna": t.cknna()}
+
+    for i, a in enumerate(names):
+        for j in range(i + 1, m):
+            b = names[j]
+            terms = _terms(prepared[a], prepared[b], cut)
+            got = pair_values(terms)
+            null = [pair_values(_terms(prepared[a], prepared[b].permuted(p), cut)) for p in perms]
+            reps: dict[str, list[np.ndarray]] = {k: [] for k in measures}
+            if n_boot > 0:
+                for W in iter_bootstrap_weights(N, n_boot, seed, max_mb=TABLE_BLOCK_MB):
+                    if "second_order_cosine" in measures:
+                        reps["second_order_cosine"].append(bootstrap_means(terms.second_order, W))
+                    if "cknna" in measures:
+                        reps["cknna"].append(terms.cknna(W))
+            for k in measures:
+                v = got[k]
+                values[k][i, j] = values[k][j, i] = v
+                if null:
+                    chance[k][i, j] = chance[k][j, i] = np.mean([n[k] for n in null], axis=0)
+                if not np.isfinite(v).all():
+                    notes[k][(i, j)] = (
+                        f"{k}: a space has no variance on its neighbour lists (constant "
+                        f"vectors), so {a} vs {b} has no value"
+                    )
+                    lows[k][i, j] = lows[k][j, i] = highs[k][i, j] = highs[k][j, i] = np.nan
+                    if n_boot > 0:
+                        boots[k][i, j] = boots[k][j, i] = np.nan
+                    continue
+                if n_boot > 0:
+                    R = np.concatenate(reps[k])
+                    lo, hi = percentile_ci(R, ci_level)
+                    boots[k][i, j] = boots[k][j, i] = R
+                else:
+                    lo, hi = v, v
+                lows[k][i, j] = lows[k][j, i] = lo
+                highs[k][i, j] = highs[k][j, i] = hi
+    return VectorComparison(values, lows, highs, boots, chance, notes)
+
+
+def hubness_reduced(
+    indices: np.ndarray, distances: np.ndarray, method: str, *, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank each track's candidates by secondary distances that reduce hubness.
+
+    ``csls`` (cross-domain similarity local scaling; Conneau et al., ICLR 2018, Eq. 6, within
+    one space): ``d'_ij = 2 d_ij - r_i - r_j`` with ``r_i`` the mean distance of track ``i``
+    to its ``k`` nearest neighbours (for cosine distance ``d'`` is exactly minus the CSLS
+    score).  ``mutual_proximity`` (Schnitzer, Flexer, Schedl & Widmer, JMLR 2012,
+    Gaussian variant under independence): ``MP_ij = 1 - SF_i(d_ij) SF_j(d_ij)`` with ``SF_i``
+    the survival function of a normal law fitted to track ``i``'s candidate distances (as
+    scikit-hubness does on a neighbour graph).
+
+    Only the candidates in each row are re-ranked (exact secondary distances, approximate
+    lists: a track outside a row's candidates cannot enter it), so the table should be wider
+    than the largest cutoff (``compare.hubness_candidates``).  Ties go to the smaller index.
+
+    Parameters
+    ----------
+    indices : np.ndarray [shape=(N, K), dtype=int]
+        Candidates per track, nearest first (self excluded).
+    distances : np.ndarray [shape=(N, K)]
+        Their primary distances.
+    method : {"csls", "mutual_proximity"}
+    k : int
+        CSLS's neighbourhood (at most ``K``).
+
+    Returns
+    -------
+    indices, distances : np.ndarray [shape=(N, K)]
+        Re-ranked indices (the dtype of ``indices``) and their secondary distances (float32,
+        non-decreasing along each row).
+    """
+    idx = np.asarray(indices)
+    d = np.asarray(distances, dtype=np.float64)
+    if method == "csls":
+        if not 1 <= k <= idx.shape[1]:
+            raise MeasureUndefined(
+                f"CSLS: compare.hubness_k={k} needs between 1 and {idx.shape[1]} neighbours "
+                "per track (the table's width)"
+            )
+        r = d[:, :k].mean(axis=1)
+        score = 2.0 * d - r[:, None] - r[idx]
+    elif method == "mutual_proximity":
+        from scipy.special import log_ndtr
+
+        mu = d.mean(axis=1)
+        sd = d.std(axis=1)
+        sd = np.where(sd > 0, sd, np.finfo(np.float64).tiny)
+        # log SF_i(d_ij) + log SF_j(d_ij): MP grows as this falls; ranked in logs (no 1 - 1e-17)
+        log_sf = log_ndtr(-(d - mu[:, None]) / sd[:, None]) + log_ndtr(-(d - mu[idx]) / sd[idx])
+        score = -log_sf
+    else:
+        raise MeasureUndefined(f"unknown hubness reduction {method!r}")
+    order = np.lexsort((idx, score), axis=-1)
+    new_idx = np.take_along_axis(idx, order, axis=1)
+    new_score = np.take_along_axis(score, order, axis=1)
+    sec = -np.expm1(-new_score) if method == "mutual_proximity" else new_score
+    return new_idx, sec.astype(np.float32)
+
+
+def cka_chance(X: np.ndarray, Y: np.ndarray) -> float:
+    """The exact mean of linear CKA over every row permutation of ``Y`` (closed form).
+
+    For column-centred ``A, B`` and a uniform random permutation ``P``,
+    ``E ||A^T P B||_F^2 = ||A||_F^2 ||B||_F^2 / (N - 1)`` (the expectation of ``P L P^T`` for
+    a centred ``L`` is ``tr(L) (I - 11^T/N) / (N - 1)``), and CKA's denominator does not move.
+    The debiased CKA's mean over all permutations is exactly 0 (unbiased HSIC).
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(N, d1)]
+    Y : np.ndarray [shape=(N, d2)]
+
+    Returns
+    -------
+    float
+    """
+    A, B = _centred_pair(X, Y, "CKA")
+    xx, yy = np.linalg.norm(A.T @ A), np.linalg.norm(B.T @ B)
+    if xx == 0 or yy == 0:
+        raise MeasureUndefined("CKA: a space is constant over the tracks (no variance)")
+    return float(np.sum(A * A) * np.sum(B * B) / ((A.shape[0] - 1) * xx * yy))
+
+
+@dataclass
+class _Space:
+    """What the linear path keeps of one centred space (float64)."""
+
+    A: np.ndarray  # (N, d) centred
+    dk: np.ndarray  # (N,) squared row norms
+    F2: float  # ||A||_F^2
+    G: np.ndarray  # (d, d) A^T A
+    Gn: float  # ||A^T A||_F
+    u: np.ndarray  # (N,) a_n^T G a_n
+    hsic: float  # unbiased HSIC of A with itself
+    dh: np.ndarray  # (N,) its derivative along the weights
+    basis: np.ndarray | None  # SVCCA: kept directions A L (N, r), orthonormal columns
+    L: np.ndarray | None  # (d, r) V S^-1 of the kept directions
+    why_svd: str  # why there is no SVCCA basis
+
+
+def _hsic_and_derivative(
+    A: np.ndarray, B: np.ndarray, C: np.ndarray, t: np.ndarray, dk: np.ndarray, dl: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Unbiased HSIC of centred ``A, B`` (with ``C = A^T B``, ``t_n = a_n^T C b_n``) and its
+    derivative with respect to each track's bootstrap weight at ``w = 1``.
+
+    On a resample with counts ``w`` (copies of a track are distinct samples):
+    ``T1 = sum_nm w_n w_m k_nm l_nm - sum_n w_n k_nn l_nn``, ``T2_K = 1'K~1``,
+    ``T3 = sum_n w_n (sum_m w_m k_nm - k_nn)(sum_m w_m l_nm - l_nn)``; unbiased HSIC is shift
+    invariant, so the re-centring of a resample has no first-order effect.
+    """
+    n = A.shape[0]
+    sk, sl = float(dk.sum()), float(dl.sum())
+    T1 = float(np.sum(C * C) - dk @ dl)
+    T2k, T2l = -sk, -sl
+    T3 = float(dk @ dl)
+    h = (T1 + T2k * T2l / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * T3) / (n * (n - 3))
+    dT1 = 2.0 * t - dk * dl
+    dT2k, dT2l = -dk, -dl
+    dT3 = dk * dl - A @ (A.T @ dl) - B @ (B.T @ dk)
+    dh = (dT1 + (dT2k * T2l + T2k * dT2l) / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * dT3) / (
+        n * (n - 3)
+    )
+    return h, dh
+
+
+def _prepare(X: np.ndarray, keep: float) -> _Space:
+    A = _centred(np.asarray(X, dtype=np.float64))
+    dk = np.einsum("ij,ij->i", A, A)
+    G = A.T @ A
+    u = np.einsum("ij,ij->i", A @ G, A)
+    h, dh = _hsic_and_derivative(A, A, G, u, dk, dk) if A.shape[0] >= 4 else (0.0, dk * 0)
+    basis, L, why = None, None, ""
+    _, s, Vt = np.linalg.svd(G)  # A^T A = V S^2 V^T: the directions of A
+    s = np.sqrt(np.maximum(s, 0.0))
+    if s.size == 0 or s[0] == 0:
+        why = "the space is constant over the tracks"
+    else:
+        var = np.cumsum(s**2) / np.sum(s**2)
+        r = int(np.searchsorted(var, keep - 1e-12) + 1)
+        L = Vt[:r].T / s[:r]
+        basis = A @ L  # orthonormal columns spanning the kept directions
+    return _Space(A, dk, float(dk.sum()), G, float(np.linalg.norm(G)), u, h, dh, basis, L, why)
+
+
+def _ranks_matrix(A: np.ndarray, distance: str) -> np.ndarray:
+    """Standardised ranks of a subsample's pairwise distances as a symmetric m x m matrix
+    (zero diagonal): the Pearson correlation of two of them over the pairs is Spearman's."""
+    from scipy.stats import rankdata
+
+    d = _condensed_distances(A, distance)
+    if np.ptp(d) == 0:
+        raise MeasureUndefined("RSA: every pair of tracks is equally far apart in a space")
+    r = rankdata(d)
+    r = (r - r.mean()) / r.std()
+    m = A.shape[0]
+    R = np.zeros((m, m))
+    iu = np.triu_indices(m, k=1)
+    R[iu] = r
+    return R + R.T
+
+
+def linear_global_rows(
+    spaces: Mapping[str, np.ndarray],
+    measures: Sequence[str],
+    *,
+    distance: str,
+    n_permutations: int,
+    max_tracks: int,
+    seed: int,
+    n_boot: int,
+    ci_level: float,
+) -> list[dict[str, object]]:
+    """:func:`global_table` for many tracks: every pair from cross-products computed once, the
+    CIs from the linearised (delta-method) bootstrap.
+
+    Each measure ``T`` is differentiated with respect to the tracks' bootstrap weights at
+    ``w = 1``: its replicate on a resample with counts ``w`` (the code base's one bootstrap,
+    :func:`nnsim.similarity.iter_bootstrap_weights`, the same resamples for every pair) is
+    ``T + sum_n (w_n - 1) psi_n``.  ``psi`` costs one pass of ``O(N d1 d2)`` per pair instead of
+    one per replicate; the linearisation is accurate when tracks are many (its error shrinks
+    like ``1/N``, a test compares it with the exact bootstrap) and is what makes the CIs
+    affordable at 29,275 tracks.  Procrustes is linearised in ``||Xn^T Yn||_*`` and mapped
+    back; SVCCA keeps each space's reduced directions fixed; RSA keeps the subsample's ranks
+    and reweights its pairs by ``w_i w_j``.  Near the chance level (unrelated spaces) CKA
+    and HSIC are degenerate statistics whose first-order term vanishes: there the linearised
+    interval is too narrow (and the plain bootstrap's is shifted up by the repeated tracks);
+    read such a pair against its chance level.
+
+    Chance levels: CKA's, the debiased CKA's and RSA's are exact means over every permutation
+    (:func:`cka_chance`, 0 and 0); Procrustes and SVCCA use ``n_permutations`` seeded row
+    permutations (their cross-products in float32: a chance level is an estimate).
+
+    Returns
+    -------
+    list of dict
+        As :func:`global_table`.
+    """
+    names = list(spaces)
+    N = int(np.shape(spaces[names[0]])[0]) if names else 0
+    rows: list[dict[str, object]] = []
+    prep: dict[str, _Space] = {}
+    ranks: dict[str, np.ndarray | str] = {}
+    sq: dict[str, np.ndarray] = {}  # row sums of a rank matrix's squares
+    sub = (
+        np.sort(np.random.default_rng(seed).choice(N, max_tracks, replace=False))
+        if N > max_tracks
+        else np.arange(N)
+    )
+    perms = permutations(N, n_permutations, seed)
+    for name in names:
+        X = np.asarray(spaces[name], dtype=np.float64)
+        if any(m in measures for m in ("cka", "debiased_cka", "procrustes", "svcca")):
+            prep[name] = _prepare(X, keep=0.99)
+        if "rsa" in measures:
+            try:
+                R = _ranks_matrix(X[sub], distance)
+                ranks[name], sq[name] = R, np.einsum("ij,ij->i", R, R)
+            except MeasureUndefined as exc:
+                ranks[name] = str(exc)
+    psi_cols: list[np.ndarray] = []  # one per defined row: the replicates are T + delta . psi
+    where: list[tuple[int, str, float]] = []  # (row, how to map back, value of the linearised T)
+
+    def add(row: dict[str, object], psi: np.ndarray | None, lin: float, how: str) -> None:
+        rows.append(row)
+        if psi is not None and n_boot > 0:
+            full = np.zeros(N)
+            full[np.arange(N) if psi.size == N else sub] = psi
+            psi_cols.append(full)
+            where.append((len(rows) - 1, how, lin))
+
+    def undefined(a: str, b: str, m: str, why: str) -> None:
+        add(
+            {
+                "src": a,
+                "dst": b,
+                "measure": m,
+                "value": float("nan"),
+                "ci_low": float("nan"),
+                "ci_high": float("nan"),
+                "chance": float("nan"),
+                "note": why,
+                "replicates": np.zeros(0),
+            },
+            None,
+            0.0,
+            "",
+        )
+
+    def defined(a: str, b: str, m: str, value: float, chance: float) -> dict[str, object]:
+        return {
+            "src": a,
+            "dst": b,
+            "measure": m,
+            "value": float(value),
+            "ci_low": float(value),
+            "ci_high": float(value),
+            "chance": float(chance),
+            "note": "",
+            "replicates": np.zeros(0),
+        }
+
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            P, Q = prep.get(a), prep.get(b)
+            C = P.A.T @ Q.A if P is not None and Q is not None else None
+            Cp: list[np.ndarray] = []
+            if C is not None and perms and any(m in measures for m in ("procrustes", "svcca")):
+                A32 = P.A.astype(np.float32)  # type: ignore[union-attr]
+                B32 = Q.A.astype(np.float32)  # type: ignore[union-attr]
+                Cp = [(A32.T @ B32[p]).astype(np.float64) for p in perms]
+            for m in measures:
+                if m == "rsa":
+                    Ra, Rb = ranks[a], ranks[b]
+                    if isinstance(Ra, str) or isinstance(Rb, str):
+                        undefined(a, b, m, Ra if isinstance(Ra, str) else str(Rb))
+                        continue
+                    if sub.size < 3:
+                        undefined(a, b, m, f"RSA: needs at least 3 tracks, got {sub.size}")
+                        continue
+                    npairs = sub.size * (sub.size - 1)  # ordered pairs: both triangles
+                    xy = np.einsum("ij,ij->i", Ra, Rb)
+                    r = float(xy.sum() / npairs)
+                    # IF of a correlation of standardised x, y over pairs: xy - r (x^2 + y^2) / 2;
+                    # a track's weight moves every pair it is in (omega_ij = w_i w_j)
+                    psi = 2.0 * (xy - 0.5 * r * (sq[a] + sq[b])) / npairs
+                    # chance: a relabelling pairs each pair with a uniformly drawn other pair, whose
+                    # standardised rank has mean 0: the mean over every permutation is exactly 0
+                    add(defined(a, b, m, r, 0.0), psi, r, "clip1")
+                    continue
+                assert P is not None and Q is not None and C is not None
+                if P.F2 == 0 or Q.F2 == 0:
+                    what = {"cka": "CKA", "debiased_cka": "debiased CKA"}.get(m, m)
+                    label = "SVCCA" if m == "svcca" else "Procrustes" if m == "procrustes" else what
+                    undefined(
+                        a, b, m, f"{label}: a space is constant over the tracks (no variance)"
+                    )
+                    continue
+                if m == "cka":
+                    S = float(np.sum(C * C))
+                    v = S / (P.Gn * Q.Gn)
+                    t = np.einsum("ij,ij->i", P.A @ C, Q.A)
+                    psi = v * (2.0 * t / S - P.u / P.Gn**2 - Q.u / Q.Gn**2) if S > 0 else t * 0
+                    chance = P.F2 * Q.F2 / ((N - 1) * P.Gn * Q.Gn)
+                    add(defined(a, b, m, v, chance), psi, v, "clip1")
+                elif m == "debiased_cka":
+                    if N < 4:
+                        undefined(a, b, m, f"debiased CKA: needs at least 4 tracks, got {N}")
+                        continue
+                    if not (P.hsic > 0 and Q.hsic > 0):
+                        undefined(
+                            a, b, m, "debiased CKA: a space has no variance left after debiasing"
+                        )
+                        continue
+                    t = np.einsum("ij,ij->i", P.A @ C, Q.A)
+                    h, dh = _hsic_and_derivative(P.A, Q.A, C, t, P.dk, Q.dk)
+                    den = np.sqrt(P.hsic * Q.hsic)
+                    v = h / den
+                    psi = dh / den - 0.5 * v * (P.dh / P.hsic + Q.dh / Q.hsic)
+                    add(defined(a, b, m, v, 0.0), psi, v, "")
+                elif m == "procrustes":
+                    U, s, Vt = np.linalg.svd(C, full_matrices=False)
+                    nuc = float(s.sum())
+                    scale = np.sqrt(P.F2 * Q.F2)
+                    nu = nuc / scale
+                    value = np.sqrt(max(0.0, 2.0 - 2.0 * nu))
+                    q = np.einsum("ij,ij->i", P.A @ (U @ Vt), Q.A)
+                    psi = nu * (q / nuc - 0.5 * P.dk / P.F2 - 0.5 * Q.dk / Q.F2) if nuc else q * 0
+                    chance = (
+                        float(
+                            np.mean(
+                                [
+                                    np.sqrt(
+                                        max(
+                                            0.0,
+                                            2.0
+                                            - 2.0
+                                            * np.linalg.svd(c, compute_uv=False).sum()
+                                            / scale,
+                                        )
+                                    )
+                                    for c in Cp
+                                ]
+                            )
+                        )
+                        if Cp
+                        else float("nan")
+                    )
+                    add(defined(a, b, m, value, chance), psi, nu, "procrustes")
+                elif m == "svcca":
+                    if P.basis is None or Q.basis is None:
+                        why = P.why_svd or Q.why_svd
+                        undefined(a, b, m, f"SVCCA: {why}")
+                        continue
+                    ra, rb = P.basis.shape[1], Q.basis.shape[1]
+                    if ra + rb >= N:
+                        undefined(
+                            a, b, m, f"SVCCA: {ra} + {rb} kept dimensions need more than {N} tracks"
+                        )
+                        continue
+                    M = P.basis.T @ Q.basis
+                    Um, rho, Vmt = np.linalg.svd(M, full_matrices=False)
+                    v = float(np.clip(rho, 0.0, 1.0).mean())
+                    Pu, Qv = P.basis @ Um, Q.basis @ Vmt.T
+                    psi = np.mean(Pu * Qv - 0.5 * rho * (Pu * Pu + Qv * Qv), axis=1)
+                    # the permuted copies' canonical correlations from their cross-products
+                    La, Lb = P.L, Q.L
+                    assert La is not None and Lb is not None
+                    chance = (
+                        float(
+                            np.mean(
+                                [
+                                    np.clip(
+                                        np.linalg.svd(La.T @ c @ Lb, compute_uv=False), 0, 1
+                                    ).mean()
+                                    for c in Cp
+                                ]
+                            )
+                        )
+                        if Cp
+                        else float("nan")
+                    )
+                    add(defined(a, b, m, v, chance), psi, v, "clip1")
+    if psi_cols and n_boot > 0:
+        Psi = np.stack(psi_cols, axis=1)  # (N, rows)
+        total = Psi.sum(axis=0)
+        reps = np.concatenate(
+            [
+                (W.astype(np.float64) @ Psi) - total
+                for W in iter_bootstrap_weights(N, n_boot, seed, max_mb=TABLE_BLOCK_MB)
+            ]
+        )  # (n_boot, rows): sum_n (w_n - 1) psi_n
+        for col, (r, how, lin) in enumerate(where):
+            x = lin + reps[:, col]
+            if how == "procrustes":
+                x = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * np.minimum(x, 1.0)))
+            elif how == "clip1":
+                x = np.minimum(x, 1.0)
+            lo, hi = percentile_ci(x, ci_level)
+            rows[r]["ci_low"], rows[r]["ci_high"] = float(lo), float(hi)
+            rows[r]["replicates"] = x
     return rows

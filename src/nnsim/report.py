@@ -163,7 +163,8 @@ def comparison_metrics(result: CompareResult) -> dict[str, float]:
 
     Keys: ``S<n>.<a>.<b>``, ``factor.<variable>.S<n>`` (+ ``.ci_low``/``.ci_high``),
     ``ambiguous.<space>.S<n>`` (lists with an ambiguous cut-off), ``tracks``,
-    ``global.<measure>.<a>.<b>`` (the global measures).
+    ``global.<measure>.<a>.<b>`` (the global measures), ``<measure>.<n>.<a>.<b>`` (the other
+    measures of the lists: rbo, cknna, ...).
     """
     cmp = result.comparison
     metrics: dict[str, float] = {}
@@ -182,6 +183,16 @@ def comparison_metrics(result: CompareResult) -> dict[str, float]:
     for _, r in result.ambiguous.iterrows():
         metrics[f"ambiguous.{r['space']}.S{int(r['cutoff'])}"] = float(r["ambiguous_lists"])
     metrics["tracks"] = float(result.n_tracks)
+    for key, values in cmp.values.items():  # the other measures of the lists, per pair
+        if key == "overlap":
+            continue
+        for i in range(m):
+            for j in range(i + 1, m):
+                for c, cut in enumerate(cmp.cutoffs):
+                    if np.isfinite(values[i, j, c]):
+                        metrics[f"{key}.{int(cut)}.{cmp.names[i]}.{cmp.names[j]}"] = float(
+                            values[i, j, c]
+                        )
     if result.global_measures is not None:
         g = result.global_measures
         for a, b, meas, value, note in zip(
@@ -293,15 +304,28 @@ def hubness_frame(result: CompareResult) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``space, cutoff, skewness, hub_share, antihub_share, max_occurrence, robin_hood``
-        (:func:`nnsim.measures.hubness`; a track listed by no other is an antihub, one listed
-        by more than ``2n`` others a hub).
+        ``space, distances, cutoff, skewness, hub_share, antihub_share, max_occurrence,
+        robin_hood`` (:func:`nnsim.measures.hubness`; a track listed by no other is an
+        antihub, one listed by more than ``2n`` others a hub).  ``distances`` is ``primary``
+        for the spaces' own distances and names the hubness reduction for the re-ranked
+        tables (``compare.hubness_reduction``), so the two sit side by side.
     """
     rows = []
-    for name in result.comparison.names:
-        idx = result.tables[name].indices
-        for cut in result.comparison.cutoffs:
-            rows.append({"space": name, "cutoff": int(cut), **hubness(idx, int(cut))})
+    versions = [("primary", result.tables)]
+    if result.reduced is not None:
+        versions += [(str(next(iter(result.reduced.values())).secondary), result.reduced)]
+    for label, tables in versions:
+        for name in result.comparison.names:
+            idx = tables[name].indices
+            for cut in result.comparison.cutoffs:
+                rows.append(
+                    {
+                        "space": name,
+                        "distances": label,
+                        "cutoff": int(cut),
+                        **hubness(idx, int(cut)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -312,7 +336,9 @@ def similarity_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``src, dst, distance, cutoff, similarity, ci_low, ci_high, chance`` then, per extra
-        measure ``x``, ``x, x_ci_low, x_ci_high`` (and ``jaccard_chance`` for ``jaccard``).
+        measure ``x``, ``x, x_ci_low, x_ci_high, x_chance`` (closed form for ``jaccard``, the
+        permutation chance level of :attr:`~nnsim.similarity.Comparison.chance_of` for the
+        others) and ``x_note`` when ``x`` is undefined for some pair (why; ``x`` is empty).
     """
     rows = []
     chance = cmp.chance
@@ -338,6 +364,10 @@ def similarity_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
                     row[f"{k}_ci_high"] = cmp.ci_high[k][i, j, ci]
                     if k == "jaccard" and jaccard_chance is not None:
                         row["jaccard_chance"] = jaccard_chance[ci]
+                    elif k in cmp.chance_of:
+                        row[f"{k}_chance"] = cmp.chance_of[k][i, j, ci]
+                    if cmp.notes.get(k):
+                        row[f"{k}_note"] = cmp.notes[k].get((i, j), "")
                 rows.append(row)
     return pd.DataFrame(rows)
 

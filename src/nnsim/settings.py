@@ -32,7 +32,11 @@ DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
 LIST_MEASURES: tuple[str, ...] = ("overlap", "rbo", "spearman", "jaccard", "rank")
 #: Measures of two whole spaces (:mod:`nnsim.measures`), with a permutation chance level.
 GLOBAL_MEASURES: tuple[str, ...] = ("cka", "debiased_cka", "procrustes", "rsa", "svcca")
-MEASURES: tuple[str, ...] = LIST_MEASURES + GLOBAL_MEASURES
+#: Measures of the top-n neighbourhoods that also read the vectors (:mod:`nnsim.measures`).
+VECTOR_MEASURES: tuple[str, ...] = ("second_order_cosine", "cknna")
+MEASURES: tuple[str, ...] = LIST_MEASURES + VECTOR_MEASURES + GLOBAL_MEASURES
+#: Secondary distances the comparison may rank by (``none``: the spaces' own distances).
+HUBNESS_REDUCTIONS: tuple[str, ...] = ("none", "csls", "mutual_proximity")
 #: Neighbour-search backends (``auto``: exact below ``neighbors.exact_below`` tracks).
 BACKENDS: tuple[str, ...] = ("exact", "approximate", "auto")
 #: Track subsets.
@@ -213,6 +217,15 @@ class CompareSettings:
     #: Bootstrap replicates of the global measures' CIs (each recomputes the measure on a
     #: resample of the tracks; 0: none).
     global_n_boot: int = req(ge=0, le=100000)
+    #: Tracks from which the global measures' CIs come from the linearised bootstrap (below:
+    #: every replicate recomputes the measure).
+    global_exact_below: int = req(ge=0)
+    #: S_n and the other list measures on secondary distances (hubness reduction).
+    hubness_reduction: str = req(choices=HUBNESS_REDUCTIONS)
+    #: CSLS: the nearest neighbours whose mean distance is a track's local scale r_i.
+    hubness_k: int = req(ge=1, le=10000)
+    #: Candidates per track that a reduction re-ranks, as a multiple of the largest cutoff.
+    hubness_candidates: float = req(ge=1, le=100)
 
 
 @dataclass

@@ -539,6 +539,11 @@ class Comparison:
     boots : dict of str to np.ndarray [shape=(m, m, n_boot, c)]
         The same replicates for every list measure (``boots["overlap"]`` is ``boot``), for
         the measures' Table-2 aggregates.
+    chance_of : dict of str to np.ndarray [shape=(m, m, c)]
+        Permutation chance level per pair of the measures without a closed form (``rbo``,
+        ``spearman``, ``rank`` and the vector measures); S_n's is :attr:`chance`.
+    notes : dict of str to dict of (int, int) to str
+        Why a measure has no value (NaN) for a pair ``(i, j)``, ``i < j``.
     """
 
     names: list[str]
@@ -552,6 +557,8 @@ class Comparison:
     boot: np.ndarray | None
     ci_level: float
     boots: dict[str, np.ndarray] = field(default_factory=dict)
+    chance_of: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)
 
     @property
     def similarity(self) -> np.ndarray:

@@ -63,11 +63,16 @@ class NeighborTable:
         Non-decreasing along each row.
     certificate : Certificate
         How the table was made.
+    secondary : str or None
+        ``None``: the distances are the space's own; otherwise the hubness reduction
+        (``csls``, ``mutual_proximity``) whose secondary distances ranked the candidates
+        (:func:`nnsim.measures.hubness_reduced`).
     """
 
     indices: np.ndarray
     distances: np.ndarray
     certificate: Certificate
+    secondary: str | None = None
 
     @property
     def k(self) -> int:
@@ -80,6 +85,7 @@ class NeighborTable:
             np.ascontiguousarray(self.indices[:, :k]),
             np.ascontiguousarray(self.distances[:, :k]),
             self.certificate,
+            self.secondary,
         )
 
 
