@@ -15,15 +15,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 from browser import page
+from reference import slow_cka, slow_rank_similarity
 from servers import free_port
 from synthetic import comparison_settings, synthetic_spaces
 
 from nnsim.compare import run_comparison
 from nnsim.config import compose
 from nnsim.errors import ConfigError, InputError
+from nnsim.report import similarity_frame
 from nnsim.site.explorer import (
     ExplorerData,
     ExplorerMap,
+    comparison_measures,
     explorer_cutoffs,
     overlap_counts,
     pca_map,
@@ -61,10 +64,19 @@ def slow_agreement(A: np.ndarray, B: np.ndarray, n: int) -> np.ndarray:
 def explorer(tmp_path_factory):
     """An explorer of 9 synthetic spaces (tables from the engine), with previews for some."""
     root = tmp_path_factory.mktemp("explorer")
-    cfg = compose(["data=jamendo", "cutoffs=[5,10]", f"neighbors.k={K}", "compare.n_boot=0"])
+    cfg = compose(
+        [
+            "data=jamendo",
+            "cutoffs=[5,10]",
+            f"neighbors.k={K}",
+            "compare.n_boot=0",
+            "compare.global_n_boot=0",
+            "compare.measures=[overlap,rank,cka,procrustes]",
+        ]
+    )
     spaces = synthetic_spaces(N_TRACKS, seed=5, cf_factors=(16,))
     store = TableStore(root / "neighbors", "cosine")
-    run_comparison(spaces, **comparison_settings(cfg), distance="cosine", store=store)
+    res = run_comparison(spaces, **comparison_settings(cfg), distance="cosine", store=store)
     names = [s.name for s in spaces]
     ids = store.ids(names[0])
     rng = np.random.default_rng(0)
@@ -97,6 +109,12 @@ def explorer(tmp_path_factory):
         colour_columns=["style"],
         audio=write_previews(list(ids), files, site, seconds=1.0),
         synthetic=True,
+        measures=comparison_measures(
+            similarity_frame(res.comparison, "cosine"),
+            res.global_measures,
+            names,
+            explorer_cutoffs(cfg.cutoffs, K),
+        ),
     )
     written = write_explorer(data, site, title="explorer test")
     tables = {n: np.asarray(store.indices(n))[:, :K] for n in names}
@@ -268,6 +286,31 @@ def test_a_matrix_cell_opens_two_maps_and_the_page_is_accessible(explorer, width
     assert requested and all(u.startswith(("file://", "blob:")) for u in requested), {
         u for u in requested if not u.startswith("file://")
     }
+
+
+@pytest.mark.browser
+def test_the_matrix_shows_every_measure_of_the_comparison(explorer):
+    site, data, tables, _, _ = explorer
+    keys = {x["key"] for x in data.measures}
+    assert keys == {"rank", "cka", "procrustes"}
+    with page(width=1280, height=900) as pg:
+        errors = _open(pg, site)
+        a, b = data.spaces[0], data.spaces[8]
+        cell = '#matrix button[data-a="0"][data-b="8"]'
+        pg.select_option("#measure", "rank")
+        want = slow_rank_similarity(tables[a], tables[b], 10).mean()
+        assert float(pg.inner_text(cell)) == pytest.approx(want, abs=0.005)
+        assert "rank at n = 10" in pg.get_attribute(cell, "aria-label")
+        pg.select_option("#measure", "cka")
+        X = {sp.name: sp.X for sp in synthetic_spaces(N_TRACKS, seed=5, cf_factors=(16,))}
+        want = slow_cka(X[a], X[b])
+        assert float(pg.inner_text(cell)) == pytest.approx(want, abs=0.005)
+        assert "m=cka" in pg.evaluate("location.hash")
+        pg.reload()  # the measure is part of the view's address
+        pg.evaluate("window.nnsimExplorer.ready")
+        assert pg.input_value("#measure") == "cka"
+        assert float(pg.inner_text(cell)) == pytest.approx(want, abs=0.005)
+        assert not errors, errors
 
 
 @pytest.mark.browser

@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 
 from nnsim.errors import InputError
@@ -94,6 +95,8 @@ class ExplorerData:
     audio : list of str or None, optional
         Address of each track's audio relative to the site (or absolute), None for none.
     synthetic : bool
+    measures : list of dict, optional
+        The comparison's other measures for the matrix (:func:`comparison_measures`).
     """
 
     ids: np.ndarray
@@ -109,11 +112,96 @@ class ExplorerData:
     colour_columns: list[str] = field(default_factory=list)
     audio: list[str | None] | None = None
     synthetic: bool = False
+    measures: list[dict[str, object]] = field(default_factory=list)
 
 
 def explorer_cutoffs(cutoffs: Sequence[int], k: int) -> list[int]:
     """The cutoffs of the explorer: the study's cutoffs up to ``k``, and ``k`` itself."""
     return sorted({int(c) for c in cutoffs if c <= k} | {int(k)})
+
+
+#: Display range of a measure in the matrix (values outside are clamped); a distance
+#: (Procrustes) is drawn reversed.  Unlisted measures: [0, 1].
+MEASURE_RANGES: dict[str, tuple[float, float]] = {
+    "spearman": (-1.0, 1.0),
+    "rsa": (-1.0, 1.0),
+    "procrustes": (0.0, 2.0**0.5),
+}
+#: Measures where a smaller value means closer spaces.
+DISTANCE_MEASURES = ("procrustes",)
+#: Columns of ``similarity.csv`` that are not a measure of their own.
+_NOT_MEASURES = ("src", "dst", "distance", "cutoff", "similarity", "ci_low", "ci_high", "chance")
+
+
+def comparison_measures(
+    similarity: pd.DataFrame,
+    global_: pd.DataFrame | None,
+    spaces: Sequence[str],
+    cutoffs: Sequence[int],
+) -> list[dict[str, object]]:
+    """The comparison's measures other than S_n as matrices for the explorer.
+
+    Parameters
+    ----------
+    similarity : pandas.DataFrame
+        ``similarity.csv`` of the comparison (one column per list measure).
+    global_ : pandas.DataFrame or None
+        ``global.csv`` (``src, dst, measure, value, note``).
+    spaces : sequence of str
+        The explorer's spaces (the matrix order).
+    cutoffs : sequence of int
+        The explorer's cutoffs.
+
+    Returns
+    -------
+    list of dict
+        ``key, label, per_cutoff, range, distance, values``: ``values[i][j]`` is a list over
+        ``cutoffs`` (``per_cutoff``; None at a cutoff the comparison did not use) or one
+        number (a global measure); None where the measure is undefined for the pair.
+    """
+    pos = {n: i for i, n in enumerate(spaces)}
+    m = len(spaces)
+    out: list[dict[str, object]] = []
+
+    def entry(key: str, per_cutoff: bool, values: list) -> dict[str, object]:
+        lo, hi = MEASURE_RANGES.get(key, (0.0, 1.0))
+        return {
+            "key": key,
+            "label": key.replace("_", " "),
+            "per_cutoff": per_cutoff,
+            "range": [lo, hi],
+            "distance": key in DISTANCE_MEASURES,
+            "values": values,
+        }
+
+    cols = [
+        c
+        for c in similarity.columns
+        if c not in _NOT_MEASURES
+        and c != "differs_in"
+        and not c.endswith(("_ci_low", "_ci_high", "_chance", "_note"))
+    ]
+    cpos = {int(c): k for k, c in enumerate(cutoffs)}
+    for col in cols:
+        M: list[list[list[float | None]]] = [
+            [[None] * len(cutoffs) for _ in range(m)] for _ in range(m)
+        ]
+        for a, b, cut, v in zip(
+            similarity["src"], similarity["dst"], similarity["cutoff"], similarity[col], strict=True
+        ):
+            if a in pos and b in pos and int(cut) in cpos and pd.notna(v):
+                M[pos[a]][pos[b]][cpos[int(cut)]] = M[pos[b]][pos[a]][cpos[int(cut)]] = round(
+                    float(v), 6
+                )
+        out.append(entry(col, True, M))
+    if global_ is not None and len(global_):
+        for name, part in global_.groupby("measure", sort=False):
+            G: list[list[float | None]] = [[None] * m for _ in range(m)]
+            for a, b, v in zip(part["src"], part["dst"], part["value"], strict=True):
+                if a in pos and b in pos and pd.notna(v):
+                    G[pos[a]][pos[b]] = G[pos[b]][pos[a]] = round(float(v), 6)
+            out.append(entry(str(name), False, G))
+    return out
 
 
 def overlap_counts(indices: Sequence[np.ndarray], cutoffs: Sequence[int]) -> np.ndarray:
@@ -303,6 +391,7 @@ def write_explorer(data: ExplorerData, out: str | Path, *, title: str) -> list[P
         "colour_columns": list(data.colour_columns),
         "audio": data.audio,
         "synthetic": bool(data.synthetic),
+        "measures": list(data.measures),
     }
     p = ddir / "meta.js"
     p.write_text(_script("meta", meta), encoding="utf-8")

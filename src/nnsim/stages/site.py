@@ -30,6 +30,7 @@ from nnsim.site.build import Figure, Provenance, Section, Table, build_site
 from nnsim.site.explorer import (
     ExplorerData,
     ExplorerMap,
+    comparison_measures,
     explorer_cutoffs,
     pca_map,
     write_explorer,
@@ -216,7 +217,9 @@ def explorer_data(cfg: Settings) -> ExplorerData:
     sim_csv = Path(cfg.paths.results_dir) / "compare" / d / "similarity.csv"
     if not sim_csv.is_file():
         raise InputError(f"{sim_csv} not found: run the compare stage (dvc repro compare) first.")
-    sim = pd.read_csv(sim_csv, usecols=["src", "dst"])
+    sim = pd.read_csv(sim_csv)
+    glob_csv = sim_csv.parent / "global.csv"
+    glob = pd.read_csv(glob_csv) if glob_csv.is_file() else None
     compared = set(sim["src"]) | set(sim["dst"])
     spaces = {s.name: s for s in pipeline_spaces(cfg)}
     names = [n for n in spaces if n in compared] + sorted(compared - set(spaces))
@@ -274,6 +277,7 @@ def explorer_data(cfg: Settings) -> ExplorerData:
         metadata=metadata,
         colour_columns=colour,
         synthetic=bool(cfg.data.synthetic),
+        measures=comparison_measures(sim, glob, names, explorer_cutoffs(cfg.cutoffs, int(ecfg.k))),
     )
 
 

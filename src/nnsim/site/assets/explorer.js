@@ -72,7 +72,9 @@
 
   // ---- state and the address -----------------------------------------------------------------
   const state = { a: null, b: null, n: CUT.includes(10) ? 10 : CUT[CUT.length - 1], ma: null, mb: null,
-    colour: "agreement", filter: 1, order: "asc", track: null, ref: 0, sel: [], va: null, vb: null };
+    colour: "agreement", filter: 1, order: "asc", track: null, ref: 0, sel: [], va: null, vb: null, measure: "sn" };
+  const MEASURES = meta.measures || [];
+  const measureOf = (key) => MEASURES.find((x) => x.key === key) || null;
   function fromHash() {
     const h = new URLSearchParams(location.hash.slice(1));
     const sp = (k) => (h.has(k) && spaceIndex.has(h.get(k)) ? spaceIndex.get(h.get(k)) : null);
@@ -82,6 +84,7 @@
     state.ma = h.get("ma"); state.mb = h.get("mb");
     const c = h.get("colour"); if (c && (c === "agreement" || c === "none" || meta.colour_columns.includes(c))) state.colour = c;
     const f = parseFloat(h.get("filter")); if (f >= 0 && f <= 1) state.filter = f;
+    const mk = h.get("m"); if (mk && measureOf(mk)) state.measure = mk;
     if (h.get("order") === "desc") state.order = "desc";
     const t = h.get("t"); state.track = t !== null && idIndex.has(t) ? idIndex.get(t) : null;
     const r = sp("ref"); if (r !== null) state.ref = r;
@@ -97,6 +100,7 @@
       h.set("va", views[0].viewString()); h.set("vb", views[1].viewString());
     }
     h.set("n", String(state.n)); h.set("colour", state.colour);
+    if (state.measure !== "sn") h.set("m", state.measure);
     if (state.filter < 1) h.set("filter", String(state.filter));
     if (state.order !== "asc") h.set("order", state.order);
     if (state.track !== null) h.set("t", ids[state.track]);
@@ -296,10 +300,18 @@
       for (let j = 0; j < S; j++) {
         const td = row.insertCell();
         if (i === j) { td.className = "diagonal"; td.textContent = "—"; continue; }
-        const v = meta.matrix[i][j][c], b = document.createElement("button"), rgb = ramp(v);
-        b.type = "button"; b.textContent = v.toFixed(2); b.style.background = css(rgb); b.style.color = textOn(rgb);
-        b.dataset.a = i; b.dataset.b = j;
-        b.setAttribute("aria-label", `S_${state.n} of ${meta.labels[i]} and ${meta.labels[j]}: ${v.toFixed(3)}. Open the two spaces.`);
+        const ms = measureOf(state.measure), b = document.createElement("button");
+        const v = ms ? (ms.per_cutoff ? ms.values[i][j][c] : ms.values[i][j]) : meta.matrix[i][j][c];
+        const name = ms ? (ms.per_cutoff ? `${ms.label} at n = ${state.n}` : ms.label) : `S_${state.n}`;
+        b.type = "button"; b.dataset.a = i; b.dataset.b = j;
+        if (v === null || v === undefined) {
+          b.textContent = "n/a"; b.classList.add("no-value");
+          b.setAttribute("aria-label", `${name} of ${meta.labels[i]} and ${meta.labels[j]}: no value (see the comparison's tables). Open the two spaces.`);
+        } else {
+          const [lo, hi] = ms ? ms.range : [0, 1], x = (v - lo) / (hi - lo), rgb = ramp(ms && ms.distance ? 1 - x : x);
+          b.textContent = v.toFixed(2); b.style.background = css(rgb); b.style.color = textOn(rgb);
+          b.setAttribute("aria-label", `${name} of ${meta.labels[i]} and ${meta.labels[j]}: ${v.toFixed(3)}. Open the two spaces.`);
+        }
         if (state.a === i && state.b === j) { b.classList.add("current"); b.setAttribute("aria-current", "true"); }
         b.addEventListener("click", () => openPair(i, j, null, null));
         td.append(b);
@@ -461,12 +473,16 @@
   // ---- wiring --------------------------------------------------------------------------------
   function fillControls() {
     $("#cutoff").replaceChildren(...CUT.map((c) => new Option(String(c), String(c), false, c === state.n)));
+    $("#measure").replaceChildren(new Option("S_n (the paper's)", "sn", false, state.measure === "sn"),
+      ...MEASURES.map((x) => new Option(x.per_cutoff ? x.label : `${x.label} (whole spaces)`, x.key, false, x.key === state.measure)));
+    $("#measure-p").hidden = !MEASURES.length;
     const opts = [new Option("agreement of the two spaces", "agreement"), ...meta.colour_columns.map((c) => new Option(c, c)), new Option("nothing", "none")];
     $("#colour").replaceChildren(...opts); $("#colour").value = state.colour;
     $("#reference").replaceChildren(...meta.labels.map((l, s) => new Option(l, String(s), false, s === state.ref)));
     $("#filter").value = String(state.filter); $("#filter-out").textContent = state.filter.toFixed(2);
     $("#order").value = state.order;
   }
+  $("#measure").addEventListener("change", (e) => { state.measure = e.target.value; matrix(); toHash(); });
   $("#cutoff").addEventListener("change", (e) => { state.n = parseInt(e.target.value, 10); matrix(); repaint(); disagreeTable(); drawAll(); describeMaps(); if (state.track !== null) openTrack(state.track); toHash(); });
   $("#colour").addEventListener("change", (e) => { state.colour = e.target.value; repaint(); drawAll(); describeMaps(); toHash(); });
   $("#filter").addEventListener("input", (e) => { state.filter = parseFloat(e.target.value); $("#filter-out").textContent = state.filter.toFixed(2); repaint(); disagreeTable(); drawAll(); scheduleHash(); });
