@@ -52,6 +52,11 @@ def main() -> None:
     ap.add_argument("--n-tracks", type=int, default=29275)
     ap.add_argument("--spaces", type=int, default=12)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "measures.json"))
+    ap.add_argument(
+        "--parts",
+        default="global,lists,vector,hubness",
+        help="comma-separated parts after (a): global, lists, vector, hubness",
+    )
     args = ap.parse_args()
 
     cfg = compose(CLI_OVERRIDES)
@@ -89,12 +94,13 @@ def main() -> None:
         print(f"    {label:24s} {s:7.1f} s   {100 * s / base:5.1f}% of (a)")
         return s
 
+    parts = set(args.parts.split(","))
     print("(b) global measures (value, CI, chance level of every pair)")
     for m in GLOBAL:
         timed(m, lambda m=m: global_table(X, [m], **kw))
     together = timed("all global together", lambda: global_table(X, list(GLOBAL), **kw))
     print("(c) measures of the lists (value, CI, chance level)")
-    for m in LISTS:
+    for m in LISTS if "lists" in parts else ():
 
         def lists(m=m):
             compare_tables(
@@ -117,7 +123,7 @@ def main() -> None:
                 )
 
         timed(m, lists)
-    for m in VECTOR:
+    for m in VECTOR if "vector" in parts else ():
         timed(
             m,
             lambda m=m: vector_comparison(
@@ -133,7 +139,7 @@ def main() -> None:
             ),
         )
     print("(d) hubness reduction of every table (re-ranking its candidates)")
-    for method in ("csls", "mutual_proximity"):
+    for method in ("csls", "mutual_proximity") if "hubness" in parts else ():
         timed(
             method,
             lambda method=method: [

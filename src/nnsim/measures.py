@@ -945,7 +945,7 @@ def cka_chance(X: np.ndarray, Y: np.ndarray) -> float:
 class _Space:
     """What the linear path keeps of one centred space (float64)."""
 
-    A: np.ndarray  # (N, d) centred
+    A: np.ndarray  # (N, d) centred, float32
     dk: np.ndarray  # (N,) squared row norms
     F2: float  # ||A||_F^2
     G: np.ndarray  # (d, d) A^T A
@@ -977,29 +977,39 @@ def _hsic_and_derivative(
     h = (T1 + T2k * T2l / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * T3) / (n * (n - 3))
     dT1 = 2.0 * t - dk * dl
     dT2k, dT2l = -dk, -dl
-    dT3 = dk * dl - A @ (A.T @ dl) - B @ (B.T @ dk)
+    f = A.dtype  # float32 products stay float32 (no upcast copy of the tracks)
+    dT3 = dk * dl - (A @ (A.T @ dl.astype(f))).astype(np.float64)
+    dT3 -= (B @ (B.T @ dk.astype(f))).astype(np.float64)
     dh = (dT1 + (dT2k * T2l + T2k * dT2l) / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * dT3) / (
         n * (n - 3)
     )
     return h, dh
 
 
-def _prepare(X: np.ndarray, keep: float) -> _Space:
-    A = _centred(np.asarray(X, dtype=np.float64))
-    dk = np.einsum("ij,ij->i", A, A)
-    G = A.T @ A
-    u = np.einsum("ij,ij->i", A @ G, A)
-    h, dh = _hsic_and_derivative(A, A, G, u, dk, dk) if A.shape[0] >= 4 else (0.0, dk * 0)
+def _prepare(X: np.ndarray, keep: float, measures: Sequence[str]) -> _Space:
+    """A centred space for :func:`linear_global_rows`: the N-sized products in float32 (their
+    sums of 29,275 products are good to about 1e-6 relative), the d x d algebra in float64;
+    only what ``measures`` need."""
+    A64 = _centred(np.asarray(X, dtype=np.float64))
+    dk = np.einsum("ij,ij->i", A64, A64)
+    A = A64.astype(np.float32)
+    del A64
+    G = (A.T @ A).astype(np.float64)
+    u = np.einsum("ij,ij->i", A @ G.astype(np.float32), A).astype(np.float64)
+    h, dh = 0.0, dk * 0
+    if "debiased_cka" in measures and A.shape[0] >= 4:
+        h, dh = _hsic_and_derivative(A, A, G, u, dk, dk)
     basis, L, why = None, None, ""
-    _, s, Vt = np.linalg.svd(G)  # A^T A = V S^2 V^T: the directions of A
-    s = np.sqrt(np.maximum(s, 0.0))
-    if s.size == 0 or s[0] == 0:
-        why = "the space is constant over the tracks"
-    else:
-        var = np.cumsum(s**2) / np.sum(s**2)
-        r = int(np.searchsorted(var, keep - 1e-12) + 1)
-        L = Vt[:r].T / s[:r]
-        basis = A @ L  # orthonormal columns spanning the kept directions
+    if "svcca" in measures:
+        _, s, Vt = np.linalg.svd(G)  # A^T A = V S^2 V^T: the directions of A
+        s = np.sqrt(np.maximum(s, 0.0))
+        if s.size == 0 or s[0] == 0:
+            why = "the space is constant over the tracks"
+        else:
+            var = np.cumsum(s**2) / np.sum(s**2)
+            r = int(np.searchsorted(var, keep - 1e-12) + 1)
+            L = Vt[:r].T / s[:r]
+            basis = A @ L.astype(np.float32)  # orthonormal columns: the kept directions
     return _Space(A, dk, float(dk.sum()), G, float(np.linalg.norm(G)), u, h, dh, basis, L, why)
 
 
@@ -1018,6 +1028,19 @@ def _ranks_matrix(A: np.ndarray, distance: str) -> np.ndarray:
     iu = np.triu_indices(m, k=1)
     R[iu] = r
     return R + R.T
+
+
+def _sqrt_psd(G: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a positive semi-definite matrix."""
+    w, V = np.linalg.eigh(G)
+    return (V * np.sqrt(np.maximum(w, 0.0))) @ V.T
+
+
+def _t_of(P: _Space, Q: _Space, C: np.ndarray, memo: list[np.ndarray]) -> np.ndarray:
+    """``t_n = a_n^T C b_n`` of a pair (computed once, kept in ``memo``)."""
+    if not memo:
+        memo.append(np.einsum("ij,ij->i", P.A @ C.astype(np.float32), Q.A).astype(np.float64))
+    return memo[0]
 
 
 def linear_global_rows(
@@ -1045,11 +1068,16 @@ def linear_global_rows(
     and reweights its pairs by ``w_i w_j``.  Near the chance level (unrelated spaces) CKA
     and HSIC are degenerate statistics whose first-order term vanishes: there the linearised
     interval is too narrow (and the plain bootstrap's is shifted up by the repeated tracks);
-    read such a pair against its chance level.
+    read such a pair against its chance level.  The products over the tracks are float32 (sums
+    of N products: values good to about 1e-6 relative, a test checks them against the float64
+    measures), the d x d algebra float64.
 
     Chance levels: CKA's, the debiased CKA's and RSA's are exact means over every permutation
-    (:func:`cka_chance`, 0 and 0); Procrustes and SVCCA use ``n_permutations`` seeded row
-    permutations (their cross-products in float32: a chance level is an estimate).
+    (:func:`cka_chance`, 0 and 0).  Procrustes and SVCCA average ``n_permutations`` seeded
+    draws of the permuted cross-product ``A^T P B`` from its large-N limit, the matrix normal
+    with the permutation distribution's exact mean (0) and covariance
+    ``(A^T A) x (B^T B) / (N - 1)`` (Hoeffding's combinatorial central limit theorem): ``O(d^3)``
+    a draw instead of a product over the tracks (a test compares it with real permutations).
 
     Returns
     -------
@@ -1071,7 +1099,7 @@ def linear_global_rows(
     for name in names:
         X = np.asarray(spaces[name], dtype=np.float64)
         if any(m in measures for m in ("cka", "debiased_cka", "procrustes", "svcca")):
-            prep[name] = _prepare(X, keep=0.99)
+            prep[name] = _prepare(X, keep=0.99, measures=measures)
         if "rsa" in measures:
             try:
                 R = _ranks_matrix(X[sub], distance)
@@ -1123,12 +1151,20 @@ def linear_global_rows(
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             P, Q = prep.get(a), prep.get(b)
-            C = P.A.T @ Q.A if P is not None and Q is not None else None
+            C = (P.A.T @ Q.A).astype(np.float64) if P is not None and Q is not None else None
             Cp: list[np.ndarray] = []
             if C is not None and perms and any(m in measures for m in ("procrustes", "svcca")):
-                A32 = P.A.astype(np.float32)  # type: ignore[union-attr]
-                B32 = Q.A.astype(np.float32)  # type: ignore[union-attr]
-                Cp = [(A32.T @ B32[p]).astype(np.float64) for p in perms]
+                # the permutation null of A^T P B in its large-N limit (Hoeffding's
+                # combinatorial CLT): mean 0, covariance (A^T A) x (B^T B) / (N - 1), drawn
+                # as G_A^1/2 Z G_B^1/2 / sqrt(N - 1) -- O(d^3) instead of O(N d1 d2) a draw
+                rng = np.random.default_rng([seed, i, names.index(b)])
+                Ha, Hb = _sqrt_psd(P.G), _sqrt_psd(Q.G)  # type: ignore[union-attr]
+                Cp = [
+                    Ha @ rng.standard_normal((Ha.shape[0], Hb.shape[0])) @ Hb / np.sqrt(N - 1)
+                    for _ in perms
+                ]
+            t_pair: list[np.ndarray] = []  # a_n^T C b_n, shared by CKA and the debiased CKA
+
             for m in measures:
                 if m == "rsa":
                     Ra, Rb = ranks[a], ranks[b]
@@ -1159,7 +1195,7 @@ def linear_global_rows(
                 if m == "cka":
                     S = float(np.sum(C * C))
                     v = S / (P.Gn * Q.Gn)
-                    t = np.einsum("ij,ij->i", P.A @ C, Q.A)
+                    t = _t_of(P, Q, C, t_pair)
                     psi = v * (2.0 * t / S - P.u / P.Gn**2 - Q.u / Q.Gn**2) if S > 0 else t * 0
                     chance = P.F2 * Q.F2 / ((N - 1) * P.Gn * Q.Gn)
                     add(defined(a, b, m, v, chance), psi, v, "clip1")
@@ -1172,7 +1208,7 @@ def linear_global_rows(
                             a, b, m, "debiased CKA: a space has no variance left after debiasing"
                         )
                         continue
-                    t = np.einsum("ij,ij->i", P.A @ C, Q.A)
+                    t = _t_of(P, Q, C, t_pair)
                     h, dh = _hsic_and_derivative(P.A, Q.A, C, t, P.dk, Q.dk)
                     den = np.sqrt(P.hsic * Q.hsic)
                     v = h / den
@@ -1184,7 +1220,8 @@ def linear_global_rows(
                     scale = np.sqrt(P.F2 * Q.F2)
                     nu = nuc / scale
                     value = np.sqrt(max(0.0, 2.0 - 2.0 * nu))
-                    q = np.einsum("ij,ij->i", P.A @ (U @ Vt), Q.A)
+                    q = np.einsum("ij,ij->i", P.A @ (U @ Vt).astype(np.float32), Q.A)
+                    q = q.astype(np.float64)
                     psi = nu * (q / nuc - 0.5 * P.dk / P.F2 - 0.5 * Q.dk / Q.F2) if nuc else q * 0
                     chance = (
                         float(
@@ -1218,10 +1255,11 @@ def linear_global_rows(
                             a, b, m, f"SVCCA: {ra} + {rb} kept dimensions need more than {N} tracks"
                         )
                         continue
-                    M = P.basis.T @ Q.basis
+                    M = (P.basis.T @ Q.basis).astype(np.float64)
                     Um, rho, Vmt = np.linalg.svd(M, full_matrices=False)
                     v = float(np.clip(rho, 0.0, 1.0).mean())
-                    Pu, Qv = P.basis @ Um, Q.basis @ Vmt.T
+                    Pu = (P.basis @ Um.astype(np.float32)).astype(np.float64)
+                    Qv = (Q.basis @ Vmt.T.astype(np.float32)).astype(np.float64)
                     psi = np.mean(Pu * Qv - 0.5 * rho * (Pu * Pu + Qv * Qv), axis=1)
                     # the permuted copies' canonical correlations from their cross-products
                     La, Lb = P.L, Q.L
