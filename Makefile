@@ -63,6 +63,7 @@ lint: setup
 
 bench: setup
 	$(RUN) python benchmarks/bench_similarity.py
+	$(RUN) python benchmarks/bench_measures.py
 	$(RUN) python benchmarks/bench_cf.py
 	$(RUN) python benchmarks/bench_projection.py
 	$(RUN) python benchmarks/bench_explorer.py

@@ -123,21 +123,14 @@ def main() -> None:
                 )
 
         timed(m, lists)
-    for m in VECTOR if "vector" in parts else ():
+    if "vector" in parts:  # both come from one pass over the lists (and its permutations)
         timed(
-            m,
-            lambda m=m: vector_comparison(
-                X,
-                tables,
-                cut,
-                [m],
-                distance="cosine",
-                n_boot=c.n_boot,
-                ci_level=c.ci_level,
-                seed=c.seed,
-                n_permutations=c.chance_permutations,
+            "second_order_cosine+cknna",
+            lambda: vector_comparison(
+                X, tables, cut, list(VECTOR), distance="cosine", n_boot=c.n_boot,
+                ci_level=c.ci_level, seed=c.seed, n_permutations=c.chance_permutations,
             ),
-        )
+        )  # fmt: skip
     print("(d) hubness reduction of every table (re-ranking its candidates)")
     for method in ("csls", "mutual_proximity") if "hubness" in parts else ():
         timed(

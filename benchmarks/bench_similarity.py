@@ -113,7 +113,7 @@ def _nnsim_child(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...], q: mp.Q
     spaces = [Space(f"s{i}", X) for i, X in enumerate(make_spaces(n_tracks, n_spaces))]
     # Warm the numba kernels on tiny data so compile time is not counted.
     warm = [Space("a", spaces[0].X[:300]), Space("b", spaces[1].X[:300])]
-    run_comparison(warm, options((5, 10)), distance="cosine")
+    run_comparison(warm, **options((5, 10)), distance="cosine")
     float32_only(spaces[0].X[:300], 10, opts["neighbors"].max_block_mb)
     t0 = time.perf_counter()
     res = run_comparison(spaces, **opts, distance="cosine")
