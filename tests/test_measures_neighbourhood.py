@@ -211,3 +211,48 @@ def test_the_comparison_takes_every_new_measure_and_a_hubness_reduction():
     assert set(hub["distances"]) == {"primary", "csls"}
     labels = set(measure_agreement(res)["measure_a"]) | set(measure_agreement(res)["measure_b"])
     assert {"cknna@5", "second_order_cosine@10"} <= labels
+
+
+def slow_weighted_hubness(table, k, w):
+    """The hubness statistics of a resample (counts w) with explicit loops."""
+    w = [float(x) for x in w]
+    N = table.shape[0]
+    occ = np.zeros(N)
+    for i in range(N):
+        for j in table[i, :k]:
+            occ[j] += w[i]
+    tot = sum(w)
+    mean = sum(w[j] * occ[j] for j in range(N)) / tot
+    m2 = sum(w[j] * (occ[j] - mean) ** 2 for j in range(N)) / tot
+    m3 = sum(w[j] * (occ[j] - mean) ** 3 for j in range(N)) / tot
+    drawn = [j for j in range(N) if w[j] > 0]
+    return [
+        m3 / m2**1.5 if m2 else 0.0,
+        sum(w[j] for j in range(N) if occ[j] > 2 * k) / tot,
+        sum(w[j] for j in range(N) if occ[j] == 0) / tot,
+        max(occ[j] for j in drawn),
+        sum(w[j] * abs(occ[j] - k) for j in range(N)) / (2 * tot * k),
+    ]
+
+
+def test_hubness_resamples_against_loops_and_the_table_has_cis():
+    from nnsim.measures import HUBNESS_STATS, hubness_replicates, hubness_table
+    from nnsim.similarity import bootstrap_weights
+
+    X = np.random.default_rng(3).standard_normal((70, 30))
+    idx, _ = slow_neighbors(X, 8, "euclidean")
+    W = bootstrap_weights(70, 4, seed=2)
+    reps = hubness_replicates(idx, [3, 8], W)
+    for b in range(4):
+        for c, k in enumerate([3, 8]):
+            np.testing.assert_allclose(reps[b, c], slow_weighted_hubness(idx, k, W[b]), rtol=1e-9)
+    ones = hubness_replicates(idx, [3, 8], np.ones((1, 70)))  # no resampling: hubness itself
+    for c, k in enumerate([3, 8]):
+        h = hubness(idx, k)
+        np.testing.assert_allclose(ones[0, c], [h[s] for s in HUBNESS_STATS], rtol=1e-12)
+    rows = hubness_table({"x": idx}, [3, 8], n_boot=100, seed=0, ci_level=0.9)
+    for r in rows:
+        for s in HUBNESS_STATS:
+            assert r[f"{s}_ci_low"] <= r[s] + 1e-12 or s == "max_occurrence"
+            assert r[f"{s}_ci_low"] <= r[f"{s}_ci_high"]
+    assert rows[1]["skewness_ci_high"] > rows[1]["skewness_ci_low"]

@@ -18,7 +18,13 @@ import pandas as pd
 
 from nnsim.errors import NnsimError
 from nnsim.factors import factor_table
-from nnsim.measures import global_table, hubness_reduced, list_chance, vector_comparison
+from nnsim.measures import (
+    global_table,
+    hubness_reduced,
+    hubness_table,
+    list_chance,
+    vector_comparison,
+)
 from nnsim.search import DaskRun, neighbor_table
 from nnsim.search.audit import approximation_report
 from nnsim.search.exact import ambiguous_cutoffs, check_distance
@@ -72,6 +78,10 @@ class CompareResult:
     reduced : dict of str to NeighborTable or None
         With ``compare.hubness_reduction``: the tables re-ranked by secondary distances
         (``secondary`` names the reduction), on which every measure of the lists was computed.
+    hubness : pandas.DataFrame or None
+        Hubness of every space at every cutoff with bootstrap CIs
+        (:func:`nnsim.measures.hubness_table`), of the primary tables and, with a reduction,
+        of the re-ranked ones (``distances``).
     """
 
     comparison: Comparison
@@ -86,6 +96,7 @@ class CompareResult:
     global_measures: pd.DataFrame | None = None
     measure_factors: pd.DataFrame | None = None
     reduced: dict[str, NeighborTable] | None = None
+    hubness: pd.DataFrame | None = None
 
     @property
     def n_tracks(self) -> int:
@@ -299,6 +310,16 @@ def run_comparison(
         exact_below=compare.global_exact_below,
     )
     glob = pd.DataFrame(global_rows, columns=list(GLOBAL_COLUMNS))
+    hub_rows = []
+    for label, tabs in [("primary", tables)] + ([(reduction, reduced)] if reduced else []):
+        hub_rows += hubness_table(
+            {name: t.indices for name, t in tabs.items()},
+            cut,
+            n_boot=compare.global_n_boot,
+            seed=compare.seed,
+            ci_level=compare.ci_level,
+            distances=label,
+        )
     return CompareResult(
         comparison=cmp,
         prepared=prep,
@@ -320,6 +341,7 @@ def run_comparison(
         recall=recall,
         sn_errors=sn_errors,
         reduced=reduced,
+        hubness=pd.DataFrame(hub_rows),
     )
 
 

@@ -1298,3 +1298,154 @@ def linear_global_rows(
             rows[r]["ci_low"], rows[r]["ci_high"] = float(lo), float(hi)
             rows[r]["replicates"] = x
     return rows
+
+
+#: The hubness statistics of :func:`hubness`, in their column order.
+HUBNESS_STATS = ("skewness", "hub_share", "antihub_share", "max_occurrence", "robin_hood")
+
+
+@numba.njit(cache=True, parallel=True)
+def _hubness_boot_kernel(W, table, cut, out):  # pragma: no cover - numba
+    # Every statistic of :func:`hubness` on a resample with counts W[b]: a reference track's
+    # list counts W[b, i] times; a listed track j enters the statistics W[b, j] times.
+    B, N = W.shape
+    C = cut.size
+    for b in numba.prange(B):
+        occ = np.zeros((C, N))
+        for i in range(N):
+            wi = W[b, i]
+            if wi == 0:
+                continue
+            c0 = 0
+            for r in range(cut[C - 1]):
+                while r >= cut[c0]:
+                    c0 += 1
+                j = table[i, r]
+                for c in range(c0, C):
+                    occ[c, j] += wi
+        for c in range(C):
+            k = cut[c]
+            tot = 0.0
+            m1 = 0.0
+            for j in range(N):
+                tot += W[b, j]
+                m1 += W[b, j] * occ[c, j]
+            mean = m1 / tot
+            m2 = 0.0
+            m3 = 0.0
+            hub = 0.0
+            anti = 0.0
+            mx = 0.0
+            rh = 0.0
+            for j in range(N):
+                wj = W[b, j]
+                if wj == 0:
+                    continue
+                o = occ[c, j]
+                d = o - mean
+                m2 += wj * d * d
+                m3 += wj * d * d * d
+                if o > 2 * k:
+                    hub += wj
+                if o == 0:
+                    anti += wj
+                if o > mx:
+                    mx = o
+                rh += wj * abs(o - k)
+            m2 /= tot
+            m3 /= tot
+            out[b, c, 0] = 0.0 if m2 == 0 else m3 / m2**1.5
+            out[b, c, 1] = hub / tot
+            out[b, c, 2] = anti / tot
+            out[b, c, 3] = mx
+            out[b, c, 4] = rh / (2.0 * tot * k)
+
+
+def hubness_replicates(
+    table: np.ndarray, cutoffs: Sequence[int] | np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Every statistic of :func:`hubness` on resamples of the tracks.
+
+    Parameters
+    ----------
+    table : np.ndarray [shape=(N, >= max(cutoffs)), dtype=int]
+    cutoffs : sequence of int
+    weights : np.ndarray [shape=(B, N)]
+        How often each track is drawn (:func:`nnsim.similarity.iter_bootstrap_weights`); all
+        ones gives :func:`hubness` itself.
+
+    Returns
+    -------
+    np.ndarray [shape=(B, c, 5)]
+        :data:`HUBNESS_STATS` per resample and cutoff.
+    """
+    cut = np.asarray(cutoffs, dtype=np.int64)
+    T = np.ascontiguousarray(np.asarray(table)[:, : int(cut[-1])], dtype=np.int64)
+    W = np.ascontiguousarray(weights, dtype=np.float32)
+    out = np.zeros((W.shape[0], cut.size, len(HUBNESS_STATS)))
+    _hubness_boot_kernel(W, T, cut, out)
+    return out
+
+
+def hubness_table(
+    tables: Mapping[str, np.ndarray],
+    cutoffs: Sequence[int] | np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    ci_level: float,
+    distances: str = "primary",
+) -> list[dict[str, object]]:
+    """:func:`hubness` of every space at every cutoff, each statistic with its bootstrap CI.
+
+    The CI is the percentile interval over ``n_boot`` resamples of the tracks (the code
+    base's one bootstrap, :func:`nnsim.similarity.iter_bootstrap_weights`: the same resamples
+    as every other measure): on a resample a reference track's list counts as often as the
+    track is drawn, and so does a listed track in the statistics (the lists stay those of the
+    full sample, as for S_n).  Hubness describes one space: a row permutation leaves it
+    unchanged, so it has no chance level; its reference is the uniform spread (skewness,
+    shares and Robin Hood index 0, largest occurrence ``n``).
+
+    Parameters
+    ----------
+    tables : mapping of str to np.ndarray [shape=(N, >= max(cutoffs)), dtype=int]
+    cutoffs : sequence of int
+    n_boot : int
+        ``compare.global_n_boot`` (0: the bounds are the value).
+    seed : int
+    ci_level : float
+    distances : str
+        Label of the tables' distances (``primary`` or the hubness reduction).
+
+    Returns
+    -------
+    list of dict
+        ``space, distances, cutoff``, the statistics of :data:`HUBNESS_STATS` and their
+        ``<stat>_ci_low`` / ``<stat>_ci_high``.
+    """
+    cut = np.asarray(cutoffs, dtype=np.int64)
+    rows: list[dict[str, object]] = []
+    for name, table in tables.items():
+        T = np.ascontiguousarray(np.asarray(table)[:, : int(cut[-1])], dtype=np.int64)
+        N = T.shape[0]
+        reps = np.zeros((0, cut.size, len(HUBNESS_STATS)))
+        if n_boot > 0:
+            reps = np.concatenate(
+                [
+                    hubness_replicates(T, cut, W)
+                    for W in iter_bootstrap_weights(N, n_boot, seed, max_mb=TABLE_BLOCK_MB)
+                ]
+            )
+        for c, k in enumerate(cut):
+            row: dict[str, object] = {"space": name, "distances": distances, "cutoff": int(k)}
+            h = hubness(T, int(k))
+            for stat in HUBNESS_STATS:
+                row[stat] = h[stat]
+            for s_i, stat in enumerate(HUBNESS_STATS):
+                if n_boot > 0:
+                    lo, hi = percentile_ci(reps[:, c, s_i], ci_level)
+                    row[f"{stat}_ci_low"], row[f"{stat}_ci_high"] = float(lo), float(hi)
+                else:
+                    row[f"{stat}_ci_low"] = row[f"{stat}_ci_high"] = h[stat]
+            rows.append(row)
+    return rows

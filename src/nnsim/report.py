@@ -305,27 +305,26 @@ def hubness_frame(result: CompareResult) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``space, distances, cutoff, skewness, hub_share, antihub_share, max_occurrence,
-        robin_hood`` (:func:`nnsim.measures.hubness`; a track listed by no other is an
-        antihub, one listed by more than ``2n`` others a hub).  ``distances`` is ``primary``
-        for the spaces' own distances and names the hubness reduction for the re-ranked
-        tables (``compare.hubness_reduction``), so the two sit side by side.
+        robin_hood`` and each statistic's ``_ci_low`` / ``_ci_high``
+        (:func:`nnsim.measures.hubness_table`; a track listed by no other is an antihub, one
+        listed by more than ``2n`` others a hub).  ``distances`` is ``primary`` for the
+        spaces' own distances and names the hubness reduction for the re-ranked tables
+        (``compare.hubness_reduction``), so the two sit side by side.
     """
+    if result.hubness is not None:
+        return result.hubness
     rows = []
-    versions = [("primary", result.tables)]
-    if result.reduced is not None:
-        versions += [(str(next(iter(result.reduced.values())).secondary), result.reduced)]
-    for label, tables in versions:
-        for name in result.comparison.names:
-            idx = tables[name].indices
-            for cut in result.comparison.cutoffs:
-                rows.append(
-                    {
-                        "space": name,
-                        "distances": label,
-                        "cutoff": int(cut),
-                        **hubness(idx, int(cut)),
-                    }
-                )
+    for name in result.comparison.names:
+        idx = result.tables[name].indices
+        for cut in result.comparison.cutoffs:
+            rows.append(
+                {
+                    "space": name,
+                    "distances": "primary",
+                    "cutoff": int(cut),
+                    **hubness(idx, int(cut)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
