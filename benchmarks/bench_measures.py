@@ -142,6 +142,7 @@ def main() -> None:
                     rbo_p=c.rbo_p,
                     n_permutations=c.chance_permutations,
                     seed=c.seed,
+                    chance_tracks=c.chance_tracks,
                 )
 
         timed(m, lists)
@@ -151,6 +152,7 @@ def main() -> None:
             lambda: vector_comparison(
                 X, tables, cut, list(VECTOR), distance="cosine", n_boot=c.n_boot,
                 ci_level=c.ci_level, seed=c.seed, n_permutations=c.chance_permutations,
+                chance_tracks=c.chance_tracks,
             ),
         )  # fmt: skip
     print("(d) hubness reduction of every table (re-ranking its candidates)")

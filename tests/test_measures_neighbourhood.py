@@ -74,6 +74,7 @@ def test_identical_and_similar_copies_give_one_and_related_spaces_beat_chance():
         ci_level=0.95,
         seed=0,
         n_permutations=20,
+        chance_tracks=10**6,
     )
     for k in ("second_order_cosine", "cknna"):
         v, ch, lo, hi = vc.values[k], vc.chance[k], vc.ci_low[k], vc.ci_high[k]
@@ -97,6 +98,7 @@ def test_a_constant_space_has_a_stated_reason_and_the_others_go_on():
         ci_level=0.9,
         seed=0,
         n_permutations=2,
+        chance_tracks=10**6,
     )
     assert set(vc.notes["cknna"]) == {(0, 2), (1, 2)}
     assert "no variance" in vc.notes["cknna"][(0, 2)]
@@ -116,7 +118,13 @@ def test_chance_of_list_measures_is_the_mean_over_permuted_copies():
     X, Y = spaces(n=40)
     A, B = tables(X, Y, "cosine")
     got = list_chance(
-        {"x": A, "y": B}, CUT, ["rank", "spearman"], rbo_p=0.9, n_permutations=3, seed=5
+        {"x": A, "y": B},
+        CUT,
+        ["rank", "spearman"],
+        rbo_p=0.9,
+        n_permutations=3,
+        seed=5,
+        chance_tracks=10**6,
     )
     for c, n in enumerate(CUT):
         ranks, spear = [], []
@@ -256,3 +264,23 @@ def test_hubness_resamples_against_loops_and_the_table_has_cis():
             assert r[f"{s}_ci_low"] <= r[s] + 1e-12 or s == "max_occurrence"
             assert r[f"{s}_ci_low"] <= r[f"{s}_ci_high"]
     assert rows[1]["skewness_ci_high"] > rows[1]["skewness_ci_low"]
+
+
+def test_a_chance_level_over_sampled_reference_tracks_is_their_mean():
+    from nnsim.measures import chance_rows
+
+    X, Y = spaces(n=40)
+    A, B = tables(X, Y, "cosine")
+    got = list_chance(
+        {"x": A, "y": B}, CUT, ["rank"], rbo_p=0.9, n_permutations=2, seed=1, chance_tracks=15
+    )
+    rows = chance_rows(40, 15, 1)
+    assert rows.size == 15 and len(set(rows)) == 15
+    for c, n in enumerate(CUT):
+        want = np.mean(
+            [
+                slow_rank_similarity(A, slow_neighbors(Y[p], 7, "cosine")[0], int(n))[rows].mean()
+                for p in permutations(40, 2, 1)
+            ]
+        )
+        assert got["rank"][0, 1, c] == pytest.approx(want, rel=1e-12)

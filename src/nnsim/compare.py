@@ -265,6 +265,7 @@ def run_comparison(
             rbo_p=compare.rbo_p,
             n_permutations=compare.chance_permutations,
             seed=compare.seed,
+            chance_tracks=compare.chance_tracks,
         )
     )
     vector = [m for m in compare.measures if m in VECTOR_MEASURES]
@@ -279,6 +280,7 @@ def run_comparison(
             ci_level=compare.ci_level,
             seed=compare.seed,
             n_permutations=compare.chance_permutations,
+            chance_tracks=compare.chance_tracks,
         )
         cmp.values.update(vc.values)
         cmp.ci_low.update(vc.ci_low)

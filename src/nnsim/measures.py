@@ -499,13 +499,15 @@ def list_chance(
     rbo_p: float,
     n_permutations: int,
     seed: int,
+    chance_tracks: int,
 ) -> dict[str, np.ndarray]:
     """Permutation chance level of list measures for every pair of tables.
 
     The mean of the measure between the first table and the table of a row-permuted copy of
     the second space (:func:`permuted_table`) over ``n_permutations`` seeded permutations.
     S_n and the kNN Jaccard index have closed forms (:func:`nnsim.similarity.chance_level`);
-    this is for the ones that have none (``rbo``, ``spearman``, ``rank``).
+    this is for the ones that have none (``rbo``, ``spearman``, ``rank``).  Each permutation's
+    mean is taken over ``chance_tracks`` seeded reference tracks (:func:`chance_rows`).
 
     Returns
     -------
@@ -519,18 +521,20 @@ def list_chance(
         return out
     N = int(np.shape(tables[names[0]])[0])
     perms = permutations(N, n_permutations, seed)
+    rows = chance_rows(N, chance_tracks, seed)
     K = int(cutoffs[-1])
     for i, a in enumerate(names):
-        A = np.ascontiguousarray(np.asarray(tables[a])[:, :K])
+        A = np.ascontiguousarray(np.asarray(tables[a])[rows, :K])
         for j, b in enumerate(names):
             if j <= i:
                 continue
             B = np.asarray(tables[b])[:, :K]
             sums = {k: np.zeros(c) for k in measures}
             for p in perms:
-                res = pair_overlap(
-                    A, permuted_table(B, p), cutoffs, measures=list(measures), rbo_p=rbo_p
-                )
+                inv = np.empty_like(p)
+                inv[p] = np.arange(N)
+                Bp = inv[B[p[rows]]].astype(B.dtype, copy=False)  # permuted_table(B, p)[rows]
+                res = pair_overlap(A, Bp, cutoffs, measures=list(measures), rbo_p=rbo_p)
                 for k in measures:
                     sums[k] += np.asarray(getattr(res, k)).mean(axis=0)
             for k in measures:
@@ -561,14 +565,16 @@ def _own_dots(Xr, A):  # pragma: no cover - numba
 
 @numba.njit(cache=True, parallel=True)
 def _vector_kernel(
-    Xr, nx, mx, cx, Yr, ny, my, cy, A, B, ownA, ownB, cut, so2, num, dx, dy
+    Xr, nx, mx, cx, Yr, ny, my, cy, A, B, ownA, ownB, cut, rows, so2, num, dx, dy
 ):  # pragma: no cover - numba
     # From one raw dot g = r_i . r_j per space and pair of tracks: the cosine g / (|r_i| |r_j|)
     # and the centred kernel g - mu.r_i - mu.r_j + mu.mu (mu: the mean row).  Own lists' dots
     # come precomputed (ownA: X on A's lists, ownB: Y on B's); only the cross ones are new.
+    # ``rows``: the reference tracks computed (output row ii is track rows[ii]).
     N, K = A.shape
+    R = rows.size
     dxr, dyr = Xr.shape[1], Yr.shape[1]
-    chunks = min(N, 64)
+    chunks = min(R, 64)
     for ch in numba.prange(chunks):
         rank = np.full(N, K, dtype=np.int64)
         axs = np.empty(K)
@@ -578,7 +584,8 @@ def _vector_kernel(
         bxs = np.empty(K)
         bys = np.empty(K)
         byc = np.empty(K)
-        for i in range(ch * N // chunks, (ch + 1) * N // chunks):
+        for ii in range(ch * R // chunks, (ch + 1) * R // chunks):
+            i = rows[ii]
             for r in range(K):
                 j = A[i, r]
                 rank[j] = r
@@ -621,10 +628,10 @@ def _vector_kernel(
                         sxy += bxs[r] * bys[r]
                         sxx += bxs[r] * bxs[r]
                         syy += bys[r] * bys[r]
-                so2[i, c] = sxy / np.sqrt(sxx * syy) if sxx > 0.0 and syy > 0.0 else 0.0
-                num[i, c] = nm
-                dx[i, c] = sdx
-                dy[i, c] = sdy
+                so2[ii, c] = sxy / np.sqrt(sxx * syy) if sxx > 0.0 and syy > 0.0 else 0.0
+                num[ii, c] = nm
+                dx[ii, c] = sdx
+                dy[ii, c] = sdy
             for r in range(K):
                 rank[A[i, r]] = K
 
@@ -661,14 +668,26 @@ class _VectorSpace:
         )
 
 
-def _terms(x: _VectorSpace, y: _VectorSpace, cutoffs: np.ndarray) -> VectorTerms:
-    N, c = x.R.shape[0], len(cutoffs)
-    out = [np.zeros((N, c)) for _ in range(4)]
+def _terms(
+    x: _VectorSpace, y: _VectorSpace, cutoffs: np.ndarray, rows: np.ndarray | None = None
+) -> VectorTerms:
+    """Per-track terms of the reference tracks ``rows`` (all when None)."""
+    idx = np.arange(x.R.shape[0]) if rows is None else np.asarray(rows)
+    c = len(cutoffs)
+    out = [np.zeros((idx.size, c)) for _ in range(4)]
     _vector_kernel(
         x.R, x.norms, x.m, x.c, y.R, y.norms, y.m, y.c, x.table, y.table, x.own, y.own,
-        np.asarray(cutoffs, dtype=np.int64), *out,
+        np.asarray(cutoffs, dtype=np.int64), idx.astype(np.int64), *out,
     )  # fmt: skip
     return VectorTerms(*out)
+
+
+def chance_rows(n_tracks: int, chance_tracks: int, seed: int) -> np.ndarray:
+    """The seeded reference tracks over which a permutation chance level of a measure that is
+    a mean (or a ratio of sums) over tracks is estimated: all of them when fewer."""
+    if n_tracks <= chance_tracks:
+        return np.arange(n_tracks)
+    return np.sort(np.random.default_rng([seed, 1]).choice(n_tracks, chance_tracks, replace=False))
 
 
 @dataclass
@@ -774,6 +793,7 @@ def vector_comparison(
     ci_level: float,
     seed: int,
     n_permutations: int,
+    chance_tracks: int,
 ) -> VectorComparison:
     """Second-order cosine and CKNNA (:func:`vector_terms`) of every pair of spaces.
 
@@ -782,7 +802,9 @@ def vector_comparison(
     aggregates' CIs stay paired); second-order cosine is a mean over tracks, CKNNA a ratio of
     sums over tracks (both recomputed on every resample).  The chance level is the mean over
     ``n_permutations`` seeded row permutations of the second space (its vectors and its
-    table, :func:`permuted_table`).
+    table, :func:`permuted_table`), each over ``chance_tracks`` seeded reference tracks
+    (:func:`chance_rows`: the lists still range over every track; a seeded estimate of the
+    same mean).
 
     Parameters
     ----------
@@ -814,6 +836,7 @@ def vector_comparison(
     K = int(cutoffs[-1])
     cut = np.asarray(cutoffs)
     prepared = {n: _VectorSpace.of(spaces[n], tables[n], K, distance) for n in names}
+    rows = chance_rows(N, chance_tracks, seed)
 
     def pair_values(t: VectorTerms) -> dict[str, np.ndarray]:
         return {"second_order_cosine": t.second_order.mean(axis=0), "cknna": t.cknna()}
@@ -823,7 +846,9 @@ def vector_comparison(
             b = names[j]
             terms = _terms(prepared[a], prepared[b], cut)
             got = pair_values(terms)
-            null = [pair_values(_terms(prepared[a], prepared[b].permuted(p), cut)) for p in perms]
+            null = [
+                pair_values(_terms(prepared[a], prepared[b].permuted(p), cut, rows)) for p in perms
+            ]
             reps: dict[str, list[np.ndarray]] = {k: [] for k in measures}
             if n_boot > 0:
                 for W in iter_bootstrap_weights(N, n_boot, seed, max_mb=TABLE_BLOCK_MB):

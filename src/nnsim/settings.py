@@ -212,6 +212,9 @@ class CompareSettings:
     ambiguity_rtol: float = req(ge=0, lt=1)
     #: Row permutations behind the chance level of the global measures.
     chance_permutations: int = req(ge=0, le=1000)
+    #: Reference tracks over which a permutation chance level of a list or vector measure is
+    #: estimated (all of them when fewer).
+    chance_tracks: int = req(ge=10)
     #: Tracks of RSA's seeded subsample (its distance vectors have m(m-1)/2 entries).
     rsa_max_tracks: int = req(ge=3, le=20000)
     #: Bootstrap replicates of the global measures' CIs (each recomputes the measure on a
