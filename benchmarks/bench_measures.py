@@ -84,7 +84,7 @@ def main() -> None:
     hubness_table(
         {name: t.indices for name, t in res.tables.items()},
         CUTOFFS,
-        n_boot=c.global_n_boot,
+        n_boot=c.hubness_n_boot,
         seed=c.seed,
         ci_level=c.ci_level,
     )

@@ -317,7 +317,7 @@ def run_comparison(
         hub_rows += hubness_table(
             {name: t.indices for name, t in tabs.items()},
             cut,
-            n_boot=compare.global_n_boot,
+            n_boot=compare.hubness_n_boot,
             seed=compare.seed,
             ci_level=compare.ci_level,
             distances=label,

@@ -1055,6 +1055,11 @@ def _ranks_matrix(A: np.ndarray, distance: str) -> np.ndarray:
     return R + R.T
 
 
+def _sv(M: np.ndarray) -> np.ndarray:
+    """Singular values of a chance draw, in float32 (an estimate: single precision is plenty)."""
+    return np.linalg.svd(M.astype(np.float32), compute_uv=False).astype(np.float64)
+
+
 def _sqrt_psd(G: np.ndarray) -> np.ndarray:
     """The symmetric square root of a positive semi-definite matrix."""
     w, V = np.linalg.eigh(G)
@@ -1173,6 +1178,14 @@ def linear_global_rows(
             "replicates": np.zeros(0),
         }
 
+    halves: dict[str, np.ndarray] = {}
+
+    def _half(name: str, S: _Space) -> np.ndarray:
+        """G^1/2 of a space, once."""
+        if name not in halves:
+            halves[name] = _sqrt_psd(S.G)
+        return halves[name]
+
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             P, Q = prep.get(a), prep.get(b)
@@ -1183,7 +1196,7 @@ def linear_global_rows(
                 # combinatorial CLT): mean 0, covariance (A^T A) x (B^T B) / (N - 1), drawn
                 # as G_A^1/2 Z G_B^1/2 / sqrt(N - 1) -- O(d^3) instead of O(N d1 d2) a draw
                 rng = np.random.default_rng([seed, i, names.index(b)])
-                Ha, Hb = _sqrt_psd(P.G), _sqrt_psd(Q.G)  # type: ignore[union-attr]
+                Ha, Hb = _half(a, P), _half(b, Q)  # type: ignore[arg-type]
                 Cp = [
                     Ha @ rng.standard_normal((Ha.shape[0], Hb.shape[0])) @ Hb / np.sqrt(N - 1)
                     for _ in perms
@@ -1248,23 +1261,9 @@ def linear_global_rows(
                     q = np.einsum("ij,ij->i", P.A @ (U @ Vt).astype(np.float32), Q.A)
                     q = q.astype(np.float64)
                     psi = nu * (q / nuc - 0.5 * P.dk / P.F2 - 0.5 * Q.dk / Q.F2) if nuc else q * 0
+                    nus = [_sv(c).sum() / scale for c in Cp]
                     chance = (
-                        float(
-                            np.mean(
-                                [
-                                    np.sqrt(
-                                        max(
-                                            0.0,
-                                            2.0
-                                            - 2.0
-                                            * np.linalg.svd(c, compute_uv=False).sum()
-                                            / scale,
-                                        )
-                                    )
-                                    for c in Cp
-                                ]
-                            )
-                        )
+                        float(np.mean([np.sqrt(max(0.0, 2.0 - 2.0 * x)) for x in nus]))
                         if Cp
                         else float("nan")
                     )
@@ -1283,23 +1282,19 @@ def linear_global_rows(
                     M = (P.basis.T @ Q.basis).astype(np.float64)
                     Um, rho, Vmt = np.linalg.svd(M, full_matrices=False)
                     v = float(np.clip(rho, 0.0, 1.0).mean())
-                    Pu = (P.basis @ Um.astype(np.float32)).astype(np.float64)
-                    Qv = (Q.basis @ Vmt.T.astype(np.float32)).astype(np.float64)
-                    psi = np.mean(Pu * Qv - 0.5 * rho * (Pu * Pu + Qv * Qv), axis=1)
+                    Pu = P.basis @ Um.astype(np.float32)  # (N, r), float32 throughout
+                    Qv = Q.basis @ Vmt.T.astype(np.float32)
+                    r32 = rho.astype(np.float32)
+                    psi = (
+                        np.einsum("ij,ij->i", Pu, Qv)
+                        - 0.5 * np.einsum("ij,j,ij->i", Pu, r32, Pu)
+                        - 0.5 * np.einsum("ij,j,ij->i", Qv, r32, Qv)
+                    ).astype(np.float64) / rho.size
                     # the permuted copies' canonical correlations from their cross-products
                     La, Lb = P.L, Q.L
                     assert La is not None and Lb is not None
                     chance = (
-                        float(
-                            np.mean(
-                                [
-                                    np.clip(
-                                        np.linalg.svd(La.T @ c @ Lb, compute_uv=False), 0, 1
-                                    ).mean()
-                                    for c in Cp
-                                ]
-                            )
-                        )
+                        float(np.mean([np.clip(_sv(La.T @ c @ Lb), 0, 1).mean() for c in Cp]))
                         if Cp
                         else float("nan")
                     )
@@ -1332,22 +1327,43 @@ HUBNESS_STATS = ("skewness", "hub_share", "antihub_share", "max_occurrence", "ro
 @numba.njit(cache=True, parallel=True)
 def _hubness_boot_kernel(W, table, cut, out):  # pragma: no cover - numba
     # Every statistic of :func:`hubness` on a resample with counts W[b]: a reference track's
-    # list counts W[b, i] times; a listed track j enters the statistics W[b, j] times.
+    # list counts W[b, i] times; a listed track j enters the statistics W[b, j] times.  The
+    # counts are added once per list entry into its rank band [cut[c-1], cut[c]) and summed
+    # over the bands afterwards (N K additions a resample, not N sum(cut)).
     B, N = W.shape
     C = cut.size
+    K = cut[C - 1]
+    # the transposed lists per rank band: who lists track j at a rank in [cut[c-1], cut[c])
+    counts = np.zeros((C, N + 1), dtype=np.int64)
+    for i in range(N):
+        c0 = 0
+        for r in range(K):
+            if r >= cut[c0]:
+                c0 += 1
+            counts[c0, table[i, r] + 1] += 1
+    starts = np.zeros((C, N + 1), dtype=np.int64)
+    for c in range(C):
+        for j in range(N):
+            starts[c, j + 1] = starts[c, j] + counts[c, j + 1]
+    refs = np.empty((C, N * K), dtype=np.int32)
+    fill = starts[:, :N].copy()
+    for i in range(N):
+        c0 = 0
+        for r in range(K):
+            if r >= cut[c0]:
+                c0 += 1
+            j = table[i, r]
+            refs[c0, fill[c0, j]] = i
+            fill[c0, j] += 1
     for b in numba.prange(B):
         occ = np.zeros((C, N))
-        for i in range(N):
-            wi = W[b, i]
-            if wi == 0:
-                continue
-            c0 = 0
-            for r in range(cut[C - 1]):
-                while r >= cut[c0]:
-                    c0 += 1
-                j = table[i, r]
-                for c in range(c0, C):
-                    occ[c, j] += wi
+        w = W[b]
+        for c in range(C):
+            for j in range(N):
+                acc = occ[c - 1, j] if c > 0 else 0.0
+                for q in range(starts[c, j], starts[c, j + 1]):
+                    acc += w[refs[c, q]]
+                occ[c, j] = acc
         for c in range(C):
             k = cut[c]
             tot = 0.0
@@ -1366,7 +1382,7 @@ def _hubness_boot_kernel(W, table, cut, out):  # pragma: no cover - numba
                 wj = W[b, j]
                 if wj == 0:
                     continue
-                o = occ[c, j]
+                o = float(occ[c, j])
                 d = o - mean
                 m2 += wj * d * d
                 m3 += wj * d * d * d
@@ -1405,7 +1421,7 @@ def hubness_replicates(
         :data:`HUBNESS_STATS` per resample and cutoff.
     """
     cut = np.asarray(cutoffs, dtype=np.int64)
-    T = np.ascontiguousarray(np.asarray(table)[:, : int(cut[-1])], dtype=np.int64)
+    T = np.ascontiguousarray(np.asarray(table)[:, : int(cut[-1])], dtype=np.int32)
     W = np.ascontiguousarray(weights, dtype=np.float32)
     out = np.zeros((W.shape[0], cut.size, len(HUBNESS_STATS)))
     _hubness_boot_kernel(W, T, cut, out)
@@ -1436,7 +1452,7 @@ def hubness_table(
     tables : mapping of str to np.ndarray [shape=(N, >= max(cutoffs)), dtype=int]
     cutoffs : sequence of int
     n_boot : int
-        ``compare.global_n_boot`` (0: the bounds are the value).
+        ``compare.hubness_n_boot`` (0: the bounds are the value).
     seed : int
     ci_level : float
     distances : str
@@ -1451,7 +1467,7 @@ def hubness_table(
     cut = np.asarray(cutoffs, dtype=np.int64)
     rows: list[dict[str, object]] = []
     for name, table in tables.items():
-        T = np.ascontiguousarray(np.asarray(table)[:, : int(cut[-1])], dtype=np.int64)
+        T = np.ascontiguousarray(np.asarray(table)[:, : int(cut[-1])], dtype=np.int32)
         N = T.shape[0]
         reps = np.zeros((0, cut.size, len(HUBNESS_STATS)))
         if n_boot > 0:

@@ -223,6 +223,8 @@ class CompareSettings:
     #: Tracks from which the global measures' CIs come from the linearised bootstrap (below:
     #: every replicate recomputes the measure).
     global_exact_below: int = req(ge=0)
+    #: Replicates of the hubness statistics' CIs (each recounts every list: O(N n) a space).
+    hubness_n_boot: int = req(ge=0, le=100000)
     #: S_n and the other list measures on secondary distances (hubness reduction).
     hubness_reduction: str = req(choices=HUBNESS_REDUCTIONS)
     #: CSLS: the nearest neighbours whose mean distance is a track's local scale r_i.
