@@ -55,6 +55,14 @@ def _centred_pair(X: np.ndarray, Y: np.ndarray, what: str) -> tuple[np.ndarray, 
     return _centred(A), _centred(B)
 
 
+def _cka_norms(A: np.ndarray, B: np.ndarray) -> tuple[float, float]:
+    """CKA's denominator terms ``||A^T A||_F, ||B^T B||_F`` of centred spaces (never 0)."""
+    xx, yy = float(np.linalg.norm(A.T @ A)), float(np.linalg.norm(B.T @ B))
+    if xx == 0 or yy == 0:
+        raise MeasureUndefined("CKA: a space is constant over the tracks (no variance)")
+    return xx, yy
+
+
 def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:
     """Linear centred kernel alignment (Kornblith et al., ICML 2019).
 
@@ -73,10 +81,7 @@ def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:
     float
     """
     A, B = _centred_pair(X, Y, "CKA")
-    xx = np.linalg.norm(A.T @ A)
-    yy = np.linalg.norm(B.T @ B)
-    if xx == 0 or yy == 0:
-        raise MeasureUndefined("CKA: a space is constant over the tracks (no variance)")
+    xx, yy = _cka_norms(A, B)
     return float(np.linalg.norm(A.T @ B) ** 2 / (xx * yy))
 
 
@@ -164,6 +169,19 @@ def _condensed_distances(A: np.ndarray, distance: str) -> np.ndarray:
     return D[iu]
 
 
+def _rsa_rows(n: int, max_tracks: int, seed: int) -> np.ndarray:
+    """RSA's seeded subsample of ``max_tracks`` of ``n`` tracks (all of them when fewer)."""
+    if n <= max_tracks:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_tracks, replace=False))
+
+
+def _kept(s: np.ndarray, keep: float) -> int:
+    """How many leading directions of singular values ``s`` explain ``keep`` of the variance."""
+    var = np.cumsum(s**2) / np.sum(s**2)
+    return int(np.searchsorted(var, keep - 1e-12) + 1)
+
+
 def rsa(X: np.ndarray, Y: np.ndarray, *, distance: str, max_tracks: int, seed: int) -> float:
     """Representational similarity analysis (Kriegeskorte et al. 2008).
 
@@ -190,7 +208,7 @@ def rsa(X: np.ndarray, Y: np.ndarray, *, distance: str, max_tracks: int, seed: i
     if n < 3:
         raise MeasureUndefined(f"RSA: needs at least 3 tracks, got {n}")
     if n > max_tracks:
-        rows = np.sort(np.random.default_rng(seed).choice(n, max_tracks, replace=False))
+        rows = _rsa_rows(n, max_tracks, seed)
         A, B = A[rows], B[rows]
     da, db = _condensed_distances(A, distance), _condensed_distances(B, distance)
     if np.ptp(da) == 0 or np.ptp(db) == 0:
@@ -221,9 +239,7 @@ def svcca(X: np.ndarray, Y: np.ndarray, *, keep: float = 0.99) -> float:
         U, s, _ = np.linalg.svd(M, full_matrices=False)
         if s.size == 0 or s[0] == 0:
             raise MeasureUndefined(f"SVCCA: the {which} space is constant over the tracks")
-        var = np.cumsum(s**2) / np.sum(s**2)
-        r = int(np.searchsorted(var, keep - 1e-12) + 1)
-        return U[:, :r]  # orthonormal basis of the kept directions
+        return U[:, : _kept(s, keep)]  # orthonormal basis of the kept directions
 
     Ua, Ub = reduce(A, "first"), reduce(B, "second")
     if Ua.shape[1] + Ub.shape[1] >= A.shape[0]:
@@ -324,6 +340,38 @@ def hubness(table: np.ndarray, k: int) -> dict[str, float]:
         "max_occurrence": float(occ.max()),
         "robin_hood": float(np.abs(occ - k).sum() / (2.0 * N * k)),
     }
+
+
+def _global_row(
+    a: str,
+    b: str,
+    m: str,
+    value: float,
+    *,
+    chance: float,
+    ci: tuple[float, float] | None = None,
+    note: str = "",
+    replicates: Sequence[float] | np.ndarray = (),
+) -> dict[str, object]:
+    """One row of :func:`global_table` (the CI bounds are the value when ``ci`` is None)."""
+    lo, hi = ci if ci is not None else (value, value)
+    return {
+        "src": a,
+        "dst": b,
+        "measure": m,
+        "value": float(value),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "chance": float(chance),
+        "note": note,
+        "replicates": np.asarray(replicates, dtype=np.float64),
+    }
+
+
+def _undefined_row(a: str, b: str, m: str, why: str) -> dict[str, object]:
+    """A row of :func:`global_table` for a measure without a value: NaN and the reason."""
+    nan = float("nan")
+    return _global_row(a, b, m, nan, chance=nan, note=why)
 
 
 def global_measure(
@@ -437,29 +485,14 @@ def global_table(
                     else:
                         chance = float("nan")
                     reps = [measure(m, spaces[a][r], spaces[b][r]) for r in resamples]
-                    lo, hi = (
-                        (float(v) for v in percentile_ci(np.asarray(reps), ci_level))
-                        if reps
-                        else (value, value)
-                    )
-                    note = ""
+                    ci = None
+                    if reps:
+                        lo, hi = percentile_ci(np.asarray(reps), ci_level)
+                        ci = (float(lo), float(hi))
+                    row = _global_row(a, b, m, value, chance=chance, ci=ci, replicates=reps)
                 except MeasureUndefined as exc:
-                    value, chance, note = float("nan"), float("nan"), str(exc)
-                    lo = hi = float("nan")
-                    reps = []
-                rows.append(
-                    {
-                        "src": a,
-                        "dst": b,
-                        "measure": m,
-                        "value": value,
-                        "ci_low": lo,
-                        "ci_high": hi,
-                        "chance": chance,
-                        "note": note,
-                        "replicates": np.asarray(reps, dtype=np.float64),
-                    }
-                )
+                    row = _undefined_row(a, b, m, str(exc))
+                rows.append(row)
     return rows
 
 
@@ -960,15 +993,13 @@ def cka_chance(X: np.ndarray, Y: np.ndarray) -> float:
     float
     """
     A, B = _centred_pair(X, Y, "CKA")
-    xx, yy = np.linalg.norm(A.T @ A), np.linalg.norm(B.T @ B)
-    if xx == 0 or yy == 0:
-        raise MeasureUndefined("CKA: a space is constant over the tracks (no variance)")
+    xx, yy = _cka_norms(A, B)
     return float(np.sum(A * A) * np.sum(B * B) / ((A.shape[0] - 1) * xx * yy))
 
 
 @dataclass
 class _Space:
-    """What the linear path keeps of one centred space (float64)."""
+    """What the linear path keeps of one centred space (the tracks' products in float32)."""
 
     A: np.ndarray  # (N, d) centred, float32
     dk: np.ndarray  # (N,) squared row norms
@@ -1031,8 +1062,7 @@ def _prepare(X: np.ndarray, keep: float, measures: Sequence[str]) -> _Space:
         if s.size == 0 or s[0] == 0:
             why = "the space is constant over the tracks"
         else:
-            var = np.cumsum(s**2) / np.sum(s**2)
-            r = int(np.searchsorted(var, keep - 1e-12) + 1)
+            r = _kept(s, keep)
             L = Vt[:r].T / s[:r]
             basis = A @ L.astype(np.float32)  # orthonormal columns: the kept directions
     return _Space(A, dk, float(dk.sum()), G, float(np.linalg.norm(G)), u, h, dh, basis, L, why)
@@ -1120,11 +1150,7 @@ def linear_global_rows(
     prep: dict[str, _Space] = {}
     ranks: dict[str, np.ndarray | str] = {}
     sq: dict[str, np.ndarray] = {}  # row sums of a rank matrix's squares
-    sub = (
-        np.sort(np.random.default_rng(seed).choice(N, max_tracks, replace=False))
-        if N > max_tracks
-        else np.arange(N)
-    )
+    sub = _rsa_rows(N, max_tracks, seed)
     perms = permutations(N, n_permutations, seed)
     for name in names:
         X = np.asarray(spaces[name], dtype=np.float64)
@@ -1148,35 +1174,10 @@ def linear_global_rows(
             where.append((len(rows) - 1, how, lin))
 
     def undefined(a: str, b: str, m: str, why: str) -> None:
-        add(
-            {
-                "src": a,
-                "dst": b,
-                "measure": m,
-                "value": float("nan"),
-                "ci_low": float("nan"),
-                "ci_high": float("nan"),
-                "chance": float("nan"),
-                "note": why,
-                "replicates": np.zeros(0),
-            },
-            None,
-            0.0,
-            "",
-        )
+        add(_undefined_row(a, b, m, why), None, 0.0, "")
 
     def defined(a: str, b: str, m: str, value: float, chance: float) -> dict[str, object]:
-        return {
-            "src": a,
-            "dst": b,
-            "measure": m,
-            "value": float(value),
-            "ci_low": float(value),
-            "ci_high": float(value),
-            "chance": float(chance),
-            "note": "",
-            "replicates": np.zeros(0),
-        }
+        return _global_row(a, b, m, value, chance=chance)
 
     halves: dict[str, np.ndarray] = {}
 
