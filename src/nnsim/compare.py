@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +79,9 @@ class CompareResult:
     reduced : dict of str to NeighborTable or None
         With ``compare.hubness_reduction``: the tables re-ranked by secondary distances
         (``secondary`` names the reduction), on which every measure of the lists was computed.
-    hubness : pandas.DataFrame or None
-        Hubness of every space at every cutoff with bootstrap CIs
-        (:func:`nnsim.measures.hubness_table`), of the primary tables and, with a reduction,
-        of the re-ranked ones (``distances``).
+    settings : CompareSettings or None
+        The ``compare`` settings that made it (the hubness CIs read their replicates, seed and
+        level from them; None: no CIs).
     """
 
     comparison: Comparison
@@ -96,12 +96,34 @@ class CompareResult:
     global_measures: pd.DataFrame | None = None
     measure_factors: pd.DataFrame | None = None
     reduced: dict[str, NeighborTable] | None = None
-    hubness: pd.DataFrame | None = None
+    settings: CompareSettings | None = None
 
     @property
     def n_tracks(self) -> int:
         """Tracks compared."""
         return int(self.comparison.n_tracks)
+
+    @cached_property
+    def hubness(self) -> pd.DataFrame:
+        """Hubness of every space at every cutoff with bootstrap CIs
+        (:func:`nnsim.measures.hubness_table`), of the primary tables and, with a reduction,
+        of the re-ranked ones (``distances``).  Computed when first read (the report reads
+        it; the projection scores and sweeps that do not never pay for it)."""
+        c = self.settings
+        versions = [("primary", self.tables)]
+        if self.reduced:
+            versions.append((str(next(iter(self.reduced.values())).secondary), self.reduced))
+        rows = []
+        for label, tabs in versions:
+            rows += hubness_table(
+                {name: t.indices for name, t in tabs.items()},
+                self.comparison.cutoffs,
+                n_boot=c.hubness_n_boot if c is not None else 0,
+                seed=c.seed if c is not None else 0,
+                ci_level=c.ci_level if c is not None else self.comparison.ci_level,
+                distances=label,
+            )
+        return pd.DataFrame(rows)
 
 
 #: Columns of :attr:`CompareResult.global_measures` (``global.csv``).
@@ -243,10 +265,11 @@ def run_comparison(
             reduction,
             width,
         )
-    ranked = reduced if reduced is not None else tables
+    ranked = {name: t.indices for name, t in (reduced or tables).items()}  # the lists measured
+    vectors = {sp.name: sp.X for sp in prep.spaces}
     list_measures = [m for m in compare.measures if m in LIST_MEASURES]
     cmp = compare_tables(
-        {name: t.indices for name, t in ranked.items()},
+        ranked,
         cut,
         measures=list_measures,
         rbo_p=compare.rbo_p,
@@ -259,7 +282,7 @@ def run_comparison(
     check_finite(cmp)
     cmp.chance_of.update(
         list_chance(
-            {name: t.indices for name, t in ranked.items()},
+            ranked,
             cut,
             [m for m in list_measures if m in ("rbo", "spearman", "rank")],
             rbo_p=compare.rbo_p,
@@ -271,8 +294,8 @@ def run_comparison(
     vector = [m for m in compare.measures if m in VECTOR_MEASURES]
     if vector:
         vc = vector_comparison(
-            {sp.name: sp.X for sp in prep.spaces},
-            {name: t.indices for name, t in ranked.items()},
+            vectors,
+            ranked,
             cut,
             vector,
             distance=distance,
@@ -301,7 +324,7 @@ def run_comparison(
     _warn_missing_variables(prep.spaces, compare.variables)
     wanted = [m for m in compare.measures if m in GLOBAL_MEASURES]
     global_rows = global_table(
-        {sp.name: sp.X for sp in prep.spaces} if wanted else {},
+        vectors if wanted else {},
         wanted,
         distance=distance,
         n_permutations=compare.chance_permutations,
@@ -312,16 +335,6 @@ def run_comparison(
         exact_below=compare.global_exact_below,
     )
     glob = pd.DataFrame(global_rows, columns=list(GLOBAL_COLUMNS))
-    hub_rows = []
-    for label, tabs in [("primary", tables)] + ([(reduction, reduced)] if reduced else []):
-        hub_rows += hubness_table(
-            {name: t.indices for name, t in tabs.items()},
-            cut,
-            n_boot=compare.hubness_n_boot,
-            seed=compare.seed,
-            ci_level=compare.ci_level,
-            distances=label,
-        )
     return CompareResult(
         comparison=cmp,
         prepared=prep,
@@ -343,7 +356,7 @@ def run_comparison(
         recall=recall,
         sn_errors=sn_errors,
         reduced=reduced,
-        hubness=pd.DataFrame(hub_rows),
+        settings=compare,
     )
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from nnsim.compare import GLOBAL_COLUMNS, CompareResult
-from nnsim.measures import hubness
 from nnsim.plots import agreement_plot, curves_plot, figure_files, heatmap, short_label
 from nnsim.similarity import Comparison, chance_jaccard, chance_level
 
@@ -311,21 +310,7 @@ def hubness_frame(result: CompareResult) -> pd.DataFrame:
         spaces' own distances and names the hubness reduction for the re-ranked tables
         (``compare.hubness_reduction``), so the two sit side by side.
     """
-    if result.hubness is not None:
-        return result.hubness
-    rows = []
-    for name in result.comparison.names:
-        idx = result.tables[name].indices
-        for cut in result.comparison.cutoffs:
-            rows.append(
-                {
-                    "space": name,
-                    "distances": "primary",
-                    "cutoff": int(cut),
-                    **hubness(idx, int(cut)),
-                }
-            )
-    return pd.DataFrame(rows)
+    return result.hubness
 
 
 def similarity_frame(cmp: Comparison, distance: str) -> pd.DataFrame:
