@@ -304,6 +304,7 @@ def run_comparison(
             seed=compare.seed,
             n_permutations=compare.chance_permutations,
             chance_tracks=compare.chance_tracks,
+            show_progress=show_progress,
         )
         cmp.values.update(vc.values)
         cmp.ci_low.update(vc.ci_low)

@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from nnsim.errors import NnsimError
+from nnsim.progress import progress
 from nnsim.similarity import (
     TABLE_BLOCK_MB,
     bootstrap_means,
@@ -827,6 +828,7 @@ def vector_comparison(
     seed: int,
     n_permutations: int,
     chance_tracks: int,
+    show_progress: bool = False,
 ) -> VectorComparison:
     """Second-order cosine and CKNNA (:func:`vector_terms`) of every pair of spaces.
 
@@ -874,43 +876,41 @@ def vector_comparison(
     def pair_values(t: VectorTerms) -> dict[str, np.ndarray]:
         return {"second_order_cosine": t.second_order.mean(axis=0), "cknna": t.cknna()}
 
-    for i, a in enumerate(names):
-        for j in range(i + 1, m):
-            b = names[j]
-            terms = _terms(prepared[a], prepared[b], cut)
-            got = pair_values(terms)
-            null = [
-                pair_values(_terms(prepared[a], prepared[b].permuted(p), cut, rows)) for p in perms
-            ]
-            reps: dict[str, list[np.ndarray]] = {k: [] for k in measures}
-            if n_boot > 0:
-                for W in iter_bootstrap_weights(N, n_boot, seed, max_mb=TABLE_BLOCK_MB):
-                    if "second_order_cosine" in measures:
-                        reps["second_order_cosine"].append(bootstrap_means(terms.second_order, W))
-                    if "cknna" in measures:
-                        reps["cknna"].append(terms.cknna(W))
-            for k in measures:
-                v = got[k]
-                values[k][i, j] = values[k][j, i] = v
-                if null:
-                    chance[k][i, j] = chance[k][j, i] = np.mean([n[k] for n in null], axis=0)
-                if not np.isfinite(v).all():
-                    notes[k][(i, j)] = (
-                        f"{k}: a space has no variance on its neighbour lists (constant "
-                        f"vectors), so {a} vs {b} has no value"
-                    )
-                    lows[k][i, j] = lows[k][j, i] = highs[k][i, j] = highs[k][j, i] = np.nan
-                    if n_boot > 0:
-                        boots[k][i, j] = boots[k][j, i] = np.nan
-                    continue
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    for i, j in progress(pairs, desc="vector measures", unit="pair", enabled=show_progress):
+        a, b = names[i], names[j]
+        terms = _terms(prepared[a], prepared[b], cut)
+        got = pair_values(terms)
+        null = [pair_values(_terms(prepared[a], prepared[b].permuted(p), cut, rows)) for p in perms]
+        reps: dict[str, list[np.ndarray]] = {k: [] for k in measures}
+        if n_boot > 0:
+            for W in iter_bootstrap_weights(N, n_boot, seed, max_mb=TABLE_BLOCK_MB):
+                if "second_order_cosine" in measures:
+                    reps["second_order_cosine"].append(bootstrap_means(terms.second_order, W))
+                if "cknna" in measures:
+                    reps["cknna"].append(terms.cknna(W))
+        for k in measures:
+            v = got[k]
+            values[k][i, j] = values[k][j, i] = v
+            if null:
+                chance[k][i, j] = chance[k][j, i] = np.mean([n[k] for n in null], axis=0)
+            if not np.isfinite(v).all():
+                notes[k][(i, j)] = (
+                    f"{k}: a space has no variance on its neighbour lists (constant "
+                    f"vectors), so {a} vs {b} has no value"
+                )
+                lows[k][i, j] = lows[k][j, i] = highs[k][i, j] = highs[k][j, i] = np.nan
                 if n_boot > 0:
-                    R = np.concatenate(reps[k])
-                    lo, hi = percentile_ci(R, ci_level)
-                    boots[k][i, j] = boots[k][j, i] = R
-                else:
-                    lo, hi = v, v
-                lows[k][i, j] = lows[k][j, i] = lo
-                highs[k][i, j] = highs[k][j, i] = hi
+                    boots[k][i, j] = boots[k][j, i] = np.nan
+                continue
+            if n_boot > 0:
+                R = np.concatenate(reps[k])
+                lo, hi = percentile_ci(R, ci_level)
+                boots[k][i, j] = boots[k][j, i] = R
+            else:
+                lo, hi = v, v
+            lows[k][i, j] = lows[k][j, i] = lo
+            highs[k][i, j] = highs[k][j, i] = hi
     return VectorComparison(values, lows, highs, boots, chance, notes)
 
 
