@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from browser import ARGS, CHROMIUM
+from browser import ARGS, CHROMIUM, wait_until
 
 from nnsim.site.explorer import ExplorerData, ExplorerMap, write_explorer
 
@@ -97,7 +97,7 @@ def measure(site: Path, renderer: str, loads: int = 3) -> dict[str, float]:
             for _ in range(loads):
                 pg = browser.new_page(viewport={"width": 1400, "height": 900})
                 pg.goto(url, wait_until="commit")
-                pg.wait_for_function("window.nnsimExplorer !== undefined", timeout=60_000)
+                wait_until(pg, "window.nnsimExplorer !== undefined", timeout=60_000)
                 first = pg.evaluate("window.nnsimExplorer.ready")  # performance.now() when drawn
                 assert pg.evaluate("window.nnsimExplorer.renderer") == renderer
                 firsts.append(first / 1000)

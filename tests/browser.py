@@ -42,3 +42,31 @@ def page(width: int = 1400, height: int = 900) -> Iterator[Any]:
             yield browser.new_page(viewport={"width": width, "height": height})
         finally:
             browser.close()
+
+
+def wait_until(pg: Any, expression: str, timeout: float = 30_000, interval: float = 0.05) -> None:
+    """Wait until a JavaScript expression is truthy in the page.
+
+    Playwright's ``wait_for_function`` evaluates a string predicate with ``eval`` on every
+    animation frame after the first; a page whose Content-Security-Policy forbids
+    ``unsafe-eval`` (the listening pages, the explorer) refuses it once the first check is
+    false (microsoft/playwright#36986). ``page.evaluate`` goes through the DevTools protocol,
+    which the policy does not cover, so each check is one such call until the deadline.
+
+    Parameters
+    ----------
+    pg : playwright.sync_api.Page
+    expression : str
+        A JavaScript expression (not a function).
+    timeout : float
+        Milliseconds before the wait fails, naming the expression.
+    interval : float
+        Seconds between two checks.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while not pg.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout / 1000:.0f} s: {expression}")
+        pg.wait_for_timeout(interval * 1000)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from browser import page
+from browser import page, wait_until
 from reference import slow_cka, slow_rank_similarity
 from servers import free_port
 from synthetic import comparison_settings, synthetic_spaces
@@ -358,7 +358,7 @@ def test_play_requests_the_preview_and_time_advances(explorer):
         pg.on("request", lambda r: requested.append(r.url))
         errors = _open(pg, site, f"#t={data.ids[2]}")
         pg.click(f'#track-head button.play[data-track="{data.ids[2]}"]')
-        pg.wait_for_function("document.querySelector('#player').currentTime > 0.3", timeout=20_000)
+        wait_until(pg, "document.querySelector('#player').currentTime > 0.3", timeout=20_000)
         assert any(u.endswith("explorer-audio/2.ogg") for u in requested), requested
         # a track without audio has no working button; the page says why
         silent = pg.locator(f'#lists button.play[aria-label="Play {data.ids[60]}"]')

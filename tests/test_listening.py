@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from browser import page
+from browser import page, wait_until
 from servers import free_port, stop, wait_http
 
 from nnsim.config import compose, dump
@@ -318,8 +318,8 @@ def test_a_whole_session_in_chromium_survives_a_reload_and_a_server_restart(tmp_
             plan = json.loads(plan_json)
             assert "Reference 1 of 3" in pg.inner_text("body")
             # The reference player starts at 0:30 (a media fragment the browser honours).
-            pg.wait_for_function(
-                "document.querySelector('.reference audio').readyState >= 1", timeout=20_000
+            wait_until(
+                pg, "document.querySelector('.reference audio').readyState >= 1", timeout=20_000
             )
             t0 = pg.evaluate("document.querySelector('.reference audio').currentTime")
             ref0 = plan[0][0]

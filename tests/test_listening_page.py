@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from browser import page
+from browser import page, wait_until
 from servers import free_port
 from test_listening import make_study
 
@@ -91,7 +91,7 @@ def test_a_missed_rating_keeps_the_page_with_the_given_ratings_and_names_the_pla
         assert not _audit(pg), _audit(pg)
         pg.check('input[name="rating-2"][value="1"]')
         pg.click("button[value=submit]")
-        pg.wait_for_function(f"document.querySelector('[name=reference]').value !== '{ref}'")
+        wait_until(pg, f"document.querySelector('[name=reference]').value !== '{ref}'")
     rows = [r for r in store.rows() if r["reference"] == ref]
     assert sorted(r["rating"] for r in rows) == [0, 1, 3]
 
@@ -103,7 +103,7 @@ def test_skipping_needs_no_ratings_and_a_reload_keeps_unsubmitted_ratings(served
         _start(pg, base)
         first = _reference(pg)
         pg.click("button[value=skip]")
-        pg.wait_for_function(f"document.querySelector('[name=reference]').value !== '{first}'")
+        wait_until(pg, f"document.querySelector('[name=reference]').value !== '{first}'")
         second = _reference(pg)
         pg.check('input[name="rating-1"][value="2"]')
         pg.check('input[name="rating-3"][value="1"]')
@@ -178,16 +178,17 @@ def test_starting_a_player_pauses_the_others(served):
     base, _, _ = served
     with page(*DESKTOP) as pg:
         _start(pg, base)
-        pg.wait_for_function(
+        wait_until(
+            pg,
             "[...document.querySelectorAll('audio')].every(a => a.readyState >= 1)",
             timeout=20_000,
         )
         players = pg.locator("audio")
         players.nth(0).click(position={"x": 20, "y": 24})  # the play button of the controls
-        pg.wait_for_function("!document.querySelectorAll('audio')[0].paused", timeout=10_000)
+        wait_until(pg, "!document.querySelectorAll('audio')[0].paused", timeout=10_000)
         players.nth(2).click(position={"x": 20, "y": 24})
-        pg.wait_for_function("!document.querySelectorAll('audio')[2].paused", timeout=10_000)
-        pg.wait_for_function("document.querySelectorAll('audio')[0].paused", timeout=5_000)
+        wait_until(pg, "!document.querySelectorAll('audio')[2].paused", timeout=10_000)
+        wait_until(pg, "document.querySelectorAll('audio')[0].paused", timeout=10_000)
         playing = pg.evaluate("[...document.querySelectorAll('audio')].map(a => !a.paused)")
         assert playing.count(True) == 1 and playing[2]
 

@@ -117,7 +117,7 @@ def test_the_results_site_shows_every_figure_of_the_demo(repo):
 
 @pytest.mark.browser
 def test_the_demo_explorer_shows_the_demo_tables_and_plays_its_audio(repo):
-    from browser import page
+    from browser import page, wait_until
 
     cfg = compose(E2E)
     site = repo / "results/site"
@@ -149,7 +149,7 @@ def test_the_demo_explorer_shows_the_demo_tables_and_plays_its_audio(repo):
             "rs => rs.map(r => [...r.querySelectorAll('td')].map(td => td.dataset.track))",
         )
         pg.click(f'#track-head button.play[data-track="{ids[7]}"]')
-        pg.wait_for_function("document.querySelector('#player').currentTime > 0.3", timeout=20_000)
+        wait_until(pg, "document.querySelector('#player').currentTime > 0.3", timeout=20_000)
     for s, name in enumerate(spaces):
         table = np.load(tabs / f"{name}.indices.npy")
         assert [row[s] for row in shown] == [ids[j] for j in table[7, :10]], name

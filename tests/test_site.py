@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import pytest
-from browser import page
+from browser import page, wait_until
 from synthetic import comparison_settings, synthetic_spaces
 
 from nnsim.compare import run_comparison
@@ -140,7 +140,7 @@ def test_every_page_loads_every_image_and_link_resolves_nothing_leaves_the_machi
             # lazy images: scroll every one into view, then check each decoded
             for img in pg.query_selector_all("img"):
                 img.scroll_into_view_if_needed()
-            pg.wait_for_function("[...document.images].every(i => i.complete)", timeout=20000)
+            wait_until(pg, "[...document.images].every(i => i.complete)", timeout=20000)
             broken = pg.evaluate(
                 "[...document.images].filter(i => !i.naturalWidth).map(i => i.src)"
             )
