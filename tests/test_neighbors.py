@@ -5,7 +5,16 @@ import pytest
 from reference import exact_rows, slow_neighbors
 
 from nnsim.errors import ConfigError, InputError
-from nnsim.search.exact import block_rows_for, neighbors
+from nnsim.search.exact import (
+    ExactEngine,
+    _floors,
+    block_rows_for,
+    exact_table,
+    neighbors,
+    row_block_table,
+    symmetric_table,
+    tile_rounds,
+)
 
 MB = 256.0  # the block bound; results do not depend on it (tested below)
 
@@ -114,6 +123,11 @@ def test_large_rows_use_sampled_floor_and_stay_exact(distance):
     for k in (10, 200):
         idx, _ = neighbors(X, k, distance, max_block_mb=MB)
         np.testing.assert_array_equal(idx[rows], exact_rows(X, rows, k, distance))
+        # the row-block pass (its own sampled floor) gives the same table
+        engine = ExactEngine.prepare(X, k, distance, "big")
+        np.testing.assert_array_equal(
+            row_block_table(engine, MB, show_progress=False, out=None)[0], idx
+        )
 
 
 def test_floor_that_overshoots_falls_back_to_full_scan():
@@ -125,7 +139,69 @@ def test_floor_that_overshoots_falls_back_to_full_scan():
     sampled = np.arange(0, n, n // 2048)[1:130]
     X[0] = 0
     X[sampled] = rng.standard_normal((sampled.size, 3)).astype(np.float32) * 0.1
-    idx, _ = neighbors(X, k, "euclidean", max_block_mb=MB)
+    # the row-block pass (whose floor samples every 4th of 8192 columns)
+    engine = ExactEngine.prepare(X, k, "euclidean", "overshoot")
+    idx, _, _ = row_block_table(engine, MB, show_progress=False, out=None)
     ref = exact_rows(X, np.array([0]), k, "euclidean")
     np.testing.assert_array_equal(idx[0], ref[0])
+    assert set(sampled) <= set(idx[0].tolist())
+
+
+def test_tile_rounds_cover_every_pair_once_and_share_no_tile_within_a_round():
+    for n_tiles in (1, 2, 3, 4, 7, 58):
+        rounds = tile_rounds(n_tiles)
+        pairs = [p for r in rounds for p in r]
+        want = {(a, b) for a in range(n_tiles) for b in range(a, n_tiles)}
+        assert len(pairs) == len(want) and set(pairs) == want
+        for r in rounds:
+            tiles = [t for p in r for t in set(p)]
+            assert len(tiles) == len(set(tiles)), (n_tiles, r)
+
+
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_symmetric_pass_equals_row_blocks_for_every_tile_and_thread_count(distance):
+    # Ties and duplicate rows everywhere; tiles that split the rows unevenly (odd counts,
+    # a ragged last tile, one-row tiles) and one or two threads give the same table.
+    rng = np.random.default_rng(21)
+    base = tie_data(300, distance, seed=21)
+    X = np.concatenate([base, base[:90]])[rng.permutation(390)]
+    for k in (7, 60):
+        engine = ExactEngine.prepare(X, k, distance, "ties")
+        ref = row_block_table(engine, 0.01, show_progress=False, out=None)
+        rows = rng.choice(390, 40, replace=False)
+        np.testing.assert_array_equal(ref[0][rows], exact_rows(X, rows, k, distance))
+        for tile, threads in ((1, 2), (37, 1), (37, 2), (128, 2), (512, 2)):
+            got = symmetric_table(
+                engine, MB, show_progress=False, out=None, threads=threads, tile=tile
+            )
+            np.testing.assert_array_equal(got[0], ref[0])
+            np.testing.assert_array_equal(got[1], ref[1])
+
+
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_symmetric_pass_with_sampled_floors_stays_exact(distance):
+    # n >= 16384 switches on the symmetric pass's sampled floors (every 8th column).
+    rng = np.random.default_rng(22)
+    base = tie_data(12000, distance, seed=22)
+    X = np.concatenate([base, base[:4500]])
+    engine = ExactEngine.prepare(X, 200, distance, "big")
+    assert np.isfinite(_floors(engine, 512)).all()
+    idx, _, _ = exact_table(engine, MB, show_progress=False, out=None)
+    rows = rng.choice(X.shape[0], 40, replace=False)
+    np.testing.assert_array_equal(idx[rows], exact_rows(X, rows, 200, distance))
+
+
+def test_symmetric_floor_that_overshoots_searches_the_row_again():
+    # Query 0's nearest tracks are exactly sampled columns (every 8th of 16384), so its
+    # floor lies above its true 200th best: the row is searched again, without a floor.
+    n, k = 16384, 200
+    rng = np.random.default_rng(23)
+    X = rng.standard_normal((n, 3)).astype(np.float32) * 10 + 100
+    sampled = np.arange(0, n, n // 2048)[1:130]
+    X[0] = 0
+    X[sampled] = rng.standard_normal((sampled.size, 3)).astype(np.float32) * 0.1
+    engine = ExactEngine.prepare(X, k, "euclidean", "overshoot")
+    assert engine.state_mb() <= MB  # the symmetric pass runs
+    idx, _, _ = exact_table(engine, MB, show_progress=False, out=None)
+    np.testing.assert_array_equal(idx[0], exact_rows(X, np.array([0]), k, "euclidean")[0])
     assert set(sampled) <= set(idx[0].tolist())

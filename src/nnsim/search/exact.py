@@ -10,8 +10,11 @@ How the answer is made exact
 1. The space is put on a safe scale in float64 first: cosine uses unit rows, euclidean a
    centred copy divided by its largest row norm.  Neither changes any neighbour list, and
    the float32 products can then neither overflow nor underflow nor cancel catastrophically.
-2. A blocked float32 pass (``max_block_mb`` bounds one block of scores) keeps ``k + margin``
-   candidates per row.
+2. A float32 pass keeps ``k + margin`` candidates per row.  When every row's candidate
+   buffer fits in ``max_block_mb``, the product is computed once per pair of tiles and
+   serves both (it is symmetric: :func:`symmetric_table`, about half the products);
+   otherwise row blocks of at most ``max_block_mb`` are searched against the whole space
+   (:func:`row_block_table`).
 3. The candidates are re-ranked by distances computed in float64 from the vectors
    themselves (direct differences; cosine as ``||u - v||^2 / 2`` of the float64 unit rows,
    which is 0 for parallel vectors), ties broken by the smaller index.
@@ -21,8 +24,8 @@ How the answer is made exact
    exact or near ties) are recomputed against every track in float64.
 
 So the indices equal those of a float64 evaluation of every pair (up to float64 rounding,
-~1e-15 relative), are the same for every ``max_block_mb`` and never depend on where a row
-falls in a block; equal vectors get equal distances.
+~1e-15 relative), are the same for every ``max_block_mb`` and either pass and never depend
+on where a row falls in a block or tile; equal vectors get equal distances.
 """
 
 from __future__ import annotations
@@ -126,22 +129,28 @@ def _topk_block(
     S: np.ndarray,
     self_cols: np.ndarray,
     k: int,
+    scale: float,
+    off: np.ndarray,
     out_idx: np.ndarray,
     out_score: np.ndarray,
 ) -> None:
-    """Best ``k`` columns of every row of the score block ``S``, self excluded.
+    """Best ``k`` columns of every row of the product block ``S``, self excluded.
 
-    The block is a scratch buffer: row ``r``'s own column ``self_cols[r]`` is set to -inf
-    first.  A strided
-    sample of the row gives a floor that the ``k``-th best score very likely exceeds;
-    scanning only buffers scores at or above it.  If fewer than ``k`` scores reach the
-    floor, the row is rescanned without it, so the result is always exact.
+    The block is a scratch buffer: each row is first turned into scores in place
+    (``scale * S[r, j] - off[j]``, see :class:`ExactEngine`) and row ``r``'s own column
+    ``self_cols[r]`` is set to -inf.  A strided sample of the row gives a floor that the
+    ``k``-th best score very likely exceeds; scanning only buffers scores at or above it.
+    If fewer than ``k`` scores reach the floor, the row is rescanned without it, so the
+    result is always exact.
     """
     b, n = S.shape
     cap = 4 * k
     n_sample = 2048
     use_floor = n >= 4 * n_sample and k * 8 < n
+    s32 = np.float32(scale)
     for r in numba.prange(b):
+        for j in range(n):
+            S[r, j] = s32 * S[r, j] - off[j]
         S[r, self_cols[r]] = -np.inf
         bv = np.empty(cap, dtype=np.float32)
         bi = np.empty(cap, dtype=np.int32)
@@ -159,6 +168,142 @@ def _topk_block(
         for p in range(k):
             out_score[r, p] = bv[order[p]]
             out_idx[r, p] = bi[order[p]]
+
+
+#: Rows (and columns) of one tile of the symmetric pass: a tile is computed by BLAS and
+#: scanned for both its rows and its columns while it is still in the core's cache.
+TILE = 512
+
+#: Scores checked together by one vectorised count in the tile scan.
+_CHUNK = 16
+
+
+@numba.njit(inline="always")
+def _push(bv, bi, cnt, thr, row, v, j, kc):  # type: ignore[no-untyped-def]
+    """Append candidate ``j`` (score ``v``) to ``row``'s buffer; cut it back when full."""
+    c = cnt[row]
+    bv[row, c] = v
+    bi[row, c] = j
+    c += 1
+    if c == bv.shape[1]:
+        thr[row] = _compact(bv[row], bi[row], c, kc)
+        c = kc
+    cnt[row] = c
+
+
+@numba.njit(nogil=True, cache=True)
+def _offer_row(Sr, q0, q1, skip, row, j0, s32, off_j, bv, bi, cnt, thr, kc):  # type: ignore[no-untyped-def]
+    """Offer the scores ``q0 : q1`` of a tile row to its track ``row`` (column ``skip``: self)."""
+    for q in range(q0, q1):
+        v = s32 * Sr[q] - off_j[q]
+        if v >= thr[row] and q != skip:
+            _push(bv, bi, cnt, thr, row, v, j0 + q, kc)
+
+
+@numba.njit(nogil=True, cache=True)
+def _offer_cols(Sr, q0, q1, row, o, j0, s32, bv, bi, cnt, thr, kc):  # type: ignore[no-untyped-def]
+    """Offer the scores ``q0 : q1`` of a tile row to the columns' tracks (``j0 + q``)."""
+    for q in range(q0, q1):
+        u = s32 * Sr[q] - o
+        if u >= thr[j0 + q]:
+            _push(bv, bi, cnt, thr, j0 + q, u, row, kc)
+
+
+@numba.njit(nogil=True, cache=True, fastmath={"nnan", "nsz"})
+def _scan_tile(S, i0, j0, diag, scale, off, bv, bi, cnt, thr, kc):  # type: ignore[no-untyped-def]
+    """Offer the scores of one tile to the tracks of its rows and of its columns.
+
+    ``S[r, q]`` is the product of tracks ``i0 + r`` and ``j0 + q``.  Track ``i0 + r`` sees
+    column ``j0 + q`` with score ``scale * S[r, q] - off[j0 + q]``; on an off-diagonal tile
+    (the product is symmetric) track ``j0 + q`` also sees ``i0 + r`` with score
+    ``scale * S[r, q] - off[i0 + r]``.  On a diagonal tile only the rows offer (they cover
+    both orders), the track itself skipped.  A score is buffered when it reaches the track's
+    threshold.  Sixteen scores at a time are first counted against their thresholds (one
+    vectorised loop); only a chunk with a hit is offered score by score (:func:`_offer_row`,
+    :func:`_offer_cols`).  Single-threaded and without the GIL: threads scan tiles of
+    disjoint tracks at the same time.
+    """
+    b, w = S.shape
+    s32 = np.float32(scale)
+    full = w - w % _CHUNK
+    off_j = off[j0 : j0 + w]  # views: the thresholds of the columns' tracks as they rise
+    thr_j = thr[j0 : j0 + w]
+    for r in range(b):
+        row = i0 + r
+        o = off[row]
+        Sr = S[r]
+        skip = r if diag else -1
+        for q0 in range(0, full, _CHUNK):
+            t = thr[row]
+            hr = 0
+            hc = 0
+            for q in range(q0, q0 + _CHUNK):
+                x = s32 * Sr[q]
+                hr += (x - off_j[q]) >= t
+                hc += (x - o) >= thr_j[q]
+            if hr:
+                _offer_row(Sr, q0, q0 + _CHUNK, skip, row, j0, s32, off_j, bv, bi, cnt, thr, kc)
+            if hc and not diag:
+                _offer_cols(Sr, q0, q0 + _CHUNK, row, o, j0, s32, bv, bi, cnt, thr, kc)
+        if full < w:
+            _offer_row(Sr, full, w, skip, row, j0, s32, off_j, bv, bi, cnt, thr, kc)
+            if not diag:
+                _offer_cols(Sr, full, w, row, o, j0, s32, bv, bi, cnt, thr, kc)
+
+
+def tile_rounds(n_tiles: int) -> list[list[tuple[int, int]]]:
+    """Every pair of tiles ``(a, b)``, ``a <= b``, in rounds of pairs that share no tile.
+
+    The circle method of round-robin tournaments: ``n_tiles - 1`` rounds (``n_tiles`` if
+    odd) of disjoint off-diagonal pairs, then one round of the diagonal tiles.  Tiles of one
+    round touch disjoint tracks, so threads may scan them at the same time.
+    """
+    m = n_tiles + (n_tiles % 2)  # a dummy tile (a bye) when odd
+    rounds = []
+    for r in range(m - 1):
+        pairs = [(r, m - 1)] + [((r + k) % (m - 1), (r - k) % (m - 1)) for k in range(1, m // 2)]
+        pairs = [(min(p), max(p)) for p in pairs if max(p) < n_tiles]
+        if pairs:
+            rounds.append(pairs)
+    rounds.append([(t, t) for t in range(n_tiles)])
+    return rounds
+
+
+@numba.njit(parallel=True, cache=True)
+def _row_floors(S, rows0, cols, scale, off, rank, floors):  # type: ignore[no-untyped-def]
+    """``rank``-th best score of each row of ``S`` (rows ``rows0 + r`` against the sampled
+    columns ``cols``), the row's own column left out: the starting thresholds."""
+    b, w = S.shape
+    s32 = np.float32(scale)
+    for r in numba.prange(b):
+        top = np.full(rank, -np.inf, dtype=np.float32)
+        for q in range(w):
+            if cols[q] == rows0 + r:
+                continue
+            v = s32 * S[r, q] - off[cols[q]]
+            if v > top[rank - 1]:
+                p = rank - 1
+                while p > 0 and top[p - 1] < v:
+                    top[p] = top[p - 1]
+                    p -= 1
+                top[p] = v
+        floors[rows0 + r] = top[rank - 1]
+
+
+@numba.njit(parallel=True, cache=True)
+def _finish_rows(bv, bi, cnt, kc, cand, scores):  # type: ignore[no-untyped-def]
+    """Each row's best ``kc`` buffered candidates, best first (rows with fewer: skipped)."""
+    n = bv.shape[0]
+    for row in numba.prange(n):
+        c = cnt[row]
+        if c < kc:
+            continue
+        if c > kc:
+            _compact(bv[row], bi[row], c, kc)
+        order = np.argsort(-bv[row, :kc], kind="mergesort")
+        for p in range(kc):
+            scores[row, p] = bv[row, order[p]]
+            cand[row, p] = bi[row, order[p]]
 
 
 def block_rows_for(n: int, max_block_mb: float) -> int:
@@ -187,18 +332,28 @@ def float32_error_bound(dim: int) -> float:
     return 2.0 * (2.0 * (dim + 2) + 8.0) * _U32
 
 
+@numba.njit(inline="always")
+def _query(X: np.ndarray, mul: np.ndarray, r: int) -> np.ndarray:
+    """Row ``r`` as used by :func:`_sqdist`: ``X[r] * mul[r]`` in float64."""
+    q = np.empty(X.shape[1], dtype=np.float64)
+    a = mul[r]
+    for t in range(X.shape[1]):
+        q[t] = np.float64(X[r, t]) * a
+    return q
+
+
 @numba.njit(inline="always", fastmath={"reassoc"})
-def _sqdist(X: np.ndarray, mul: np.ndarray, r: int, j: int) -> float:
-    """``||X[r] mul[r] - X[j] mul[j]||^2`` in float64 (float32 storage read, exact conversion).
+def _sqdist(q: np.ndarray, X: np.ndarray, mul: np.ndarray, j: int) -> float:
+    """``||q - X[j] mul[j]||^2`` in float64, ``q`` a row from :func:`_query`.
 
     Reading the float32 matrix halves the memory traffic of gathering candidate rows; every
-    distance is computed by this one function, so equal rows give equal distances.
+    distance is computed by this one function from the same float64 products, so equal rows
+    give equal distances and ``d(i, j) == d(j, i)``.
     """
-    a = mul[r]
     b = mul[j]
     acc = 0.0
     for t in range(X.shape[1]):
-        diff = np.float64(X[r, t]) * a - np.float64(X[j, t]) * b
+        diff = q[t] - np.float64(X[j, t]) * b
         acc += diff * diff
     return acc
 
@@ -225,9 +380,10 @@ def _rerank(
     for r in numba.prange(n):
         ci = np.empty(kc, dtype=np.int32)
         dist = np.empty(kc, dtype=np.float64)
+        qv = _query(X, div, row_ids[r])
         for p in range(kc):
             j = cand[r, p]
-            v = _sqdist(X, div, row_ids[r], j)
+            v = _sqdist(qv, X, div, j)
             q = p
             while q > 0 and (dist[q - 1] > v or (dist[q - 1] == v and ci[q - 1] > j)):
                 dist[q] = dist[q - 1]
@@ -257,10 +413,11 @@ def _full_rows(
         dist = np.empty(n - 1, dtype=np.float64)
         idx = np.empty(n - 1, dtype=np.int32)
         w = 0
+        qv = _query(X, div, r)
         for j in range(n):
             if j == r:
                 continue
-            dist[w] = _sqdist(X, div, r, j)
+            dist[w] = _sqdist(qv, X, div, j)
             idx[w] = j
             w += 1
         order = np.argsort(dist, kind="mergesort")
@@ -391,7 +548,13 @@ def exact_table(
     show_progress: bool,
     out: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """The whole table of a prepared space, block by block on this machine.
+    """The whole table of a prepared space on this machine.
+
+    When the per-row candidate buffers fit in ``max_block_mb``
+    (:meth:`ExactEngine.state_mb`), the symmetric pass computes each pair of tiles once
+    (:func:`symmetric_table`, about half the products); otherwise row blocks of at most
+    ``max_block_mb`` are searched against the whole space (:func:`row_block_table`).  Both
+    give the same table bit for bit.
 
     Returns
     -------
@@ -401,6 +564,19 @@ def exact_table(
         Rows that were not certified by the float32 pass and were recomputed against every
         track in float64 (the certificate of the table).
     """
+    if not engine.constant and engine.state_mb() <= max_block_mb:
+        return symmetric_table(engine, max_block_mb, show_progress=show_progress, out=out)
+    return row_block_table(engine, max_block_mb, show_progress=show_progress, out=out)
+
+
+def row_block_table(
+    engine: ExactEngine,
+    max_block_mb: float,
+    *,
+    show_progress: bool,
+    out: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The whole table, block of rows by block of rows against every track (bounded memory)."""
     name = engine.name
     n = engine.n
     indices, dist = out if out is not None else new_table(n, engine.k)
@@ -413,6 +589,131 @@ def exact_table(
         idx, d, u = engine.rows(start, stop, buf)
         indices[start:stop], dist[start:stop] = idx, d
         uncertain += u
+    engine.report(uncertain)
+    return indices, dist, uncertain
+
+
+def tile_for(max_block_mb: float) -> int:
+    """Rows and columns of one tile of the symmetric pass (a square tile fits ``max_block_mb``)."""
+    if not max_block_mb > 0:
+        raise ConfigError(f"max_block_mb must be positive, got {max_block_mb}.")
+    return int(max(1, min(TILE, np.sqrt(max_block_mb * 2**20 / 4))))
+
+
+def _floors(engine: ExactEngine, tile: int) -> np.ndarray:
+    """Starting threshold of every row: a score its ``kc``-th best very likely reaches.
+
+    The ``rank``-th best score against a strided sample of ``n_sample`` columns, with
+    ``rank`` the expected number of sampled columns among the row's ``kc`` best plus three
+    standard deviations (binomial) and 2.  A tight floor keeps the tile scan on its
+    vectorised path; a floor that overshoots only costs that row a second search (one row
+    against every track, :func:`symmetric_table`).  Small spaces start from -inf.
+    """
+    n, kc = engine.n, engine.kc
+    floors = np.full(n, -np.inf, dtype=np.float32)
+    n_sample = 2048
+    if n < 8 * n_sample or kc * 8 >= n:
+        return floors
+    cols = np.arange(0, n, n // n_sample)[:n_sample]
+    expected = kc * n_sample / n
+    rank = int(min(n_sample - 1, np.ceil(expected + 3.0 * np.sqrt(expected) + 2)))
+    sample_t = np.ascontiguousarray(engine.work[cols].T)
+    buf = np.empty((tile, n_sample), dtype=np.float32)
+    for s in range(0, n, tile):
+        e = min(n, s + tile)
+        S = np.matmul(engine.work[s:e], sample_t, out=buf[: e - s])
+        _row_floors(S, s, cols, engine.scale, engine.off, rank, floors)
+    return floors
+
+
+def symmetric_table(
+    engine: ExactEngine,
+    max_block_mb: float,
+    *,
+    show_progress: bool,
+    out: tuple[np.ndarray, np.ndarray] | None,
+    threads: int | None = None,
+    tile: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The whole table from one float32 product per pair of tiles (the product is symmetric).
+
+    The rows are cut into tiles of :func:`tile_for` rows.  For tiles ``I <= J`` the product
+    ``work[I] @ work[J].T`` is computed once, and while it is in cache its rows offer
+    candidates to the tracks of ``I`` and its columns to the tracks of ``J``
+    (:func:`_scan_tile`): every pair of tracks is scored once, for both of them.  Each track
+    keeps a buffer of at most ``2 kc`` candidates at or above a threshold that starts from a
+    sampled floor (:func:`_floors`) and rises whenever the buffer is cut back to its best
+    ``kc``.  Threads each take whole tiles (one-threaded BLAS, then the scan, both without
+    the GIL) from rounds of tiles that share no track (:func:`tile_rounds`), so no two
+    threads touch one track's buffer.  Then the usual exact float64 re-ranking and
+    certificate (:meth:`ExactEngine.finish`).  A track whose floor turned out above its
+    ``kc``-th best (fewer candidates than ``kc``) is searched again by the row-block pass,
+    without a floor.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Threads scanning tiles (default: the cores numba uses).
+    tile : int, optional
+        Rows of a tile (default: :func:`tile_for`); the table does not depend on it.
+
+    Returns
+    -------
+    indices, distances, recomputed
+        As :func:`exact_table`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    name, n, kc = engine.name, engine.n, engine.kc
+    indices, dist = out if out is not None else new_table(n, engine.k)
+    tile = tile or tile_for(max_block_mb)
+    thr = _floors(engine, tile)
+    bv = np.empty((n, 2 * kc), dtype=np.float32)
+    bi = np.empty((n, 2 * kc), dtype=np.int32)
+    cnt = np.zeros(n, dtype=np.int64)
+    work, scale, off = engine.work, engine.scale, engine.off
+    starts = list(range(0, n, tile))
+    rounds = tile_rounds(len(starts))
+    workers = threads or numba.get_num_threads()
+
+    def one(pair: tuple[int, int]) -> None:
+        i0, j0 = starts[pair[0]], starts[pair[1]]
+        i1, j1 = min(n, i0 + tile), min(n, j0 + tile)
+        S = np.matmul(work[i0:i1], work[j0:j1].T)
+        _scan_tile(S, i0, j0, i0 == j0, scale, off, bv, bi, cnt, thr, kc)
+
+    with (
+        threadpool_limits(1, user_api="blas"),
+        ThreadPoolExecutor(workers, thread_name_prefix="nnsim-tiles") as pool,
+    ):
+        for pairs in progress(
+            rounds, desc=f"neighbours {name}", unit="round", enabled=show_progress
+        ):
+            list(pool.map(one, pairs))
+    cand = np.empty((n, kc), dtype=np.int32)
+    scores = np.empty((n, kc), dtype=np.float32)
+    _finish_rows(bv, bi, cnt, kc, cand, scores)
+    uncertain = 0
+    short = np.flatnonzero(cnt < kc)
+    done = np.ones(n, dtype=bool)
+    done[short] = False
+    step = 8192
+    for s in range(0, n, step):
+        rows = np.arange(s, min(n, s + step), dtype=np.int64)
+        rows = rows[done[rows]]
+        if rows.size:
+            idx, d, u = engine.finish(rows, cand[rows], scores[rows])
+            indices[rows], dist[rows] = idx, d
+            uncertain += u
+    if short.size:
+        log.debug("%s: %d rows searched again (their sampled floor overshot)", name, short.size)
+        for s in range(0, short.size, 1024):
+            rows = short[s : s + 1024]
+            idx, d, u = engine.rows_at(rows)
+            indices[rows], dist[rows] = idx, d
+            uncertain += u
     engine.report(uncertain)
     return indices, dist, uncertain
 
@@ -436,8 +737,14 @@ class ExactEngine:
         The vectors as given (the exact distances read them).
     div : np.ndarray [shape=(n,), dtype=float64]
         Row multipliers of the exact distances.
-    left, right_t : np.ndarray
-        Factors of the float32 score product ``left[rows] @ right_t``.
+    work : np.ndarray [shape=(n, d), dtype=float32]
+        Rows of norm <= 1 (see :func:`_prepare`); the float32 score of row ``i`` against
+        column ``j`` is ``scale * (work[i] . work[j]) - off[j]`` (larger is nearer).  The
+        product is symmetric, so one product of two tiles serves both of them.
+    scale : float
+        1 (cosine) or 2 (euclidean: ``2 x.y - |y|^2``).
+    off : np.ndarray [shape=(n,), dtype=float32]
+        0 (cosine) or the squared norms of ``work`` (euclidean).
     k, kc : int
         Neighbours kept and float32 candidates per row.
     cosine, constant : bool
@@ -448,8 +755,9 @@ class ExactEngine:
 
     X: np.ndarray
     div: np.ndarray
-    left: np.ndarray
-    right_t: np.ndarray
+    work: np.ndarray
+    scale: float
+    off: np.ndarray
     k: int
     kc: int
     cosine: bool
@@ -462,7 +770,7 @@ class ExactEngine:
 
     @classmethod
     def prepare(cls, X: np.ndarray, k: int, distance: str, name: str) -> ExactEngine:
-        """Check the inputs and prepare the scaled float32 factors (see the module docstring).
+        """Check the inputs and prepare the scaled float32 rows (see the module docstring).
 
         ``distance`` is one of :data:`DISTANCES` (checked where settings enter: the
         typed settings, :func:`neighbors`, :func:`nnsim.compare.run_comparison`).
@@ -485,15 +793,13 @@ class ExactEngine:
                 "direction" if cosine else "point",
             )
         if cosine:
-            left, right = work, work  # score = cos
+            scale, off = 1.0, np.zeros(n, dtype=np.float32)  # score = cos
         else:
-            # score = 2 x.y - |y|^2 (larger is nearer) straight out of one product:
-            # [x, 1] . [2y, -|y|^2]; doubling is exact.
-            sq = np.einsum("ij,ij->i", work, work, dtype=np.float64)
-            left = np.hstack([work, np.ones((n, 1), dtype=np.float32)])
-            right = np.hstack([2 * work, (-sq).astype(np.float32)[:, None]])
+            # score = 2 x.y - |y|^2 (larger is nearer); doubling is exact.
+            scale = 2.0
+            off = np.einsum("ij,ij->i", work, work, dtype=np.float64).astype(np.float32)
         kc = k + candidate_margin(k, n)
-        return cls(X, div, left, right.T, k, kc, cosine, constant, name)
+        return cls(X, div, work, scale, off, k, kc, cosine, constant, name)
 
     def rows(
         self, start: int, stop: int, buf: np.ndarray | None = None
@@ -520,21 +826,44 @@ class ExactEngine:
         uncertain : int
             Rows that were recomputed against every track (near-ties at the cut-off).
         """
-        n, k, b = self.n, self.k, rows.shape[0]
+        n, b = self.n, rows.shape[0]
         rows = rows.astype(np.int64, copy=False)
-        idx = np.empty((b, k), dtype=np.int32)
-        dist64 = np.empty((b, k), dtype=np.float64)
         if self.constant:
-            _full_rows(self.X, self.div, rows, k, self.cosine, idx, dist64)
+            idx = np.empty((b, self.k), dtype=np.int32)
+            dist64 = np.empty((b, self.k), dtype=np.float64)
+            _full_rows(self.X, self.div, rows, self.k, self.cosine, idx, dist64)
             return (*_checked(idx, dist64, rows, n, self.name), 0)
         if buf is None:
             buf = np.empty((b, n), dtype=np.float32)
         contiguous = b > 0 and rows[-1] - rows[0] == b - 1 and bool(np.all(np.diff(rows) == 1))
-        left = self.left[rows[0] : rows[0] + b] if contiguous else self.left[rows]
-        S = np.matmul(left, self.right_t, out=buf[:b])
+        left = self.work[rows[0] : rows[0] + b] if contiguous else self.work[rows]
+        S = np.matmul(left, self.work.T, out=buf[:b])
         cand = np.empty((b, self.kc), dtype=np.int32)
         scores = np.empty((b, self.kc), dtype=np.float32)
-        _topk_block(S, rows, self.kc, cand, scores)
+        _topk_block(S, rows, self.kc, self.scale, self.off, cand, scores)
+        return self.finish(rows, cand, scores)
+
+    def finish(
+        self, rows: np.ndarray, cand: np.ndarray, scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Exact re-ranking of the float32 candidates of ``rows``, and their certificate.
+
+        Parameters
+        ----------
+        rows : np.ndarray [shape=(b,), dtype=int64]
+        cand : np.ndarray [shape=(b, kc), dtype=int32]
+            The ``kc`` best columns of each row by float32 score, best first.
+        scores : np.ndarray [shape=(b, kc), dtype=float32]
+            Their scores.
+
+        Returns
+        -------
+        indices, distances, uncertain
+            As :meth:`rows_at`.
+        """
+        n, k, b = self.n, self.k, rows.shape[0]
+        idx = np.empty((b, k), dtype=np.int32)
+        dist64 = np.empty((b, k), dtype=np.float64)
         _rerank(self.X, self.div, cand, rows, k, self.cosine, idx, dist64)
         uncertain = np.empty(0, dtype=np.int64)
         if self.kc < n - 1:
@@ -547,6 +876,10 @@ class ExactEngine:
                 _full_rows(self.X, self.div, rows[uncertain], k, self.cosine, sub_i, sub_d)
                 idx[uncertain], dist64[uncertain] = sub_i, sub_d
         return (*_checked(idx, dist64, rows, n, self.name), int(uncertain.size))
+
+    def state_mb(self) -> float:
+        """MiB of the per-row candidate buffers of :func:`symmetric_table`."""
+        return self.n * 2 * self.kc * 8 / 2**20
 
     def report(self, uncertain: int) -> None:
         """Log how many rows needed the full float64 recomputation."""
