@@ -191,24 +191,6 @@ def _push(bv, bi, cnt, thr, row, v, j, kc):  # type: ignore[no-untyped-def]
     cnt[row] = c
 
 
-@numba.njit(nogil=True, cache=True)
-def _offer_row(Sr, q0, q1, skip, row, j0, s32, off_j, bv, bi, cnt, thr, kc):  # type: ignore[no-untyped-def]
-    """Offer the scores ``q0 : q1`` of a tile row to its track ``row`` (column ``skip``: self)."""
-    for q in range(q0, q1):
-        v = s32 * Sr[q] - off_j[q]
-        if v >= thr[row] and q != skip:
-            _push(bv, bi, cnt, thr, row, v, j0 + q, kc)
-
-
-@numba.njit(nogil=True, cache=True)
-def _offer_cols(Sr, q0, q1, row, o, j0, s32, bv, bi, cnt, thr, kc):  # type: ignore[no-untyped-def]
-    """Offer the scores ``q0 : q1`` of a tile row to the columns' tracks (``j0 + q``)."""
-    for q in range(q0, q1):
-        u = s32 * Sr[q] - o
-        if u >= thr[j0 + q]:
-            _push(bv, bi, cnt, thr, j0 + q, u, row, kc)
-
-
 @numba.njit(nogil=True, cache=True, fastmath={"nnan", "nsz"})
 def _scan_tile(S, i0, j0, diag, scale, off, bv, bi, cnt, thr, kc):  # type: ignore[no-untyped-def]
     """Offer the scores of one tile to the tracks of its rows and of its columns.
@@ -219,9 +201,9 @@ def _scan_tile(S, i0, j0, diag, scale, off, bv, bi, cnt, thr, kc):  # type: igno
     ``scale * S[r, q] - off[i0 + r]``.  On a diagonal tile only the rows offer (they cover
     both orders), the track itself skipped.  A score is buffered when it reaches the track's
     threshold.  Sixteen scores at a time are first counted against their thresholds (one
-    vectorised loop); only a chunk with a hit is offered score by score (:func:`_offer_row`,
-    :func:`_offer_cols`).  Single-threaded and without the GIL: threads scan tiles of
-    disjoint tracks at the same time.
+    vectorised loop, written in this function: a call or an index passed in stops the
+    vectorisation); only a chunk with a hit is looked at score by score.  Single-threaded
+    and without the GIL: threads scan tiles of disjoint tracks at the same time.
     """
     b, w = S.shape
     s32 = np.float32(scale)
@@ -232,23 +214,32 @@ def _scan_tile(S, i0, j0, diag, scale, off, bv, bi, cnt, thr, kc):  # type: igno
         row = i0 + r
         o = off[row]
         Sr = S[r]
-        skip = r if diag else -1
         for q0 in range(0, full, _CHUNK):
+            hits = 0
             t = thr[row]
-            hr = 0
-            hc = 0
             for q in range(q0, q0 + _CHUNK):
                 x = s32 * Sr[q]
-                hr += (x - off_j[q]) >= t
-                hc += (x - o) >= thr_j[q]
-            if hr:
-                _offer_row(Sr, q0, q0 + _CHUNK, skip, row, j0, s32, off_j, bv, bi, cnt, thr, kc)
-            if hc and not diag:
-                _offer_cols(Sr, q0, q0 + _CHUNK, row, o, j0, s32, bv, bi, cnt, thr, kc)
-        if full < w:
-            _offer_row(Sr, full, w, skip, row, j0, s32, off_j, bv, bi, cnt, thr, kc)
+                hits += ((x - off_j[q]) >= t) + ((x - o) >= thr_j[q])
+            if hits == 0:
+                continue
+            for q in range(q0, q0 + _CHUNK):
+                x = s32 * Sr[q]
+                v = x - off_j[q]
+                if v >= thr[row] and not (diag and q == r):
+                    _push(bv, bi, cnt, thr, row, v, j0 + q, kc)
+                if not diag:
+                    u = x - o
+                    if u >= thr_j[q]:
+                        _push(bv, bi, cnt, thr, j0 + q, u, row, kc)
+        for q in range(full, w):  # the ragged end, score by score (same code as above)
+            x = s32 * Sr[q]
+            v = x - off_j[q]
+            if v >= thr[row] and not (diag and q == r):
+                _push(bv, bi, cnt, thr, row, v, j0 + q, kc)
             if not diag:
-                _offer_cols(Sr, full, w, row, o, j0, s32, bv, bi, cnt, thr, kc)
+                u = x - o
+                if u >= thr_j[q]:
+                    _push(bv, bi, cnt, thr, j0 + q, u, row, kc)
 
 
 def tile_rounds(n_tiles: int) -> list[list[tuple[int, int]]]:
@@ -300,7 +291,7 @@ def _finish_rows(bv, bi, cnt, kc, cand, scores):  # type: ignore[no-untyped-def]
             continue
         if c > kc:
             _compact(bv[row], bi[row], c, kc)
-        order = np.argsort(-bv[row, :kc], kind="mergesort")
+        order = np.argsort(-bv[row, :kc])
         for p in range(kc):
             scores[row, p] = bv[row, order[p]]
             cand[row, p] = bi[row, order[p]]
