@@ -8,6 +8,9 @@ STAMP  := $(VENV)/.nnsim-installed
 TFVENV := .venv-tf
 TFSTAMP := $(TFVENV)/.nnsim-installed
 TF_PINS := tensorflow-cpu==2.21.0 protobuf==7.36.2 numpy==2.4.6
+# tf2onnx converts the frozen graphs to ONNX (audio.runtime=onnxruntime); its own pins (protobuf 3)
+# would break TensorFlow, and everything it imports is already there: no deps.
+TF_CONVERT := tf2onnx==1.17.0 onnx==1.23.2
 # Stages are `python -m nnsim.stages.*`: run them with this project's environment first on PATH.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 OVERRIDES ?=
@@ -27,9 +30,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
 	touch $(STAMP)
 
-$(TFSTAMP):
+$(TFSTAMP): Makefile
 	test -x $(TFVENV)/bin/python || $(PYTHON) -m venv $(TFVENV)
 	$(TFVENV)/bin/python -m pip install --quiet $(TF_PINS)
+	$(TFVENV)/bin/python -m pip install --quiet --no-deps $(TF_CONVERT)
 	touch $(TFSTAMP)
 
 setup: $(STAMP) $(TFSTAMP)

@@ -57,6 +57,8 @@ def frozen(tmp_path_factory):
                 str(out / f"{s.name}.pb"),
                 "--outputs",
                 *s.layers.values(),
+                "--onnx",
+                str(out / f"{s.name}.onnx"),
             ],
             capture_output=True,
             text=True,
@@ -153,6 +155,38 @@ def test_framing_equals_essentia_framecutter(n):
     while len(fr := fc(x)):
         ref.append(np.asarray(fr))
     np.testing.assert_array_equal(frame_signal(x, 512, 256), np.asarray(ref))
+
+
+@pytest.mark.slow
+def test_onnxruntime_gives_essentias_vectors_on_real_models(frozen, tmp_path):
+    # The same clips through both runtimes of every real MusiCNN/VGG graph: the extraction's
+    # vectors (mean over patches) agree to cosine >= 0.99999 per track and space, and the
+    # patches themselves to 1e-4; the converted graphs are recorded with their hashes.
+    out, cfg, infos = frozen
+    specs = specs_at(cfg, out)
+    for s in specs:
+        assert infos[s.name]["onnx"]["sha256"] == file_sha256(out / f"{s.name}.onnx")
+    clips = [synth_clip(STYLES[i % len(STYLES)], 40 + i, duration=9.0, sr=SR) for i in range(5)]
+    ess = Extractor(specs, replace(AUDIO, runtime="essentia"))
+    ort = Extractor(specs, replace(AUDIO, runtime="onnxruntime", runtime_threads=1))
+    assert not ess.sessions and set(ort.sessions) == {s.name for s in specs}
+    names = [s.name for s in specs]
+    worst = 1.0
+    for clip in clips:
+        a, b = ess.run(clip, names), ort.run(clip, names)
+        for m in names:
+            for layer, v in a[m].items():
+                w = b[m][layer]
+                cos = float(np.dot(v, w) / (np.linalg.norm(v) * np.linalg.norm(w)))
+                worst = min(worst, cos)
+                np.testing.assert_allclose(w, v, atol=1e-4, rtol=0)
+    assert worst >= 0.99999, worst
+    # a missing converted graph names the file and the fixes
+    (tmp_path / "g").mkdir()
+    lone = specs_at(cfg, tmp_path / "g")[:1]
+    lone[0].graph.write_bytes((out / f"{lone[0].name}.pb").read_bytes())
+    with pytest.raises(InputError, match=r"\.onnx not found.*dvc repro models.*runtime=essentia"):
+        Extractor(lone, replace(AUDIO, runtime="onnxruntime"))
 
 
 def _corpus(folder: Path, n: int, start: int = 0) -> None:

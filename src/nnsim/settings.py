@@ -55,6 +55,9 @@ TSNE_IMPLEMENTATIONS: tuple[str, ...] = ("opentsne", "sklearn")
 PROJECTION_INITS: tuple[str, ...] = ("random", "pca", "spectral")
 #: Essentia MonoLoader resampling qualities (0 best .. 4 fastest).
 RESAMPLE_QUALITIES: tuple[int, ...] = (0, 1, 2, 3, 4)
+#: How the MusiCNN/VGG graphs run: Essentia's TensorFlow, or onnxruntime on the same graphs
+#: converted to ONNX by the ``models`` stage (Essentia stays the audio front end).
+AUDIO_RUNTIMES: tuple[str, ...] = ("essentia", "onnxruntime")
 #: Distances of scikit-learn / UMAP inside the projections.
 PROJECTION_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 
@@ -247,6 +250,8 @@ class AudioSettings:
     extensions: list[str] = req(nonempty=True, unique=True)
     workers: int = req(ge=1)
     cache_dir: str = MISSING
+    runtime: str = req(choices=AUDIO_RUNTIMES)
+    runtime_threads: int = req(ge=0)
 
     def decoding(self) -> dict[str, Any]:
         """The settings that change a model's output (part of every cache key)."""
@@ -258,7 +263,15 @@ class AudioSettings:
             "min_duration",
             "silence_rms",
         )
-        return {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in keys}
+        # the runtime changes vectors in the 7th digit (cosine >= 0.9999998 measured): a cache
+        # entry of one runtime is never served to the other
+        out["runtime"] = self.runtime
+        return out
+
+    def threads_per_worker(self, cores: int) -> int:
+        """onnxruntime threads of each worker process (``runtime_threads``; 0: cores / workers)."""
+        return self.runtime_threads or max(1, cores // self.workers)
 
 
 @dataclass

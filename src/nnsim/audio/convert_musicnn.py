@@ -67,7 +67,7 @@ def check_nodes(mg: meta_graph_pb2.MetaGraphDef, names: list[str]) -> None:
         sys.exit(f"node(s) {missing} not in the graph; candidate outputs: {cands[:60]}")
 
 
-def freeze(ckpt_dir: Path, out: Path, outputs: list[str]) -> dict:
+def freeze(ckpt_dir: Path, out: Path, outputs: list[str], onnx_out: Path | None = None) -> dict:
     mg = load_meta(ckpt_dir)
     check_nodes(mg, [INPUT, IS_TRAINING, *outputs])
     for node in mg.graph_def.node:
@@ -101,7 +101,37 @@ def freeze(ckpt_dir: Path, out: Path, outputs: list[str]) -> dict:
         "n_nodes": len(frozen.node),
         "source": str(ckpt_dir.name),
     }
+    if onnx_out is not None:
+        info["onnx"] = to_onnx(frozen, onnx_out, outputs)
     return info
+
+
+#: ONNX operator set of the converted graphs (onnxruntime runs it).
+OPSET = 17
+
+
+def to_onnx(frozen, out: Path, outputs: list[str]) -> dict:  # type: ignore[no-untyped-def]
+    """The frozen graph as ONNX (tf2onnx, in this TensorFlow environment), written atomically.
+
+    The runtime process then needs no TensorFlow: onnxruntime runs the same graph on the
+    same mel patches (tested against Essentia's TensorflowPredict).
+    """
+    import tf2onnx
+
+    names = [o if ":" in o else o + ":0" for o in outputs]
+    model, _ = tf2onnx.convert.from_graph_def(
+        frozen, input_names=[INPUT + ":0"], output_names=names, opset=OPSET
+    )
+    data = model.SerializeToString(deterministic=True)
+    tmp = out.with_suffix(".onnx.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return {
+        "graph": out.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "opset": OPSET,
+        "tf2onnx": tf2onnx.__version__,
+    }
 
 
 def reference(ckpt_dir: Path, patches: Path, out: Path, outputs: list[str]) -> None:
@@ -128,6 +158,7 @@ def main() -> None:
     f.add_argument("ckpt_dir", type=Path)
     f.add_argument("out", type=Path)
     f.add_argument("--outputs", nargs="+", required=True)
+    f.add_argument("--onnx", type=Path, default=None, help="also write the graph as ONNX here")
     r = sub.add_parser("reference")
     r.add_argument("ckpt_dir", type=Path)
     r.add_argument("patches", type=Path)
@@ -135,7 +166,7 @@ def main() -> None:
     r.add_argument("--outputs", nargs="+", required=True)
     args = ap.parse_args()
     if args.cmd == "freeze":
-        print(json.dumps(freeze(args.ckpt_dir, args.out, args.outputs)))
+        print(json.dumps(freeze(args.ckpt_dir, args.out, args.outputs, args.onnx)))
     else:
         reference(args.ckpt_dir, args.patches, args.out, args.outputs)
 

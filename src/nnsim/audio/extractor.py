@@ -77,8 +77,34 @@ def mel_patches(audio: np.ndarray, patch_hop: int) -> np.ndarray:
     return np.stack([M[s : s + PATCH_FRAMES] for s in starts])
 
 
+def onnx_graph(spec: ModelSpec) -> Path:
+    """The ONNX file the ``models`` stage wrote beside a frozen graph."""
+    return spec.graph.with_suffix(".onnx")
+
+
+def onnx_session(spec: ModelSpec, settings: AudioSettings) -> Any:
+    """An onnxruntime session of a model's converted graph (``audio.runtime=onnxruntime``).
+
+    Its threads: ``audio.runtime_threads`` (0: the cores divided among ``audio.workers``).
+    """
+    path = onnx_graph(spec)
+    if not path.is_file():
+        raise InputError(
+            f"model {spec.name}: {path} not found. The models stage converts the frozen graphs "
+            "to ONNX: run `dvc repro models` (or `make demo`), or set audio.runtime=essentia."
+        )
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = settings.threads_per_worker(os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class Extractor:
-    """Predictors for a set of models, built once per process."""
+    """Predictors for a set of models, built once per process (``audio.runtime`` decides
+    whether the MusiCNN/VGG graphs run in Essentia's TensorFlow or in onnxruntime)."""
 
     def __init__(self, specs: Sequence[ModelSpec], settings: AudioSettings) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -93,8 +119,11 @@ class Extractor:
         self.settings = settings
         self.specs = list(specs)
         self.predictors: dict[str, Any] = {}
+        self.sessions: dict[str, Any] = {}
         for s in self.specs:
-            if s.frontend == "musicnn":
+            if s.frontend == "musicnn" and settings.runtime == "onnxruntime":
+                self.sessions[s.name] = onnx_session(s, settings)
+            elif s.frontend == "musicnn":
                 self.predictors[s.name] = es.TensorflowPredict(
                     graphFilename=str(s.graph), inputs=[s.input], outputs=list(s.layers.values())
                 )
@@ -143,9 +172,14 @@ class Extractor:
                     patches = mel_patches(audio, self.settings.patch_hop)
                     if patches.shape[0] == 0:
                         raise SkipTrack("too short: no complete 187-frame patch")
-                pool = self.essentia.Pool()
-                pool.set(s.input, patches[:, None, :, :])
-                res = self.predictors[s.name](pool)
+                if s.name in self.sessions:
+                    outs = [n if ":" in n else n + ":0" for n in s.layers.values()]
+                    got = self.sessions[s.name].run(outs, {s.input + ":0": patches})
+                    res = dict(zip(s.layers.values(), got, strict=True))
+                else:
+                    pool = self.essentia.Pool()
+                    pool.set(s.input, patches[:, None, :, :])
+                    res = self.predictors[s.name](pool)
                 vecs = {}
                 for layer, node in s.layers.items():
                     arr = np.asarray(res[node], dtype=np.float32).reshape(patches.shape[0], -1)

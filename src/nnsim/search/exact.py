@@ -596,9 +596,10 @@ def _floors(engine: ExactEngine, tile: int) -> np.ndarray:
 
     The ``rank``-th best score against a strided sample of ``n_sample`` columns, with
     ``rank`` the expected number of sampled columns among the row's ``kc`` best plus two
-    standard deviations (binomial) and 2 (about 0.5% of the rows overshoot; measured).  A tight floor keeps the tile scan on its
-    vectorised path; a floor that overshoots only costs that row a second search (one row
-    against every track, :func:`symmetric_table`).  Small spaces start from -inf.
+    standard deviations (binomial) and 2 (about 0.5% of the rows overshoot; measured).  A
+    tight floor keeps the tile scan on its vectorised path; a floor that overshoots only
+    costs that row a second search (one row against every track, :func:`symmetric_table`).
+    Small spaces start from -inf.
     """
     n, kc = engine.n, engine.kc
     floors = np.full(n, -np.inf, dtype=np.float32)

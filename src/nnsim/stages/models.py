@@ -39,19 +39,38 @@ def musicnn_dir() -> Path:
 
 
 def freeze_one(tf_python: str, ckpt: Path, out: Path, outputs: list[str]) -> dict[str, Any]:
-    """Run the converter in the TensorFlow environment; return its JSON summary."""
+    """Run the converter in the TensorFlow environment; return its JSON summary.
+
+    Writes the frozen graph ``out`` (Essentia's TensorflowPredict) and the same graph as ONNX
+    beside it (``out`` with suffix ``.onnx``, for ``audio.runtime=onnxruntime``).
+    """
     if not Path(tf_python).is_file():
         raise ConfigError(
             f"models.tf_python={tf_python} not found: the TensorFlow environment is made by "
             "`make setup` (.venv-tf)."
         )
     proc = subprocess.run(
-        [tf_python, str(CONVERTER), "freeze", str(ckpt), str(out), "--outputs", *outputs],
+        [
+            tf_python,
+            str(CONVERTER),
+            "freeze",
+            str(ckpt),
+            str(out),
+            "--outputs",
+            *outputs,
+            "--onnx",
+            str(out.with_suffix(".onnx")),
+        ],
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
-        raise InputError(f"freezing {ckpt} failed:\n{proc.stderr.strip()[-2000:]}")
+        hint = (
+            " The TensorFlow environment lacks tf2onnx: run `make setup` (it installs it)."
+            if "No module named 'tf2onnx'" in proc.stderr
+            else ""
+        )
+        raise InputError(f"freezing {ckpt} failed:\n{proc.stderr.strip()[-2000:]}{hint}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
