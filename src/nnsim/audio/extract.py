@@ -14,6 +14,7 @@ forked); each process builds its predictors once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -289,6 +290,9 @@ def extract(
     ExtractionResult
     """
     cache = TrackCache(cache_dir)
+    if dask is None and workers != settings.workers:
+        # the runtime's threads per process follow the processes really started
+        settings = dataclasses.replace(settings, workers=workers)
     skeys = {s.name: settings_key(s, file_sha256(s.graph), settings) for s in specs}
     names = [s.name for s in specs]
     dims_of = {s.name: {layer: int(s.dims[layer]) for layer in s.layers} for s in specs}

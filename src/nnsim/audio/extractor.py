@@ -99,6 +99,8 @@ def onnx_session(spec: ModelSpec, settings: AudioSettings) -> Any:
     opts.intra_op_num_threads = settings.threads_per_worker(os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    # idle threads sleep instead of spinning: decoding and the mel patches run between runs
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
