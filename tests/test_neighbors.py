@@ -186,7 +186,7 @@ def test_symmetric_pass_with_sampled_floors_stays_exact(distance):
     X = np.concatenate([base, base[:4500]])
     engine = ExactEngine.prepare(X, 200, distance, "big")
     assert np.isfinite(_floors(engine, 512)).all()
-    idx, _, _ = exact_table(engine, MB, show_progress=False, out=None)
+    idx, _, _ = exact_table(engine, MB, symmetric_mb=MB, show_progress=False, out=None)
     rows = rng.choice(X.shape[0], 40, replace=False)
     np.testing.assert_array_equal(idx[rows], exact_rows(X, rows, 200, distance))
 
@@ -202,6 +202,6 @@ def test_symmetric_floor_that_overshoots_searches_the_row_again():
     X[sampled] = rng.standard_normal((sampled.size, 3)).astype(np.float32) * 0.1
     engine = ExactEngine.prepare(X, k, "euclidean", "overshoot")
     assert engine.state_mb() <= MB  # the symmetric pass runs
-    idx, _, _ = exact_table(engine, MB, show_progress=False, out=None)
+    idx, _, _ = exact_table(engine, MB, symmetric_mb=MB, show_progress=False, out=None)
     np.testing.assert_array_equal(idx[0], exact_rows(X, np.array([0]), k, "euclidean")[0])
     assert set(sampled) <= set(idx[0].tolist())

@@ -186,6 +186,7 @@ class NeighborsSettings:
 
     k: int = req(ge=1)
     max_block_mb: float = req(gt=0)
+    symmetric_mb: float = req(ge=0)
     distances: list[str] = req(choices=DISTANCES, nonempty=True, unique=True)
     backend: str = req(choices=BACKENDS)
     exact_below: int = req(ge=2)

@@ -109,7 +109,11 @@ def neighbor_table(
         )
     else:
         idx, dist, recomputed = exact_table(
-            engine, settings.max_block_mb, show_progress=show_progress, out=out
+            engine,
+            settings.max_block_mb,
+            symmetric_mb=settings.symmetric_mb,
+            show_progress=show_progress,
+            out=out,
         )
     return NeighborTable(idx, dist, Certificate(method="exact", recomputed=recomputed))
 

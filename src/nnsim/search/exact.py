@@ -481,6 +481,7 @@ def neighbors(
     show_progress: bool = False,
     name: str = "space",
     out: tuple[np.ndarray, np.ndarray] | None = None,
+    symmetric_mb: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest neighbours of every row among the other rows.
 
@@ -502,6 +503,9 @@ def neighbors(
     out : (np.ndarray, np.ndarray), optional
         Arrays to fill (e.g. memory-mapped ``.npy`` files for millions of tracks):
         ``(n, k)`` int32 and ``(n, k)`` float32.  Returned as the result.
+    symmetric_mb : float, optional
+        Bound of the symmetric pass's candidate buffers (``neighbors.symmetric_mb``); not
+        given: ``max_block_mb`` bounds them too.  The result does not depend on it.
 
     Returns
     -------
@@ -528,7 +532,10 @@ def neighbors(
     """
     check_distance(distance)
     engine = ExactEngine.prepare(X, k, distance, name)
-    indices, dist, _ = exact_table(engine, max_block_mb, show_progress=show_progress, out=out)
+    bound = max_block_mb if symmetric_mb is None else symmetric_mb
+    indices, dist, _ = exact_table(
+        engine, max_block_mb, symmetric_mb=bound, show_progress=show_progress, out=out
+    )
     return indices, dist
 
 
@@ -536,13 +543,14 @@ def exact_table(
     engine: ExactEngine,
     max_block_mb: float,
     *,
+    symmetric_mb: float,
     show_progress: bool,
     out: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The whole table of a prepared space on this machine.
 
-    When the per-row candidate buffers fit in ``max_block_mb``
-    (:meth:`ExactEngine.state_mb`), the symmetric pass computes each pair of tiles once
+    When the per-row candidate buffers fit in ``symmetric_mb`` (``neighbors.symmetric_mb``,
+    :meth:`ExactEngine.state_mb`), the symmetric pass computes each pair of tiles once
     (:func:`symmetric_table`, about half the products); otherwise row blocks of at most
     ``max_block_mb`` are searched against the whole space (:func:`row_block_table`).  Both
     give the same table bit for bit.
@@ -555,7 +563,7 @@ def exact_table(
         Rows that were not certified by the float32 pass and were recomputed against every
         track in float64 (the certificate of the table).
     """
-    if not engine.constant and engine.state_mb() <= max_block_mb:
+    if not engine.constant and engine.state_mb() <= symmetric_mb:
         return symmetric_table(engine, max_block_mb, show_progress=show_progress, out=out)
     return row_block_table(engine, max_block_mb, show_progress=show_progress, out=out)
 
