@@ -151,19 +151,7 @@ def _nnsim_child(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...], q: mp.Q
 
 
 def run_nnsim(n_tracks: int, n_spaces: int, cutoffs: tuple[int, ...]) -> dict:
-    ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()
-    p = ctx.Process(target=_nnsim_child, args=(n_tracks, n_spaces, cutoffs, q))
-    p.start()
-    while True:  # a child that dies must not leave the benchmark waiting forever
-        try:
-            res = q.get(timeout=5)
-            break
-        except queue.Empty:
-            if not p.is_alive():
-                raise SystemExit(f"benchmark child failed (exit code {p.exitcode})") from None
-    p.join()
-    return res
+    return _in_child(_nnsim_child, (n_tracks, n_spaces, cutoffs), {})
 
 
 EXACT_SPACES = 6
@@ -220,26 +208,28 @@ def _jit_child(q: mp.Queue) -> None:
     q.put({"import_s": t1 - t0, "first_calls_s": time.perf_counter() - t1})
 
 
-def _in_child(target, args: tuple, env: dict[str, str | None]):
-    """Run ``target(*args, queue)`` in a spawned child with ``env`` changes; its result."""
+def _set_env(env: dict[str, str | None]) -> dict[str, str | None]:
+    """Set (or, for None, unset) environment variables; return what they were."""
     saved = {k: os.environ.get(k) for k in env}
     for k, v in env.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+    return saved
+
+
+def _in_child(target, args: tuple, env: dict[str, str | None]):  # type: ignore[no-untyped-def]
+    """Run ``target(*args, queue)`` in a spawned child with ``env`` changes; its result."""
+    saved = _set_env(env)
     try:
         ctx = mp.get_context("spawn")
         q: mp.Queue = ctx.Queue()
         p = ctx.Process(target=target, args=(*args, q))
         p.start()
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    while True:
+        _set_env(saved)
+    while True:  # a child that dies must not leave the benchmark waiting forever
         try:
             res = q.get(timeout=5)
             break

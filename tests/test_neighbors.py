@@ -130,15 +130,23 @@ def test_large_rows_use_sampled_floor_and_stay_exact(distance):
         )
 
 
-def test_floor_that_overshoots_falls_back_to_full_scan():
-    # Query 0's nearest tracks are exactly the sampled columns (every 4th of 8192), so the
-    # sample's floor is above the true 200th best and the row must be rescanned.
-    n, k = 8192, 200
-    rng = np.random.default_rng(12)
+def overshooting_space(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Track 0 at the origin, its 129 nearest tracks exactly on sampled columns (every
+    ``n // 2048``-th, as both passes sample), the rest far away: track 0's sampled floor lies
+    above its true 200th best."""
+    rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 3)).astype(np.float32) * 10 + 100
     sampled = np.arange(0, n, n // 2048)[1:130]
     X[0] = 0
     X[sampled] = rng.standard_normal((sampled.size, 3)).astype(np.float32) * 0.1
+    return X, sampled
+
+
+def test_floor_that_overshoots_falls_back_to_full_scan():
+    # Query 0's nearest tracks are exactly the sampled columns (every 4th of 8192), so the
+    # sample's floor is above the true 200th best and the row must be rescanned.
+    k = 200
+    X, sampled = overshooting_space(8192, seed=12)
     # the row-block pass (whose floor samples every 4th of 8192 columns)
     engine = ExactEngine.prepare(X, k, "euclidean", "overshoot")
     idx, _, _ = row_block_table(engine, MB, show_progress=False, out=None)
@@ -194,12 +202,8 @@ def test_symmetric_pass_with_sampled_floors_stays_exact(distance):
 def test_symmetric_floor_that_overshoots_searches_the_row_again():
     # Query 0's nearest tracks are exactly sampled columns (every 8th of 16384), so its
     # floor lies above its true 200th best: the row is searched again, without a floor.
-    n, k = 16384, 200
-    rng = np.random.default_rng(23)
-    X = rng.standard_normal((n, 3)).astype(np.float32) * 10 + 100
-    sampled = np.arange(0, n, n // 2048)[1:130]
-    X[0] = 0
-    X[sampled] = rng.standard_normal((sampled.size, 3)).astype(np.float32) * 0.1
+    k = 200
+    X, sampled = overshooting_space(16384, seed=23)
     engine = ExactEngine.prepare(X, k, "euclidean", "overshoot")
     assert engine.state_mb() <= MB  # the symmetric pass runs
     idx, _, _ = exact_table(engine, MB, symmetric_mb=MB, show_progress=False, out=None)

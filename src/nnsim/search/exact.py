@@ -11,7 +11,7 @@ How the answer is made exact
    centred copy divided by its largest row norm.  Neither changes any neighbour list, and
    the float32 products can then neither overflow nor underflow nor cancel catastrophically.
 2. A float32 pass keeps ``k + margin`` candidates per row.  When every row's candidate
-   buffer fits in ``max_block_mb``, the product is computed once per pair of tiles and
+   buffer fits in ``symmetric_mb``, the product is computed once per pair of tiles and
    serves both (it is symmetric: :func:`symmetric_table`, about half the products);
    otherwise row blocks of at most ``max_block_mb`` are searched against the whole space
    (:func:`row_block_table`).
@@ -81,22 +81,27 @@ def _compact(bv: np.ndarray, bi: np.ndarray, size: int, k: int) -> float:
     return t
 
 
+@numba.njit(inline="always")
+def _keep_top(top: np.ndarray, v: float) -> None:
+    """Insert ``v`` into ``top``, the best scores so far in descending order (if it belongs).
+
+    Far cheaper than a general selection when ``top`` is short against the values offered.
+    """
+    rank = top.shape[0]
+    if v > top[rank - 1]:
+        p = rank - 1
+        while p > 0 and top[p - 1] < v:
+            top[p] = top[p - 1]
+            p -= 1
+        top[p] = v
+
+
 @numba.njit(cache=True)
 def _sample_floor(S: np.ndarray, r: int, stride: int, n_sample: int, rank: int) -> float:
-    """``rank``-th best score among every ``stride``-th column of row ``r``.
-
-    Keeps the best ``rank`` values in a small descending array (insertion), which is far
-    cheaper than a general selection for ``rank`` much smaller than ``n_sample``.
-    """
+    """``rank``-th best score among every ``stride``-th column of row ``r``."""
     top = np.full(rank, -np.inf, dtype=np.float32)
     for s in range(n_sample):
-        v = S[r, s * stride]
-        if v > top[rank - 1]:
-            p = rank - 1
-            while p > 0 and top[p - 1] < v:
-                top[p] = top[p - 1]
-                p -= 1
-            top[p] = v
+        _keep_top(top, S[r, s * stride])
     return top[rank - 1]
 
 
@@ -231,7 +236,9 @@ def _scan_tile(S, i0, j0, diag, scale, off, bv, bi, cnt, thr, kc):  # type: igno
                     u = x - o
                     if u >= thr_j[q]:
                         _push(bv, bi, cnt, thr, j0 + q, u, row, kc)
-        for q in range(full, w):  # the ragged end, score by score (same code as above)
+        # The ragged end, score by score: the same code as above, written out again on purpose
+        # (one shared inline function measured 10% slower on the whole scan).
+        for q in range(full, w):
             x = s32 * Sr[q]
             v = x - off_j[q]
             if v >= thr[row] and not (diag and q == r):
@@ -269,15 +276,8 @@ def _row_floors(S, rows0, cols, scale, off, rank, floors):  # type: ignore[no-un
     for r in numba.prange(b):
         top = np.full(rank, -np.inf, dtype=np.float32)
         for q in range(w):
-            if cols[q] == rows0 + r:
-                continue
-            v = s32 * S[r, q] - off[cols[q]]
-            if v > top[rank - 1]:
-                p = rank - 1
-                while p > 0 and top[p - 1] < v:
-                    top[p] = top[p - 1]
-                    p -= 1
-                top[p] = v
+            if cols[q] != rows0 + r:
+                _keep_top(top, s32 * S[r, q] - off[cols[q]])
         floors[rows0 + r] = top[rank - 1]
 
 
@@ -696,17 +696,12 @@ def symmetric_table(
     scores = np.empty((n, kc), dtype=np.float32)
     _finish_rows(bv, bi, cnt, kc, cand, scores)
     uncertain = 0
-    short = np.flatnonzero(cnt < kc)
-    done = np.ones(n, dtype=bool)
-    done[short] = False
-    step = 8192
-    for s in range(0, n, step):
-        rows = np.arange(s, min(n, s + step), dtype=np.int64)
-        rows = rows[done[rows]]
-        if rows.size:
-            idx, d, u = engine.finish(rows, cand[rows], scores[rows])
-            indices[rows], dist[rows] = idx, d
-            uncertain += u
+    full, short = np.flatnonzero(cnt >= kc), np.flatnonzero(cnt < kc)
+    for s in range(0, full.size, 8192):
+        rows = full[s : s + 8192]
+        idx, d, u = engine.finish(rows, cand[rows], scores[rows])
+        indices[rows], dist[rows] = idx, d
+        uncertain += u
     if short.size:
         log.debug("%s: %d rows searched again (their sampled floor overshot)", name, short.size)
         for s in range(0, short.size, 1024):
