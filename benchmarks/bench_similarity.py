@@ -103,7 +103,7 @@ def float32_only(X: np.ndarray, k: int, max_block_mb: float) -> float:
     from nnsim.search.exact import _prepare, _topk_block, block_rows_for
 
     t0 = time.perf_counter()
-    _, work, _ = _prepare(X, "cosine", "bench")
+    _, work, _, _ = _prepare(X, "cosine", "bench")
     n = work.shape[0]
     idx = np.empty((n, k), dtype=np.int32)
     sc = np.empty((n, k), dtype=np.float32)

@@ -31,6 +31,8 @@ on where a row falls in a block or tile; equal vectors get equal distances.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -179,74 +181,223 @@ def _topk_block(
 #: scanned for both its rows and its columns while it is still in the core's cache.
 TILE = 512
 
-#: Scores checked together by one vectorised count in the tile scan.
-_CHUNK = 16
+
+@numba.njit(inline="always")
+def _worse(d1: float, i1: int, d2: float, i2: int) -> bool:
+    """Whether ``(d1, i1)`` comes after ``(d2, i2)`` in table order (distance, then index)."""
+    return d1 > d2 or (d1 == d2 and i1 > i2)
 
 
 @numba.njit(inline="always")
-def _push(bv, bi, cnt, thr, row, v, j, kc):  # type: ignore[no-untyped-def]
-    """Append candidate ``j`` (score ``v``) to ``row``'s buffer; cut it back when full."""
+def _swap(h, p, q):  # type: ignore[no-untyped-def]
+    h[p, 0], h[q, 0] = h[q, 0], h[p, 0]
+    h[p, 1], h[q, 1] = h[q, 1], h[p, 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _select(h, size, k):  # type: ignore[no-untyped-def]
+    """Rearrange ``h[:size]`` (rows ``(distance, index)``) so that ``h[:k]`` are its ``k``
+    first in table order and ``h[k - 1]`` the ``k``-th (Wirth's quickselect, in place)."""
+    kk = k - 1
+    lo, hi = 0, size - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _worse(h[lo, 0], h[lo, 1], h[mid, 0], h[mid, 1]):
+            _swap(h, lo, mid)
+        if _worse(h[mid, 0], h[mid, 1], h[hi, 0], h[hi, 1]):
+            _swap(h, mid, hi)
+            if _worse(h[lo, 0], h[lo, 1], h[mid, 0], h[mid, 1]):
+                _swap(h, lo, mid)
+        pd, pi = h[mid, 0], h[mid, 1]
+        i, j = lo, hi
+        while i <= j:
+            while _worse(pd, pi, h[i, 0], h[i, 1]):
+                i += 1
+            while _worse(h[j, 0], h[j, 1], pd, pi):
+                j -= 1
+            if i <= j:
+                _swap(h, i, j)
+                i += 1
+                j -= 1
+        if kk <= j:
+            hi = j
+        elif kk >= i:
+            lo = i
+        else:
+            break
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort(h, size):  # type: ignore[no-untyped-def]
+    """Sort ``h[:size]`` (rows ``(distance, index)``) into table order, in place
+    (quicksort, insertion sort below 16 rows)."""
+    stack = np.empty(128, dtype=np.int64)
+    top = 0
+    stack[0], stack[1] = 0, size - 1
+    top = 2
+    while top > 0:
+        hi = stack[top - 1]
+        lo = stack[top - 2]
+        top -= 2
+        while hi - lo >= 16:
+            mid = (lo + hi) // 2
+            if _worse(h[lo, 0], h[lo, 1], h[mid, 0], h[mid, 1]):
+                _swap(h, lo, mid)
+            if _worse(h[mid, 0], h[mid, 1], h[hi, 0], h[hi, 1]):
+                _swap(h, mid, hi)
+                if _worse(h[lo, 0], h[lo, 1], h[mid, 0], h[mid, 1]):
+                    _swap(h, lo, mid)
+            pd, pi = h[mid, 0], h[mid, 1]
+            i, j = lo, hi
+            while i <= j:
+                while _worse(pd, pi, h[i, 0], h[i, 1]):
+                    i += 1
+                while _worse(h[j, 0], h[j, 1], pd, pi):
+                    j -= 1
+                if i <= j:
+                    _swap(h, i, j)
+                    i += 1
+                    j -= 1
+            if j - lo < hi - i:  # the smaller side next, the larger one on the stack
+                stack[top], stack[top + 1] = i, hi
+                hi = j
+            else:
+                stack[top], stack[top + 1] = lo, j
+                lo = i
+            top += 2
+        for a in range(lo + 1, hi + 1):
+            d, x = h[a, 0], h[a, 1]
+            b = a
+            while b > lo and _worse(h[b - 1, 0], h[b - 1, 1], d, x):
+                h[b, 0], h[b, 1] = h[b - 1, 0], h[b - 1, 1]
+                b -= 1
+            h[b, 0], h[b, 1] = d, x
+
+
+@numba.njit(inline="always")
+def _offer(heaps, cnt, kth, thr, row, d, j, k, base, gain, margin):  # type: ignore[no-untyped-def]
+    """Offer candidate ``j`` at exact distance ``d`` to ``row``'s ``k`` best so far.
+
+    Each row keeps its candidates side by side in ``heaps[row]`` (rows ``(distance,
+    index)``, the index as an exact float64: one cache line per write), appended until the
+    buffer is full; then its ``k`` best are selected in place (:func:`_select`), ``kth[row]``
+    becomes the ``k``-th of them and the row's float32 threshold rises to what it allows
+    (:func:`_threshold`).  A candidate that does not come before ``kth[row]`` is dropped at
+    once (``kth`` is small and stays in cache; the buffer is not touched).
+    """
+    if not _worse(kth[row, 0], kth[row, 1], d, j):
+        return
     c = cnt[row]
-    bv[row, c] = v
-    bi[row, c] = j
+    heaps[row, c, 0] = d  # indexed, not through a view: a view costs two atomic refcounts
+    heaps[row, c, 1] = j
     c += 1
-    if c == bv.shape[1]:
-        thr[row] = _compact(bv[row], bi[row], c, kc)
-        c = kc
+    if c == heaps.shape[1]:
+        _select(heaps[row], c, k)
+        kth[row, 0], kth[row, 1] = heaps[row, k - 1, 0], heaps[row, k - 1, 1]
+        t = _threshold(base[row], gain, heaps[row, k - 1, 0], margin)
+        if t > thr[row]:
+            thr[row] = t
+        c = k
     cnt[row] = c
 
 
-@numba.njit(nogil=True, cache=True, fastmath={"nnan", "nsz"})
-def _scan_tile(S, i0, j0, diag, scale, off, bv, bi, cnt, thr, kc):  # type: ignore[no-untyped-def]
-    """Offer the scores of one tile to the tracks of its rows and of its columns.
+@numba.njit(inline="always")
+def _threshold(base: float, gain: float, dk: float, margin: float) -> np.float32:
+    """Lowest screen score a track can have and still be nearer than distance ``dk``.
 
-    ``S[r, q]`` is the product of tracks ``i0 + r`` and ``j0 + q``.  Track ``i0 + r`` sees
-    column ``j0 + q`` with score ``scale * S[r, q] - off[j0 + q]``; on an off-diagonal tile
-    (the product is symmetric) track ``j0 + q`` also sees ``i0 + r`` with score
-    ``scale * S[r, q] - off[i0 + r]``.  On a diagonal tile only the rows offer (they cover
-    both orders), the track itself skipped.  A score is buffered when it reaches the track's
-    threshold.  Sixteen scores at a time are first counted against their thresholds (one
-    vectorised loop, written in this function: a call or an index passed in stops the
-    vectorisation); only a chunk with a hit is looked at score by score.  Single-threaded
-    and without the GIL: threads scan tiles of disjoint tracks at the same time.
+    The exact score of a pair at squared distance ``d`` is ``base - gain * d`` (cosine:
+    ``1 - d / 2``; euclidean: ``|w_i|^2 - d / top^2``, see :class:`ExactEngine`); the
+    screen's scores are of the float32 rows, within ``margin`` of it.  Lowered by more than
+    the float32 rounding (``2^-24`` relative) before rounding, so it never excludes a
+    candidate.
     """
-    b, w = S.shape
-    s32 = np.float32(scale)
-    full = w - w % _CHUNK
-    off_j = off[j0 : j0 + w]  # views: the thresholds of the columns' tracks as they rise
+    t = base - gain * dk - margin
+    return np.float32(t - 1e-7 * (1.0 + abs(t)))
+
+
+@numba.njit(nogil=True, cache=True)
+def _scan_tile(  # type: ignore[no-untyped-def]
+    P, i0, j0, diag, alpha, beta, crow, grow, F, off, X, mul, qv, flags, js, got,
+    cbuf, ccnt, thr, heaps, cnt, kth, k, base, gain, margin, sq,
+):  # fmt: skip
+    """Offer the pairs of one tile to the tracks of its rows and of its columns.
+
+    ``P[r, q]`` is the exact integer product of tracks ``i = i0 + r`` and ``j = j0 + q``
+    (:mod:`nnsim.search.int8`).  ``u = alpha[i] beta[j] P[r, q] + crow[i] + grow[i] F[j]``
+    is at least the exact ``scale * w_i . w_j``, so ``u - off[j]`` is at least track
+    ``i``'s exact score of ``j`` and ``u - off[i]`` at least track ``j``'s exact score of
+    ``i`` (the product is symmetric).  A pair whose bound reaches a track's threshold gets
+    its exact float64 distance (:func:`_sqdists`, once for both tracks) and is offered to
+    that track (:func:`_offer`).  On a diagonal tile only the rows offer (they cover both
+    orders), the track itself skipped.
+
+    Each tile row is first compared with every threshold in one vectorised loop that writes
+    a byte of flags per column; then only the words of flags that are not zero are looked
+    at.  Single-threaded and without the GIL: threads scan tiles of disjoint tracks at the
+    same time.  ``qv`` (float64, d), ``flags`` (uint8, a multiple of 8 >= tile), ``js``
+    (int64, tile) and ``got`` (float64, tile) are the thread's scratch.
+    """
+    b, w = P.shape
+    slots = cbuf.shape[1]
+    beta_j = beta[j0 : j0 + w]
+    F_j = F[j0 : j0 + w]
+    off_j = off[j0 : j0 + w]
     thr_j = thr[j0 : j0 + w]
+    words = flags.view(np.uint64)
+    nw = (w + 7) // 8
+    col_bit = np.uint8(0 if diag else 2)
     for r in range(b):
         row = i0 + r
+        al, c, g = alpha[row], crow[row], grow[row]
         o = off[row]
-        Sr = S[r]
-        for q0 in range(0, full, _CHUNK):
-            hits = 0
-            t = thr[row]
-            for q in range(q0, q0 + _CHUNK):
-                x = s32 * Sr[q]
-                hits += ((x - off_j[q]) >= t) + ((x - o) >= thr_j[q])
-            if hits == 0:
+        t = thr[row]
+        Pr = P[r]
+        for q in range(w):
+            u = al * beta_j[q] * np.float32(Pr[q]) + c + g * F_j[q]
+            flags[q] = np.uint8((u - off_j[q]) >= t) | (np.uint8((u - o) >= thr_j[q]) << 1)
+        for q in range(w, 8 * nw):
+            flags[q] = 0
+        if diag:
+            flags[r] = 0
+        m = 0
+        for p in range(nw):
+            if words[p] == 0:
                 continue
-            for q in range(q0, q0 + _CHUNK):
-                x = s32 * Sr[q]
-                v = x - off_j[q]
-                if v >= thr[row] and not (diag and q == r):
-                    _push(bv, bi, cnt, thr, row, v, j0 + q, kc)
-                if not diag:
-                    u = x - o
-                    if u >= thr_j[q]:
-                        _push(bv, bi, cnt, thr, j0 + q, u, row, kc)
-        # The ragged end, score by score: the same code as above, written out again on purpose
-        # (one shared inline function measured 10% slower on the whole scan).
-        for q in range(full, w):
-            x = s32 * Sr[q]
-            v = x - off_j[q]
-            if v >= thr[row] and not (diag and q == r):
-                _push(bv, bi, cnt, thr, row, v, j0 + q, kc)
-            if not diag:
-                u = x - o
-                if u >= thr_j[q]:
-                    _push(bv, bi, cnt, thr, j0 + q, u, row, kc)
+            for q in range(8 * p, 8 * p + 8):
+                if flags[q] & (np.uint8(1) | col_bit):
+                    js[m] = j0 + q
+                    m += 1
+        if m == 0:
+            continue
+        _fill_query(X, mul, row, qv)
+        _sqdists(sq, qv, X, mul, js, m, got)
+        for a in range(m):
+            q = js[a] - j0
+            f = flags[q]
+            if f & 1:
+                _offer(heaps, cnt, kth, thr, row, got[a], js[a], k, base, gain, margin)
+            if f & col_bit:  # kept per column, offered column by column below
+                c = ccnt[q]
+                if c == slots:
+                    _flush_column(cbuf, ccnt, q, j0, heaps, cnt, kth, thr, k, base, gain, margin)
+                    c = 0
+                cbuf[q, c, 0] = got[a]
+                cbuf[q, c, 1] = row
+                ccnt[q] = c + 1
+    for q in range(w):
+        if ccnt[q]:
+            _flush_column(cbuf, ccnt, q, j0, heaps, cnt, kth, thr, k, base, gain, margin)
+
+
+@numba.njit(inline="always")
+def _flush_column(cbuf, ccnt, q, j0, heaps, cnt, kth, thr, k, base, gain, margin):  # type: ignore[no-untyped-def]
+    """Offer the candidates kept for column ``q`` of a tile to its track, one after another
+    (so the track's buffer is fetched once for all of them)."""
+    j = j0 + q
+    for c in range(ccnt[q]):
+        i = np.int64(cbuf[q, c, 1])
+        _offer(heaps, cnt, kth, thr, j, cbuf[q, c, 0], i, k, base, gain, margin)
+    ccnt[q] = 0
 
 
 def tile_rounds(n_tiles: int) -> list[list[tuple[int, int]]]:
@@ -267,34 +418,62 @@ def tile_rounds(n_tiles: int) -> list[list[tuple[int, int]]]:
     return rounds
 
 
+#: Groups of sampled columns whose maxima give the starting floors (:func:`_floors`).
+_GROUPS = 128
+
+
 @numba.njit(parallel=True, cache=True)
 def _row_floors(S, rows0, cols, scale, off, rank, floors):  # type: ignore[no-untyped-def]
-    """``rank``-th best score of each row of ``S`` (rows ``rows0 + r`` against the sampled
-    columns ``cols``), the row's own column left out: the starting thresholds."""
+    """Starting thresholds of rows ``rows0 + r`` from their scores against sampled columns.
+
+    ``S[r, q]`` is the product of track ``rows0 + r`` and track ``cols[q]``.  The sampled
+    columns are taken in :data:`_GROUPS` groups (every ``_GROUPS``-th column: the group
+    maxima are one vectorised element-wise maximum); the floor is the ``rank``-th best
+    group maximum.  Those ``rank`` maxima are ``rank`` distinct sampled scores, so the floor
+    never exceeds the ``rank``-th best sampled score.  The row's own column is left out.
+    """
     b, w = S.shape
     s32 = np.float32(scale)
+    per = w // _GROUPS
     for r in numba.prange(b):
+        row = rows0 + r
+        gmax = np.full(_GROUPS, -np.inf, dtype=np.float32)
+        for i in range(per):
+            for g in range(_GROUPS):
+                q = i * _GROUPS + g
+                v = s32 * S[r, q] - off[cols[q]]
+                if cols[q] != row:
+                    gmax[g] = max(gmax[g], v)
         top = np.full(rank, -np.inf, dtype=np.float32)
-        for q in range(w):
-            if cols[q] != rows0 + r:
-                _keep_top(top, s32 * S[r, q] - off[cols[q]])
-        floors[rows0 + r] = top[rank - 1]
+        for g in range(_GROUPS):
+            _keep_top(top, gmax[g])
+        floors[row] = top[rank - 1]
 
 
 @numba.njit(parallel=True, cache=True)
-def _finish_rows(bv, bi, cnt, kc, cand, scores):  # type: ignore[no-untyped-def]
-    """Each row's best ``kc`` buffered candidates, best first (rows with fewer: skipped)."""
-    n = bv.shape[0]
+def _final_rows(heaps, cnt, k, floors, base, gain, margin, cosine, out_idx, out_dist, done):  # type: ignore[no-untyped-def]
+    """Each track's ``k`` best candidates in table order, where they are certain.
+
+    A track is done when its buffer holds ``k`` candidates and its starting floor lay at or
+    below what its final ``k``-th best allows (so nothing below the floor could have
+    entered); otherwise ``done[row]`` stays False and the track is searched again.
+    """
+    n = heaps.shape[0]
     for row in numba.prange(n):
         c = cnt[row]
-        if c < kc:
+        if c < k:
             continue
-        if c > kc:
-            _compact(bv[row], bi[row], c, kc)
-        order = np.argsort(-bv[row, :kc])
-        for p in range(kc):
-            scores[row, p] = bv[row, order[p]]
-            cand[row, p] = bi[row, order[p]]
+        h = heaps[row]
+        if c > k:
+            _select(h, c, k)
+        _sort(h, k)
+        if floors[row] > _threshold(base[row], gain, h[k - 1, 0], margin):
+            continue
+        for p in range(k):
+            out_idx[row, p] = np.int32(h[p, 1])
+            v = h[p, 0]
+            out_dist[row, p] = 0.5 * v if cosine else np.sqrt(v)
+        done[row] = True
 
 
 def block_rows_for(n: int, max_block_mb: float) -> int:
@@ -306,6 +485,15 @@ def block_rows_for(n: int, max_block_mb: float) -> int:
 
 #: Unit roundoff of float32.
 _U32 = 2.0**-24
+
+#: Score margin of the symmetric pass's thresholds: the screen bounds scores of the float32
+#: scaled rows, which differ from the exact ones by the rounding of the rows to float32
+#: (relative 2^-24 per row: < 1e-6 in any score of rows of norm <= 1), with a factor 4.
+_MARGIN = 4e-6
+
+#: Covers every float32 rounding in the symmetric pass's screen (its bound ``u`` and the
+#: comparisons with the thresholds; values of magnitude <= 3, a few roundings of 2^-24).
+_SCREEN_SLACK = 1e-5
 
 
 def candidate_margin(k: int, n: int) -> int:
@@ -324,32 +512,70 @@ def float32_error_bound(dim: int) -> float:
 
 
 @numba.njit(inline="always")
-def _query(X: np.ndarray, mul: np.ndarray, r: int) -> np.ndarray:
-    """Row ``r`` as used by :func:`_sqdist`: ``X[r] * mul[r]`` in float64."""
-    q = np.empty(X.shape[1], dtype=np.float64)
+def _fill_query(X: np.ndarray, mul: np.ndarray, r: int, q: np.ndarray) -> None:
+    """Write row ``r`` as used by :func:`_sqdist` into ``q``: ``X[r] * mul[r]`` in float64."""
     a = mul[r]
     for t in range(X.shape[1]):
         q[t] = np.float64(X[r, t]) * a
+
+
+@numba.njit(inline="always")
+def _query(X: np.ndarray, mul: np.ndarray, r: int) -> np.ndarray:
+    """Row ``r`` as used by :func:`_sqdist` (a new float64 array)."""
+    q = np.empty(X.shape[1], dtype=np.float64)
+    _fill_query(X, mul, r, q)
     return q
 
 
-@numba.njit(inline="always", fastmath={"reassoc"})
-def _sqdist(q: np.ndarray, X: np.ndarray, mul: np.ndarray, j: int) -> float:
-    """``||q - X[j] mul[j]||^2`` in float64, ``q`` a row from :func:`_query`.
+@numba.cfunc(
+    numba.types.void(
+        numba.types.CPointer(numba.types.float64),  # q (d,)
+        numba.types.CPointer(numba.types.float32),  # X (n, d)
+        numba.types.CPointer(numba.types.float64),  # mul (n,)
+        numba.types.CPointer(numba.types.int64),  # js (m,)
+        numba.types.intp,  # m
+        numba.types.intp,  # n
+        numba.types.intp,  # d
+        numba.types.CPointer(numba.types.float64),  # out (m,)
+    ),
+    fastmath={"reassoc", "contract", "nnan", "ninf", "nsz"},
+    nogil=True,
+    cache=True,
+)
+def _sqdist_c(q, x, mul, js, m, n, d, out):  # type: ignore[no-untyped-def]
+    """``out[a] = ||q - X[js[a]] mul[js[a]]||^2`` in float64 (see :func:`_sqdists`)."""
+    qa = numba.carray(q, (d,))
+    X = numba.carray(x, (n, d))
+    mu = numba.carray(mul, (n,))
+    ja = numba.carray(js, (m,))
+    oa = numba.carray(out, (m,))
+    for a in range(m):
+        j = ja[a]
+        b = mu[j]
+        acc = 0.0
+        for t in range(d):
+            e = qa[t] - np.float64(X[j, t]) * b
+            acc += e * e
+        oa[a] = acc
 
-    Reading the float32 matrix halves the memory traffic of gathering candidate rows; every
-    distance is computed by this one function from the same float64 products, so equal rows
-    give equal distances and ``d(i, j) == d(j, i)``.
+
+@numba.njit(inline="always")
+def _sqdists(sq, q, X, mul, js, m, out):  # type: ignore[no-untyped-def]
+    """``out[:m]`` = the squared float64 distances from ``q`` (a row from :func:`_query`)
+    to the rows ``js[:m]`` (int64) as ``X[j] * mul[j]``; ``sq`` is :data:`_sqdist_c`,
+    passed in by the caller.
+
+    Every exact distance of every pass is computed by that one compiled function, called
+    through its address: vectorised (fast-math), yet never inlined into a caller and so
+    never re-vectorised differently; each distance by the same inner loop, whatever the
+    batch.  Equal rows give equal distances, ``d(i, j) == d(j, i)`` bit for bit, and a
+    distance never depends on the pass, block or tile.  Reading the float32 matrix halves
+    the memory traffic of gathering candidate rows.
     """
-    b = mul[j]
-    acc = 0.0
-    for t in range(X.shape[1]):
-        diff = q[t] - np.float64(X[j, t]) * b
-        acc += diff * diff
-    return acc
+    sq(q.ctypes, X.ctypes, mul.ctypes, js.ctypes, m, X.shape[0], X.shape[1], out.ctypes)
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
+@numba.njit(parallel=True, cache=True)
 def _rerank(
     X: np.ndarray,
     div: np.ndarray,
@@ -359,6 +585,7 @@ def _rerank(
     cosine: bool,
     out_idx: np.ndarray,
     out_dist: np.ndarray,
+    sq,  # type: ignore[no-untyped-def]  # _sqdist_c
 ) -> None:
     """Order each row's candidates by exact float64 distance (ties: smaller index first).
 
@@ -371,10 +598,13 @@ def _rerank(
     for r in numba.prange(n):
         ci = np.empty(kc, dtype=np.int32)
         dist = np.empty(kc, dtype=np.float64)
+        js = cand[r].astype(np.int64)
+        got = np.empty(kc, dtype=np.float64)
         qv = _query(X, div, row_ids[r])
+        _sqdists(sq, qv, X, div, js, kc, got)
         for p in range(kc):
             j = cand[r, p]
-            v = _sqdist(qv, X, div, j)
+            v = got[p]
             q = p
             while q > 0 and (dist[q - 1] > v or (dist[q - 1] == v and ci[q - 1] > j)):
                 dist[q] = dist[q - 1]
@@ -387,7 +617,7 @@ def _rerank(
             out_dist[r, p] = 0.5 * dist[p] if cosine else np.sqrt(dist[p])
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
+@numba.njit(parallel=True, cache=True)
 def _full_rows(
     X: np.ndarray,
     div: np.ndarray,
@@ -396,21 +626,21 @@ def _full_rows(
     cosine: bool,
     out_idx: np.ndarray,
     out_dist: np.ndarray,
+    sq,  # type: ignore[no-untyped-def]  # _sqdist_c
 ) -> None:
     """Exact float64 top ``k`` of the given rows against every other row (output row ``a``)."""
     n = X.shape[0]
     for a in numba.prange(rows.shape[0]):
         r = rows[a]
-        dist = np.empty(n - 1, dtype=np.float64)
-        idx = np.empty(n - 1, dtype=np.int32)
+        idx = np.empty(n - 1, dtype=np.int64)
         w = 0
-        qv = _query(X, div, r)
         for j in range(n):
-            if j == r:
-                continue
-            dist[w] = _sqdist(qv, X, div, j)
-            idx[w] = j
-            w += 1
+            if j != r:
+                idx[w] = j
+                w += 1
+        dist = np.empty(n - 1, dtype=np.float64)
+        qv = _query(X, div, r)
+        _sqdists(sq, qv, X, div, idx, n - 1, dist)
         order = np.argsort(dist, kind="mergesort")
         for p in range(k):
             q = order[p]
@@ -418,8 +648,8 @@ def _full_rows(
             out_dist[a, p] = 0.5 * dist[q] if cosine else np.sqrt(dist[q])
 
 
-def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Row divisors for the exact distances, float32 scaled vectors, and 'all equal'.
+def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.ndarray, bool, float]:
+    """Row divisors for the exact distances, float32 scaled vectors, 'all equal', the gain.
 
     Returns
     -------
@@ -431,6 +661,10 @@ def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.nd
         divided by the largest row norm).
     constant : bool
         Every row is the same point (euclidean) or direction (cosine).
+    gain : float
+        How a squared exact distance ``d`` changes the score of the scaled vectors:
+        ``1/2`` (cosine: ``cos = 1 - d / 2``) or ``1 / top^2`` (euclidean, ``top`` the
+        divisor of the centred rows).
     """
     n = X.shape[0]
     step = max(1, (32 * 2**20) // (8 * max(1, X.shape[1])))  # float64 rows at a time: bounded
@@ -454,7 +688,7 @@ def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.nd
             unit = X[s : s + step].astype(np.float64) * div[s : s + step, None]
             constant = constant and bool(np.all(unit == first))
             work[s : s + step] = unit
-        return div, work, constant
+        return div, work, constant, 0.5
     div = np.ones(n)
     total = np.zeros(X.shape[1])
     for s in range(0, n, step):
@@ -469,7 +703,7 @@ def _prepare(X: np.ndarray, distance: str, name: str) -> tuple[np.ndarray, np.nd
         c = X[s : s + step].astype(np.float64) - mean
         work[s : s + step] = c / top if top > 0 else c
         constant = constant and bool(np.all(X[s : s + step] == X[0]))
-    return div, work, constant
+    return div, work, constant, 1.0 / top**2 if top > 0 else 0.0
 
 
 def neighbors(
@@ -600,23 +834,25 @@ def tile_for(max_block_mb: float) -> int:
 
 
 def _floors(engine: ExactEngine, tile: int) -> np.ndarray:
-    """Starting threshold of every row: a score its ``kc``-th best very likely reaches.
+    """Starting threshold of every row: a score its ``k``-th best very likely reaches.
 
-    The ``rank``-th best score against a strided sample of ``n_sample`` columns, with
-    ``rank`` the expected number of sampled columns among the row's ``kc`` best plus two
+    From the scores against a strided sample of ``n_sample`` columns (:func:`_row_floors`):
+    ``rank`` is the expected number of sampled columns among the row's ``k`` best plus two
     standard deviations (binomial) and 2 (about 0.5% of the rows overshoot; measured).  A
-    tight floor keeps the tile scan on its vectorised path; a floor that overshoots only
-    costs that row a second search (one row against every track, :func:`symmetric_table`).
-    Small spaces start from -inf.
+    tight floor spares exact distances in the tile scan; a floor that overshoots only costs
+    that row a second search (one row against every track, :func:`symmetric_table`).
+    Small spaces, and ``k`` large against the space, start from -inf.
     """
-    n, kc = engine.n, engine.kc
+    n, k = engine.n, engine.k
     floors = np.full(n, -np.inf, dtype=np.float32)
-    n_sample = 2048
-    if n < 8 * n_sample or kc * 8 >= n:
+    n_sample = 16 * _GROUPS
+    if n < 8 * n_sample or k * 8 >= n:
         return floors
     cols = np.arange(0, n, n // n_sample)[:n_sample]
-    expected = kc * n_sample / n
-    rank = int(min(n_sample - 1, np.ceil(expected + 2.0 * np.sqrt(expected) + 2)))
+    expected = k * n_sample / n
+    rank = int(np.ceil(expected + 2.0 * np.sqrt(expected) + 2))
+    if rank > _GROUPS // 2:
+        return floors
     sample_t = np.ascontiguousarray(engine.work[cols].T)
     buf = np.empty((tile, n_sample), dtype=np.float32)
     for s in range(0, n, tile):
@@ -666,23 +902,51 @@ def symmetric_table(
 
     from threadpoolctl import threadpool_limits
 
-    name, n, kc = engine.name, engine.n, engine.kc
-    indices, dist = out if out is not None else new_table(n, engine.k)
+    from nnsim.search.int8 import quantize, tile_product
+
+    name, n, k = engine.name, engine.n, engine.k
+    indices, dist = out if out is not None else new_table(n, k)
     tile = tile or tile_for(max_block_mb)
-    thr = _floors(engine, tile)
-    bv = np.empty((n, 2 * kc), dtype=np.float32)
-    bi = np.empty((n, 2 * kc), dtype=np.int32)
+    clock = [time.perf_counter()]
+    floors = _floors(engine, tile)
+    clock.append(time.perf_counter())
+    thr = floors.copy()
+    heaps = np.empty((n, engine.buffer(), 2), dtype=np.float64)
+    kth = np.full((n, 2), np.inf)  # each track's k-th best (distance, index) once known
     cnt = np.zeros(n, dtype=np.int64)
-    work, scale, off = engine.work, engine.scale, engine.off
+    X, div, base, gain, margin = engine.X, engine.div, engine.base, engine.gain, _MARGIN
+    # The screen's bound (see the module docstring of nnsim.search.int8), as float32
+    # factors; _SCREEN_SLACK covers every float32 rounding of u and of the comparisons.
+    qz = quantize(engine.work, tile)
+    norm = float(np.sqrt(np.einsum("ij,ij->i", engine.work, engine.work, dtype=np.float64).max()))
+    s = engine.scale
+    alpha = (s * qz.a).astype(np.float32)
+    beta = qz.b.astype(np.float32)
+    crow = (s * qz.E * norm + _SCREEN_SLACK).astype(np.float32)
+    grow = (s * (norm + qz.E) * (1 + 1e-6)).astype(np.float32)
+    F = (qz.F * (1 + 1e-6)).astype(np.float32)
+    off = engine.off
     starts = list(range(0, n, tile))
     rounds = tile_rounds(len(starts))
     workers = threads or numba.get_num_threads()
+    scratch = threading.local()
 
     def one(pair: tuple[int, int]) -> None:
+        if not hasattr(scratch, "qv"):
+            scratch.qv = np.empty(X.shape[1], dtype=np.float64)
+            scratch.flags = np.zeros(8 * ((tile + 7) // 8), dtype=np.uint8)
+            scratch.js = np.empty(tile, dtype=np.int64)
+            scratch.got = np.empty(tile, dtype=np.float64)
+            scratch.cbuf = np.empty((tile, 32, 2), dtype=np.float64)
+            scratch.ccnt = np.zeros(tile, dtype=np.int64)
         i0, j0 = starts[pair[0]], starts[pair[1]]
-        i1, j1 = min(n, i0 + tile), min(n, j0 + tile)
-        S = np.matmul(work[i0:i1], work[j0:j1].T)
-        _scan_tile(S, i0, j0, i0 == j0, scale, off, bv, bi, cnt, thr, kc)
+        P = tile_product(qz.A[i0 : i0 + tile], qz.blocks[pair[1]])
+        _scan_tile(
+            P, i0, j0, i0 == j0, alpha, beta, crow, grow, F, off, X, div, scratch.qv,
+            scratch.flags, scratch.js, scratch.got, scratch.cbuf, scratch.ccnt, thr, heaps, cnt,
+            kth, k, base, gain, margin,
+            _sqdist_c,
+        )  # fmt: skip
 
     with (
         threadpool_limits(1, user_api="blas"),
@@ -692,23 +956,24 @@ def symmetric_table(
             rounds, desc=f"neighbours {name}", unit="round", enabled=show_progress
         ):
             list(pool.map(one, pairs))
-    cand = np.empty((n, kc), dtype=np.int32)
-    scores = np.empty((n, kc), dtype=np.float32)
-    _finish_rows(bv, bi, cnt, kc, cand, scores)
+    clock.append(time.perf_counter())
+    done = np.zeros(n, dtype=np.bool_)
+    _final_rows(heaps, cnt, k, floors, base, gain, margin, engine.cosine, indices, dist, done)
+    clock.append(time.perf_counter())
+    again = np.flatnonzero(~done)
     uncertain = 0
-    full, short = np.flatnonzero(cnt >= kc), np.flatnonzero(cnt < kc)
-    for s in range(0, full.size, 8192):
-        rows = full[s : s + 8192]
-        idx, d, u = engine.finish(rows, cand[rows], scores[rows])
-        indices[rows], dist[rows] = idx, d
-        uncertain += u
-    if short.size:
-        log.debug("%s: %d rows searched again (their sampled floor overshot)", name, short.size)
-        for s in range(0, short.size, 1024):
-            rows = short[s : s + 1024]
+    if again.size:
+        log.debug("%s: %d rows searched again (their sampled floor overshot)", name, again.size)
+        for s in range(0, again.size, 1024):
+            rows = again[s : s + 1024]
             idx, d, u = engine.rows_at(rows)
             indices[rows], dist[rows] = idx, d
             uncertain += u
+    clock.append(time.perf_counter())
+    log.debug(
+        "%s: floors %.2f s, tiles %.2f s, final %.2f s, %d rows again %.2f s",
+        name, *np.diff(clock)[:3], again.size, clock[-1] - clock[-2],
+    )  # fmt: skip
     engine.report(uncertain)
     return indices, dist, uncertain
 
@@ -746,6 +1011,13 @@ class ExactEngine:
         Distance, and whether every row is the same point/direction.
     name : str
         The space, for messages.
+    base : np.ndarray [shape=(n,), dtype=float64]
+        With ``gain``, the exact score of row ``i`` against a track at squared exact
+        distance ``d`` (:func:`_sqdist`) is ``base[i] - gain * d``: cosine ``1 - d / 2``,
+        euclidean ``|work_i|^2 - d / top^2``.  The symmetric pass turns a row's ``k``-th
+        exact distance into its float32 threshold with it.
+    gain : float
+        See ``base``.
     """
 
     X: np.ndarray
@@ -758,6 +1030,8 @@ class ExactEngine:
     cosine: bool
     constant: bool
     name: str
+    base: np.ndarray
+    gain: float
 
     @property
     def n(self) -> int:
@@ -779,7 +1053,7 @@ class ExactEngine:
                 f"Use cutoffs below {n}."
             )
         cosine = distance == "cosine"
-        div, work, constant = _prepare(X, distance, name)
+        div, work, constant, gain = _prepare(X, distance, name)
         if constant:
             log.warning(
                 "%s: every track is the same %s; every neighbour list is a tie (broken by "
@@ -789,12 +1063,14 @@ class ExactEngine:
             )
         if cosine:
             scale, off = 1.0, np.zeros(n, dtype=np.float32)  # score = cos
+            base = np.ones(n)
         else:
             # score = 2 x.y - |y|^2 (larger is nearer); doubling is exact.
             scale = 2.0
-            off = np.einsum("ij,ij->i", work, work, dtype=np.float64).astype(np.float32)
+            base = np.einsum("ij,ij->i", work, work, dtype=np.float64)
+            off = base.astype(np.float32)
         kc = k + candidate_margin(k, n)
-        return cls(X, div, work, scale, off, k, kc, cosine, constant, name)
+        return cls(X, div, work, scale, off, k, kc, cosine, constant, name, base, gain)
 
     def rows(
         self, start: int, stop: int, buf: np.ndarray | None = None
@@ -826,7 +1102,7 @@ class ExactEngine:
         if self.constant:
             idx = np.empty((b, self.k), dtype=np.int32)
             dist64 = np.empty((b, self.k), dtype=np.float64)
-            _full_rows(self.X, self.div, rows, self.k, self.cosine, idx, dist64)
+            _full_rows(self.X, self.div, rows, self.k, self.cosine, idx, dist64, _sqdist_c)
             return (*_checked(idx, dist64, rows, n, self.name), 0)
         if buf is None:
             buf = np.empty((b, n), dtype=np.float32)
@@ -859,7 +1135,7 @@ class ExactEngine:
         n, k, b = self.n, self.k, rows.shape[0]
         idx = np.empty((b, k), dtype=np.int32)
         dist64 = np.empty((b, k), dtype=np.float64)
-        _rerank(self.X, self.div, cand, rows, k, self.cosine, idx, dist64)
+        _rerank(self.X, self.div, cand, rows, k, self.cosine, idx, dist64, _sqdist_c)
         uncertain = np.empty(0, dtype=np.int64)
         if self.kc < n - 1:
             gap = scores[:, k - 1].astype(np.float64) - scores[:, self.kc - 1]
@@ -868,13 +1144,20 @@ class ExactEngine:
             if uncertain.size:
                 sub_i = np.empty((uncertain.size, k), dtype=np.int32)
                 sub_d = np.empty((uncertain.size, k), dtype=np.float64)
-                _full_rows(self.X, self.div, rows[uncertain], k, self.cosine, sub_i, sub_d)
+                _full_rows(
+                    self.X, self.div, rows[uncertain], k, self.cosine, sub_i, sub_d, _sqdist_c
+                )
                 idx[uncertain], dist64[uncertain] = sub_i, sub_d
         return (*_checked(idx, dist64, rows, n, self.name), int(uncertain.size))
 
+    def buffer(self) -> int:
+        """Candidates a track's buffer in :func:`symmetric_table` holds before it is cut
+        back to the ``k`` best (fewer cuts against fewer threshold rises)."""
+        return self.k + max(16, self.k // 4)
+
     def state_mb(self) -> float:
         """MiB of the per-row candidate buffers of :func:`symmetric_table`."""
-        return self.n * 2 * self.kc * 8 / 2**20
+        return self.n * self.buffer() * 16 / 2**20
 
     def report(self, uncertain: int) -> None:
         """Log how many rows needed the full float64 recomputation."""
