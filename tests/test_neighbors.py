@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from reference import exact_rows, slow_neighbors
@@ -15,6 +17,7 @@ from nnsim.search.exact import (
     symmetric_table,
     tile_rounds,
 )
+from nnsim.search.int8 import quantize
 
 MB = 256.0  # the block bound; results do not depend on it (tested below)
 
@@ -193,7 +196,8 @@ def test_symmetric_pass_with_sampled_floors_stays_exact(distance):
     base = tie_data(12000, distance, seed=22)
     X = np.concatenate([base, base[:4500]])
     engine = ExactEngine.prepare(X, 200, distance, "big")
-    assert np.isfinite(_floors(engine, 512)).all()
+    with ThreadPoolExecutor(2) as pool:
+        assert np.isfinite(_floors(engine, quantize(engine.work, 512), 512, pool)).all()
     idx, _, _ = exact_table(engine, MB, symmetric_mb=MB, show_progress=False, out=None)
     rows = rng.choice(X.shape[0], 40, replace=False)
     np.testing.assert_array_equal(idx[rows], exact_rows(X, rows, 200, distance))

@@ -33,14 +33,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nnsim.errors import ConfigError, InputError, NnsimError, preview
 from nnsim.progress import progress
+from nnsim.search.int8 import Quantized, quantize, tile_product
 from nnsim.settings import DISTANCES
 from nnsim.spaces import as_matrix
 
@@ -422,29 +425,39 @@ def tile_rounds(n_tiles: int) -> list[list[tuple[int, int]]]:
 _GROUPS = 128
 
 
-@numba.njit(parallel=True, cache=True)
-def _row_floors(S, rows0, cols, scale, off, rank, floors):  # type: ignore[no-untyped-def]
+@numba.njit(nogil=True, cache=True)
+def _row_floors(P, rows0, stride, alpha, beta, off, rank, floors):  # type: ignore[no-untyped-def]
     """Starting thresholds of rows ``rows0 + r`` from their scores against sampled columns.
 
-    ``S[r, q]`` is the product of track ``rows0 + r`` and track ``cols[q]``.  The sampled
-    columns are taken in :data:`_GROUPS` groups (every ``_GROUPS``-th column: the group
-    maxima are one vectorised element-wise maximum); the floor is the ``rank``-th best
-    group maximum.  Those ``rank`` maxima are ``rank`` distinct sampled scores, so the floor
-    never exceeds the ``rank``-th best sampled score.  The row's own column is left out.
+    ``P[r, q]`` is the integer product of track ``rows0 + r`` and the sampled track
+    ``q * stride`` (:mod:`nnsim.search.int8`); its approximate score is ``alpha[row] *
+    beta[q] * P[r, q] - off[q]``.  The sampled columns are taken in :data:`_GROUPS` groups
+    (every ``_GROUPS``-th column: the group maxima are one vectorised element-wise
+    maximum); the floor is the ``rank``-th best group maximum.  Those ``rank`` maxima are
+    ``rank`` distinct sampled scores, so the floor never exceeds the ``rank``-th best sampled
+    score.  The row's own column is left out.
     """
-    b, w = S.shape
-    s32 = np.float32(scale)
+    b, w = P.shape
     per = w // _GROUPS
-    for r in numba.prange(b):
+    gmax = np.empty(_GROUPS, dtype=np.float32)
+    top = np.empty(rank, dtype=np.float32)
+    for r in range(b):
         row = rows0 + r
-        gmax = np.full(_GROUPS, -np.inf, dtype=np.float32)
+        al = alpha[row]
+        gmax[:] = -np.inf
         for i in range(per):
             for g in range(_GROUPS):
                 q = i * _GROUPS + g
-                v = s32 * S[r, q] - off[cols[q]]
-                if cols[q] != row:
-                    gmax[g] = max(gmax[g], v)
-        top = np.full(rank, -np.inf, dtype=np.float32)
+                gmax[g] = max(gmax[g], al * beta[q] * np.float32(P[r, q]) - off[q])
+        own = row // stride
+        if row % stride == 0 and own < w:  # the group of the row's own column, without it
+            g = own % _GROUPS
+            gmax[g] = -np.inf
+            for i in range(per):
+                q = i * _GROUPS + g
+                if q != own:
+                    gmax[g] = max(gmax[g], al * beta[q] * np.float32(P[r, q]) - off[q])
+        top[:] = -np.inf
         for g in range(_GROUPS):
             _keep_top(top, gmax[g])
         floors[row] = top[rank - 1]
@@ -833,32 +846,38 @@ def tile_for(max_block_mb: float) -> int:
     return int(max(1, min(TILE, np.sqrt(max_block_mb * 2**20 / 4))))
 
 
-def _floors(engine: ExactEngine, tile: int) -> np.ndarray:
+def _floors(engine: ExactEngine, qz: Quantized, tile: int, pool: Executor) -> np.ndarray:
     """Starting threshold of every row: a score its ``k``-th best very likely reaches.
 
-    From the scores against a strided sample of ``n_sample`` columns (:func:`_row_floors`):
-    ``rank`` is the expected number of sampled columns among the row's ``k`` best plus two
-    standard deviations (binomial) and 2 (about 0.5% of the rows overshoot; measured).  A
-    tight floor spares exact distances in the tile scan; a floor that overshoots only costs
-    that row a second search (one row against every track, :func:`symmetric_table`).
-    Small spaces, and ``k`` large against the space, start from -inf.
+    From the approximate scores (exact integer products, :mod:`nnsim.search.int8`) against
+    a strided sample of ``n_sample`` columns (:func:`_row_floors`): ``rank`` is the expected
+    number of sampled columns among the row's ``k`` best plus two standard deviations
+    (binomial) and 2 (about 0.2% of the rows overshoot; measured).  A tight floor spares
+    exact distances in the tile scan; a floor that overshoots only costs that row a second
+    search (one row against every track, :func:`symmetric_table`).  Small spaces, and ``k``
+    large against the space, start from -inf.  Blocks of ``tile`` rows run on ``pool``.
     """
     n, k = engine.n, engine.k
     floors = np.full(n, -np.inf, dtype=np.float32)
     n_sample = 16 * _GROUPS
     if n < 8 * n_sample or k * 8 >= n:
         return floors
-    cols = np.arange(0, n, n // n_sample)[:n_sample]
+    stride = n // n_sample
+    cols = np.arange(0, n, stride)[:n_sample]
     expected = k * n_sample / n
     rank = int(np.ceil(expected + 2.0 * np.sqrt(expected) + 2))
     if rank > _GROUPS // 2:
         return floors
-    sample_t = np.ascontiguousarray(engine.work[cols].T)
-    buf = np.empty((tile, n_sample), dtype=np.float32)
-    for s in range(0, n, tile):
-        e = min(n, s + tile)
-        S = np.matmul(engine.work[s:e], sample_t, out=buf[: e - s])
-        _row_floors(S, s, cols, engine.scale, engine.off, rank, floors)
+    right = np.ascontiguousarray(qz.B[cols].T)
+    alpha = (engine.scale * qz.a).astype(np.float32)
+    beta = qz.b[cols].astype(np.float32)
+    off = engine.off[cols]
+
+    def block(s: int) -> None:
+        P = tile_product(qz.A[s : s + tile], right)
+        _row_floors(P, s, stride, alpha, beta, off, rank, floors)
+
+    list(pool.map(block, range(0, n, tile)))
     return floors
 
 
@@ -898,64 +917,64 @@ def symmetric_table(
     indices, distances, recomputed
         As :func:`exact_table`.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    from nnsim.search.int8 import quantize, tile_product
-
     name, n, k = engine.name, engine.n, engine.k
     indices, dist = out if out is not None else new_table(n, k)
     tile = tile or tile_for(max_block_mb)
-    clock = [time.perf_counter()]
-    floors = _floors(engine, tile)
-    clock.append(time.perf_counter())
-    thr = floors.copy()
-    heaps = np.empty((n, engine.buffer(), 2), dtype=np.float64)
-    kth = np.full((n, 2), np.inf)  # each track's k-th best (distance, index) once known
-    cnt = np.zeros(n, dtype=np.int64)
-    X, div, base, gain, margin = engine.X, engine.div, engine.base, engine.gain, _MARGIN
-    # The screen's bound (see the module docstring of nnsim.search.int8), as float32
-    # factors; _SCREEN_SLACK covers every float32 rounding of u and of the comparisons.
-    qz = quantize(engine.work, tile)
-    norm = float(np.sqrt(np.einsum("ij,ij->i", engine.work, engine.work, dtype=np.float64).max()))
-    s = engine.scale
-    alpha = (s * qz.a).astype(np.float32)
-    beta = qz.b.astype(np.float32)
-    crow = (s * qz.E * norm + _SCREEN_SLACK).astype(np.float32)
-    grow = (s * (norm + qz.E) * (1 + 1e-6)).astype(np.float32)
-    F = (qz.F * (1 + 1e-6)).astype(np.float32)
-    off = engine.off
-    starts = list(range(0, n, tile))
-    rounds = tile_rounds(len(starts))
     workers = threads or numba.get_num_threads()
-    scratch = threading.local()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="nnsim-tiles")
+    # No BLAS runs here, but OpenBLAS's own threads, left spinning by an earlier product,
+    # would take the cores from the tile threads (measured: tiles 15-20% slower).
+    blas = threadpool_limits(1, user_api="blas")
+    try:
+        clock = [time.perf_counter()]
+        qz = quantize(engine.work, tile)
+        floors = _floors(engine, qz, tile, pool)
+        clock.append(time.perf_counter())
+        thr = floors.copy()
+        heaps = np.empty((n, engine.buffer(), 2), dtype=np.float64)
+        kth = np.full((n, 2), np.inf)  # each track's k-th best (distance, index) once known
+        cnt = np.zeros(n, dtype=np.int64)
+        X, div, base, gain, margin = engine.X, engine.div, engine.base, engine.gain, _MARGIN
+        # The screen's bound (see the module docstring of nnsim.search.int8), as float32
+        # factors; _SCREEN_SLACK covers every float32 rounding of u and of the comparisons.
+        norm = float(
+            np.sqrt(np.einsum("ij,ij->i", engine.work, engine.work, dtype=np.float64).max())
+        )
+        s = engine.scale
+        alpha = (s * qz.a).astype(np.float32)
+        beta = qz.b.astype(np.float32)
+        crow = (s * qz.E * norm + _SCREEN_SLACK).astype(np.float32)
+        grow = (s * (norm + qz.E) * (1 + 1e-6)).astype(np.float32)
+        F = (qz.F * (1 + 1e-6)).astype(np.float32)
+        off = engine.off
+        starts = list(range(0, n, tile))
+        rounds = tile_rounds(len(starts))
+        scratch = threading.local()
 
-    def one(pair: tuple[int, int]) -> None:
-        if not hasattr(scratch, "qv"):
-            scratch.qv = np.empty(X.shape[1], dtype=np.float64)
-            scratch.flags = np.zeros(8 * ((tile + 7) // 8), dtype=np.uint8)
-            scratch.js = np.empty(tile, dtype=np.int64)
-            scratch.got = np.empty(tile, dtype=np.float64)
-            scratch.cbuf = np.empty((tile, 32, 2), dtype=np.float64)
-            scratch.ccnt = np.zeros(tile, dtype=np.int64)
-        i0, j0 = starts[pair[0]], starts[pair[1]]
-        P = tile_product(qz.A[i0 : i0 + tile], qz.blocks[pair[1]])
-        _scan_tile(
-            P, i0, j0, i0 == j0, alpha, beta, crow, grow, F, off, X, div, scratch.qv,
-            scratch.flags, scratch.js, scratch.got, scratch.cbuf, scratch.ccnt, thr, heaps, cnt,
-            kth, k, base, gain, margin,
-            _sqdist_c,
-        )  # fmt: skip
+        def one(pair: tuple[int, int]) -> None:
+            if not hasattr(scratch, "qv"):
+                scratch.qv = np.empty(X.shape[1], dtype=np.float64)
+                scratch.flags = np.zeros(8 * ((tile + 7) // 8), dtype=np.uint8)
+                scratch.js = np.empty(tile, dtype=np.int64)
+                scratch.got = np.empty(tile, dtype=np.float64)
+                scratch.cbuf = np.empty((tile, 32, 2), dtype=np.float64)
+                scratch.ccnt = np.zeros(tile, dtype=np.int64)
+            i0, j0 = starts[pair[0]], starts[pair[1]]
+            P = tile_product(qz.A[i0 : i0 + tile], qz.blocks[pair[1]])
+            _scan_tile(
+                P, i0, j0, i0 == j0, alpha, beta, crow, grow, F, off, X, div, scratch.qv,
+                scratch.flags, scratch.js, scratch.got, scratch.cbuf, scratch.ccnt, thr, heaps, cnt,
+                kth, k, base, gain, margin,
+                _sqdist_c,
+            )  # fmt: skip
 
-    with (
-        threadpool_limits(1, user_api="blas"),
-        ThreadPoolExecutor(workers, thread_name_prefix="nnsim-tiles") as pool,
-    ):
         for pairs in progress(
             rounds, desc=f"neighbours {name}", unit="round", enabled=show_progress
         ):
             list(pool.map(one, pairs))
+    finally:
+        pool.shutdown()
+        blas.restore_original_limits()
     clock.append(time.perf_counter())
     done = np.zeros(n, dtype=np.bool_)
     _final_rows(heaps, cnt, k, floors, base, gain, margin, engine.cosine, indices, dist, done)

@@ -79,6 +79,8 @@ class Quantized:
     ----------
     A : np.ndarray [shape=(n, d), dtype=uint8]
         Left factors ``q + 128``.
+    B : np.ndarray [shape=(n, d), dtype=int8]
+        Right factors ``p``.
     blocks : list of np.ndarray [shape=(d, <= tile), dtype=int8]
         Right factors ``p``, transposed, one contiguous block per tile of rows.
     a, b : np.ndarray [shape=(n,), dtype=float64]
@@ -88,6 +90,7 @@ class Quantized:
     """
 
     A: np.ndarray
+    B: np.ndarray
     blocks: list[np.ndarray]
     a: np.ndarray
     b: np.ndarray
@@ -103,7 +106,7 @@ def quantize(work: np.ndarray, tile: int) -> Quantized:
     a, b, E, F = (np.empty(n) for _ in range(4))
     _quantize(work, right_range(d), A, B, a, b, E, F)
     blocks = [np.ascontiguousarray(B[s : s + tile].T) for s in range(0, n, tile)]
-    return Quantized(A, blocks, a, b, E, F)
+    return Quantized(A, B, blocks, a, b, E, F)
 
 
 @lru_cache(maxsize=1)
