@@ -182,7 +182,7 @@ def _topk_block(
 
 #: Rows (and columns) of one tile of the symmetric pass: a tile is computed by BLAS and
 #: scanned for both its rows and its columns while it is still in the core's cache.
-TILE = 512
+TILE = 1024
 
 
 @numba.njit(inline="always")
