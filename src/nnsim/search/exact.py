@@ -231,50 +231,63 @@ def _select(h, size, k):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _sort(h, size):  # type: ignore[no-untyped-def]
-    """Sort ``h[:size]`` (rows ``(distance, index)``) into table order, in place
-    (quicksort, insertion sort below 16 rows)."""
-    stack = np.empty(128, dtype=np.int64)
-    top = 0
-    stack[0], stack[1] = 0, size - 1
-    top = 2
-    while top > 0:
-        hi = stack[top - 1]
-        lo = stack[top - 2]
-        top -= 2
-        while hi - lo >= 16:
-            mid = (lo + hi) // 2
-            if _worse(h[lo, 0], h[lo, 1], h[mid, 0], h[mid, 1]):
-                _swap(h, lo, mid)
-            if _worse(h[mid, 0], h[mid, 1], h[hi, 0], h[hi, 1]):
-                _swap(h, mid, hi)
-                if _worse(h[lo, 0], h[lo, 1], h[mid, 0], h[mid, 1]):
-                    _swap(h, lo, mid)
-            pd, pi = h[mid, 0], h[mid, 1]
-            i, j = lo, hi
-            while i <= j:
-                while _worse(pd, pi, h[i, 0], h[i, 1]):
-                    i += 1
-                while _worse(h[j, 0], h[j, 1], pd, pi):
-                    j -= 1
-                if i <= j:
-                    _swap(h, i, j)
-                    i += 1
-                    j -= 1
-            if j - lo < hi - i:  # the smaller side next, the larger one on the stack
-                stack[top], stack[top + 1] = i, hi
-                hi = j
-            else:
-                stack[top], stack[top + 1] = lo, j
-                lo = i
-            top += 2
-        for a in range(lo + 1, hi + 1):
-            d, x = h[a, 0], h[a, 1]
-            b = a
-            while b > lo and _worse(h[b - 1, 0], h[b - 1, 1], d, x):
-                h[b, 0], h[b, 1] = h[b - 1, 0], h[b - 1, 1]
-                b -= 1
-            h[b, 0], h[b, 1] = d, x
+def _sort(h, size, tmp, kd, ku2, count):  # type: ignore[no-untyped-def]
+    """Sort ``h[:size]`` (rows ``(distance, index)``, distances >= 0) into table order.
+
+    A least-significant-digit radix sort on the bits of the distances (non-negative
+    float64 values order like their bits), 8 bits a pass, skipping the bytes every distance
+    shares; then runs of equal distances are put in index order.  About twice as fast as a
+    comparison sort here (no unpredictable branches).  ``tmp`` (float64, (>= size, 2)),
+    ``kd`` (float64, >= size), ``ku2`` (uint64, >= size) and ``count`` (int64, 256) are
+    scratch.
+    """
+    ku = kd.view(np.uint64)
+    for a in range(size):
+        kd[a] = h[a, 0]
+    same_and = ku[0]
+    same_or = ku[0]
+    for a in range(size):
+        same_and &= ku[a]
+        same_or |= ku[a]
+    varying = same_and ^ same_or
+    src_h, dst_h, src_k, dst_k = h, tmp, ku, ku2
+    for shift in range(0, 64, 8):
+        sh = np.uint64(shift)
+        if (varying >> sh) & np.uint64(255) == 0:
+            continue
+        count[:] = 0
+        for a in range(size):
+            count[(src_k[a] >> sh) & np.uint64(255)] += 1
+        total = 0
+        for b in range(256):
+            c = count[b]
+            count[b] = total
+            total += c
+        for a in range(size):
+            b = (src_k[a] >> sh) & np.uint64(255)
+            o = count[b]
+            count[b] = o + 1
+            dst_k[o] = src_k[a]
+            dst_h[o, 0] = src_h[a, 0]
+            dst_h[o, 1] = src_h[a, 1]
+        src_h, dst_h, src_k, dst_k = dst_h, src_h, dst_k, src_k
+    if src_h is not h:
+        for a in range(size):
+            h[a, 0] = src_h[a, 0]
+            h[a, 1] = src_h[a, 1]
+    a = 0
+    while a < size:  # equal distances: the smaller index first
+        e = a + 1
+        while e < size and h[e, 0] == h[a, 0]:
+            e += 1
+        for p in range(a + 1, e):
+            x = h[p, 1]
+            q = p
+            while q > a and h[q - 1, 1] > x:
+                h[q, 1] = h[q - 1, 1]
+                q -= 1
+            h[q, 1] = x
+        a = e
 
 
 @numba.njit(inline="always")
@@ -477,9 +490,8 @@ def _final_rows(heaps, cnt, k, floors, base, gain, margin, cosine, out_idx, out_
         if c < k:
             continue
         h = heaps[row]
-        if c > k:
-            _select(h, c, k)
-        _sort(h, k)
+        m = h.shape[0]
+        _sort(h, c, np.empty((m, 2)), np.empty(m), np.empty(m, np.uint64), np.empty(256, np.int64))
         if floors[row] > _threshold(base[row], gain, h[k - 1, 0], margin):
             continue
         for p in range(k):
