@@ -1,4 +1,4 @@
-"""Exact k-nearest-neighbour tables: blocked float32 products, then exact float64 re-ranking.
+"""Exact k-nearest-neighbour tables: cheap bounds screen the pairs, float64 decides.
 
 A neighbour table is ``(indices int32 (n, k), distances float32 (n, k))``: row ``i`` lists
 the ``k`` nearest other tracks of track ``i`` sorted by distance, the query itself excluded
@@ -9,19 +9,22 @@ How the answer is made exact
 ----------------------------
 1. The space is put on a safe scale in float64 first: cosine uses unit rows, euclidean a
    centred copy divided by its largest row norm.  Neither changes any neighbour list, and
-   the float32 products can then neither overflow nor underflow nor cancel catastrophically.
-2. A float32 pass keeps ``k + margin`` candidates per row.  When every row's candidate
-   buffer fits in ``symmetric_mb``, the product is computed once per pair of tiles and
-   serves both (it is symmetric: :func:`symmetric_table`, about half the products);
-   otherwise row blocks of at most ``max_block_mb`` are searched against the whole space
-   (:func:`row_block_table`).
-3. The candidates are re-ranked by distances computed in float64 from the vectors
-   themselves (direct differences; cosine as ``||u - v||^2 / 2`` of the float64 unit rows,
-   which is 0 for parallel vectors), ties broken by the smaller index.
-4. A row is *certified* when the float32 score of its last candidate is worse than its
-   ``k``-th best by more than twice a rigorous bound of the float32 error; then no track
-   outside the candidates can enter the exact top ``k``.  Rows that are not certified (many
-   exact or near ties) are recomputed against every track in float64.
+   the products can then neither overflow nor underflow nor cancel catastrophically.
+2. Every distance that decides a list is computed in float64 from the vectors themselves
+   (direct differences; cosine as ``||u - v||^2 / 2`` of the float64 unit rows, which is 0
+   for parallel vectors) by one compiled function (:func:`_sqdists`), ties broken by the
+   smaller index.
+3. Which pairs get that distance is decided by a rigorous bound on their score:
+
+   - the symmetric pass (:func:`symmetric_table`, when every track's candidates fit in
+     ``symmetric_mb``): exact integer products of quantized rows, once per pair of tiles
+     for both tracks, with a per-pair bound of the quantization error; a pair is skipped
+     only when its bound proves it cannot be among a track's ``k`` nearest;
+   - the row-block pass (:func:`row_block_table`, bounded by ``max_block_mb``; also the
+     Dask tasks): blocked float32 products keep ``k + margin`` candidates per row, which
+     are re-ranked in float64; a row is *certified* when its last candidate's float32
+     score is worse than its ``k``-th best by more than twice a rigorous bound of the
+     float32 error, and recomputed against every track in float64 otherwise.
 
 So the indices equal those of a float64 evaluation of every pair (up to float64 rounding,
 ~1e-15 relative), are the same for every ``max_block_mb`` and either pass and never depend
@@ -901,21 +904,34 @@ def symmetric_table(
     out: tuple[np.ndarray, np.ndarray] | None,
     threads: int | None = None,
     tile: int | None = None,
+    right: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """The whole table from one float32 product per pair of tiles (the product is symmetric).
+    """The whole table from one integer product per pair of tiles (the product is symmetric).
 
-    The rows are cut into tiles of :func:`tile_for` rows.  For tiles ``I <= J`` the product
-    ``work[I] @ work[J].T`` is computed once, and while it is in cache its rows offer
-    candidates to the tracks of ``I`` and its columns to the tracks of ``J``
-    (:func:`_scan_tile`): every pair of tracks is scored once, for both of them.  Each track
-    keeps a buffer of at most ``2 kc`` candidates at or above a threshold that starts from a
-    sampled floor (:func:`_floors`) and rises whenever the buffer is cut back to its best
-    ``kc``.  Threads each take whole tiles (one-threaded BLAS, then the scan, both without
-    the GIL) from rounds of tiles that share no track (:func:`tile_rounds`), so no two
-    threads touch one track's buffer.  Then the usual exact float64 re-ranking and
-    certificate (:meth:`ExactEngine.finish`).  A track whose floor turned out above its
-    ``kc``-th best (fewer candidates than ``kc``) is searched again by the row-block pass,
-    without a floor.
+    The rows are cut into tiles of :func:`tile_for` rows.  For tiles ``I <= J`` the exact
+    integer product of their quantized rows (:mod:`nnsim.search.int8`) is computed once; it
+    gives every pair ``(i, j)`` a float32 bound ``u`` that is at least the exact
+    ``scale * w_i . w_j``, so ``u - off[j]`` bounds track ``i``'s score of ``j`` and
+    ``u - off[i]`` track ``j``'s score of ``i`` (:func:`_scan_tile`).  Each track has a
+    threshold ``thr``; a pair whose bound reaches it gets its exact float64 distance
+    (:func:`_sqdists`) and is offered to the track (:func:`_offer`), which keeps its best
+    candidates by ``(distance, index)``.
+
+    Why the table is exact.  ``thr[i]`` starts at a sampled floor (:func:`_floors`) and
+    afterwards only rises to ``_threshold`` of the ``k``-th best distance among the
+    candidates ``i`` has kept, which is never better than its final ``k``-th best; so at
+    every moment ``thr[i] <= T_i``, the threshold of the final ``k``-th best, provided the
+    floor is.  A pair never offered to ``i`` had ``u - off[j] < thr[i] <= T_i``, so its
+    exact score is below the final ``k``-th best's (``_threshold`` subtracts the margin
+    between the scores of the float32 rows and the exact ones): it cannot be among the
+    ``k`` nearest, not even tied.  Every pair that can is offered, with its exact distance,
+    and the final lists are those ``k`` in table order (:func:`_final_rows`).  A track whose
+    floor lay above ``T_i`` (about 0.2% of the tracks) is searched again, without a floor,
+    against every track (:meth:`ExactEngine.rows_at`).
+
+    Threads each take whole tiles (onnxruntime's kernel and the scan, both without the GIL)
+    from rounds of tiles that share no track (:func:`tile_rounds`), so no two threads touch
+    one track's candidates.
 
     Parameters
     ----------
@@ -923,6 +939,9 @@ def symmetric_table(
         Threads scanning tiles (default: the cores numba uses).
     tile : int, optional
         Rows of a tile (default: :func:`tile_for`); the table does not depend on it.
+    right : int, optional
+        Largest integer of the right factors (:func:`nnsim.search.int8.quantize`; default:
+        what this processor's kernels keep exact); the table does not depend on it.
 
     Returns
     -------
@@ -939,7 +958,7 @@ def symmetric_table(
     blas = threadpool_limits(1, user_api="blas")
     try:
         clock = [time.perf_counter()]
-        qz = quantize(engine.work, tile)
+        qz = quantize(engine.work, tile, right)
         floors = _floors(engine, qz, tile, pool)
         clock.append(time.perf_counter())
         thr = floors.copy()

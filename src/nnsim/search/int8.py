@@ -98,13 +98,17 @@ class Quantized:
     F: np.ndarray
 
 
-def quantize(work: np.ndarray, tile: int) -> Quantized:
-    """Quantize the scaled rows ``work`` (float32, norms <= 1) for tiles of ``tile`` rows."""
+def quantize(work: np.ndarray, tile: int, right: int | None = None) -> Quantized:
+    """Quantize the scaled rows ``work`` (float32, norms <= 1) for tiles of ``tile`` rows.
+
+    ``right`` is the right factor's largest integer (default :func:`right_range`: 127 where
+    this processor's kernels are exact with 8 bits, else 63).
+    """
     n, d = work.shape
     A = np.empty((n, d), dtype=np.uint8)
     B = np.empty((n, d), dtype=np.int8)
     a, b, E, F = (np.empty(n) for _ in range(4))
-    _quantize(work, right_range(d), A, B, a, b, E, F)
+    _quantize(work, right or right_range(d), A, B, a, b, E, F)
     blocks = [np.ascontiguousarray(B[s : s + tile].T) for s in range(0, n, tile)]
     return Quantized(A, B, blocks, a, b, E, F)
 
