@@ -440,6 +440,9 @@ def tile_rounds(n_tiles: int) -> list[list[tuple[int, int]]]:
 #: Groups of sampled columns whose maxima give the starting floors (:func:`_floors`).
 _GROUPS = 128
 
+#: Sampled columns of the starting floors (a multiple of :data:`_GROUPS`).
+_SAMPLE = 2048
+
 
 @numba.njit(nogil=True, cache=True)
 def _row_floors(P, rows0, stride, alpha, beta, off, rank, floors):  # type: ignore[no-untyped-def]
@@ -874,7 +877,7 @@ def _floors(engine: ExactEngine, qz: Quantized, tile: int, pool: Executor) -> np
     """
     n, k = engine.n, engine.k
     floors = np.full(n, -np.inf, dtype=np.float32)
-    n_sample = 16 * _GROUPS
+    n_sample = _SAMPLE
     if n < 8 * n_sample or k * 8 >= n:
         return floors
     stride = n // n_sample
