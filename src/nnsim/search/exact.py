@@ -905,34 +905,34 @@ def _floors(engine: ExactEngine, qz: Quantized, tile: int, pool: Executor) -> np
 def _tree_order(work: np.ndarray, tile: int) -> np.ndarray:
     """An order of the rows in which each tile of ``tile`` rows holds similar tracks.
 
-    Recursive bisection at the median of the principal axis (a few power iterations), cut
-    on tile boundaries: the leaves are the tiles, and nearby tiles are similar.  Any order
-    gives the same table; this one makes most tiles hold few candidates of any track.
+    The rows are projected on their 8 principal axes (from a sample of 4,096 rows), then
+    bisected recursively at the median of the axis along which the part varies most, cut on
+    tile boundaries: the leaves are the tiles, and nearby tiles are similar.  Any order gives
+    the same table; this one makes most tiles hold few candidates of any track.
 
     Returns
     -------
     np.ndarray [shape=(n,), dtype=int64]
         Row indices in the new order.
     """
-    n = work.shape[0]
+    n, d = work.shape
     order = np.arange(n, dtype=np.int64)
+    if n <= tile:
+        return order
+    sample = work[:: max(1, n // 4096)].astype(np.float64)
+    sample -= sample.mean(axis=0)
+    _, vectors = np.linalg.eigh(sample.T @ sample)
+    Z = work @ vectors[:, ::-1][:, : min(8, d)].astype(np.float32)
     stack = [(0, n)]
     while stack:
         s, e = stack.pop()
         tiles = -(-(e - s) // tile)
         if tiles <= 1:
             continue
-        sub = work[order[s:e]]
-        sub = sub - sub.mean(axis=0)
-        v = sub[int(np.argmax(np.einsum("ij,ij->i", sub, sub)))].astype(np.float64)
-        for _ in range(6):
-            length = float(np.linalg.norm(v))
-            if not length > 0:
-                break
-            v = (sub.T @ (sub @ (v / length).astype(np.float32))).astype(np.float64)
+        z = Z[order[s:e]]
+        axis = int(np.argmax(z.var(axis=0)))
         mid = tile * (tiles // 2)
-        part = np.argpartition(sub @ v.astype(np.float32), mid)
-        order[s:e] = order[s:e][part]
+        order[s:e] = order[s:e][np.argpartition(z[:, axis], mid)]
         stack += [(s, s + mid), (s + mid, e)]
     return order
 
