@@ -373,9 +373,14 @@ def _scan_tile(  # type: ignore[no-untyped-def]
         o = off[row]
         t = thr[row]
         Pr = P[r]
+        hit = np.uint8(0)
         for q in range(w):
             u = al * beta_j[q] * np.float32(Pr[q]) + c + g * F_j[q]
-            flags[q] = np.uint8((u - off_j[q]) >= t) | (np.uint8((u - o) >= thr_j[q]) << 1)
+            f = np.uint8((u - off_j[q]) >= t) | (np.uint8((u - o) >= thr_j[q]) << 1)
+            flags[q] = f
+            hit |= f
+        if hit == 0:
+            continue
         for q in range(w, 8 * nw):
             flags[q] = 0
         if diag:
