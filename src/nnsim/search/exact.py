@@ -577,7 +577,7 @@ def _query(X: np.ndarray, mul: np.ndarray, r: int) -> np.ndarray:
         numba.types.intp,  # d
         numba.types.CPointer(numba.types.float64),  # out (m,)
     ),
-    fastmath={"reassoc", "contract", "nnan", "ninf", "nsz"},
+    fastmath={"reassoc", "nnan", "ninf", "nsz"},  # no "contract": x * b rounded, so twins are at 0
     nogil=True,
     cache=True,
 )
@@ -1067,6 +1067,9 @@ def symmetric_table(
             idx, d, u = engine.rows_at(rows)
             indices[rows], dist[rows] = idx, d
             uncertain += u
+    for s in range(0, n, 65536):  # the same refusal as every other pass (no unchecked index)
+        rows = np.arange(s, min(n, s + 65536))
+        _checked(indices[rows], dist[rows], rows, n, name)
     clock.append(time.perf_counter())
     log.debug(
         "%s: floors %.2f s, tiles %.2f s, final %.2f s, %d rows again %.2f s",
@@ -1286,7 +1289,8 @@ def _checked(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refuse to return an index that was not computed or a non-finite distance.
 
-    ``indices`` holds the lists of ``rows`` of a space of ``n`` tracks.
+    ``indices`` holds the lists of ``rows`` of a space of ``n`` tracks; ``dist64`` their
+    distances (float64, or float32 already rounded).
     """
     own = rows[:, None]
     if indices.min() < 0 or indices.max() >= n or np.any(indices == own):
