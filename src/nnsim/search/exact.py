@@ -299,10 +299,10 @@ def _sort(h, size, tmp, kd, ku2, count):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(inline="always")
-def _offer(heaps, cnt, kth, thr, row, d, j, k, base, gain, margin):  # type: ignore[no-untyped-def]
+def _offer(cands, cnt, kth, thr, row, d, j, k, base, gain, margin):  # type: ignore[no-untyped-def]
     """Offer candidate ``j`` at exact distance ``d`` to ``row``'s ``k`` best so far.
 
-    Each row keeps its candidates side by side in ``heaps[row]`` (rows ``(distance,
+    Each row keeps its candidates side by side in ``cands[row]`` (rows ``(distance,
     index)``, the index as an exact float64: one cache line per write), appended until the
     buffer is full; then its ``k`` best are selected in place (:func:`_select`), ``kth[row]``
     becomes the ``k``-th of them and the row's float32 threshold rises to what it allows
@@ -312,13 +312,13 @@ def _offer(heaps, cnt, kth, thr, row, d, j, k, base, gain, margin):  # type: ign
     if not _worse(kth[row, 0], kth[row, 1], d, j):
         return
     c = cnt[row]
-    heaps[row, c, 0] = d  # indexed, not through a view: a view costs two atomic refcounts
-    heaps[row, c, 1] = j
+    cands[row, c, 0] = d
+    cands[row, c, 1] = j
     c += 1
-    if c == heaps.shape[1]:
-        _select(heaps[row], c, k)
-        kth[row, 0], kth[row, 1] = heaps[row, k - 1, 0], heaps[row, k - 1, 1]
-        t = _threshold(base[row], gain, heaps[row, k - 1, 0], margin)
+    if c == cands.shape[1]:
+        _select(cands[row], c, k)
+        kth[row, 0], kth[row, 1] = cands[row, k - 1, 0], cands[row, k - 1, 1]
+        t = _threshold(base[row], gain, cands[row, k - 1, 0], margin)
         if t > thr[row]:
             thr[row] = t
         c = k
@@ -342,7 +342,7 @@ def _threshold(base: float, gain: float, dk: float, margin: float) -> np.float32
 @numba.njit(nogil=True, cache=True)
 def _scan_tile(  # type: ignore[no-untyped-def]
     P, i0, j0, diag, alpha, beta, crow, grow, F, off, X, mul, qv, flags, js, got,
-    cbuf, ccnt, ids, thr, heaps, cnt, kth, k, base, gain, margin, sq,
+    ids, thr, cands, cnt, kth, k, base, gain, margin, sq,
 ):  # fmt: skip
     """Offer the pairs of one tile to the tracks of its rows and of its columns.
 
@@ -360,11 +360,10 @@ def _scan_tile(  # type: ignore[no-untyped-def]
     at.  Single-threaded and without the GIL: threads scan tiles of disjoint tracks at the
     same time.  Positions are rows of the tiles' order; ``ids`` maps them to track indices,
     which the candidates carry (ties are broken by them).  ``qv`` (float64, d), ``flags``
-    (uint8, a multiple of 8 >= tile), ``js`` (int64, tile), ``got`` (float64, tile),
-    ``cbuf`` (float64, (tile, slots, 2)) and ``ccnt`` (int64, tile) are the thread's scratch.
+    (uint8, a multiple of 8 >= tile), ``js`` (int64, tile) and ``got`` (float64, tile) are
+    the thread's scratch.
     """
     b, w = P.shape
-    slots = cbuf.shape[1]
     beta_j = beta[j0 : j0 + w]
     F_j = F[j0 : j0 + w]
     off_j = off[j0 : j0 + w]
@@ -406,29 +405,9 @@ def _scan_tile(  # type: ignore[no-untyped-def]
             q = js[a] - j0
             f = flags[q]
             if f & 1:
-                _offer(heaps, cnt, kth, thr, row, got[a], ids[js[a]], k, base, gain, margin)
-            if f & col_bit:  # kept per column, offered column by column below
-                c = ccnt[q]
-                if c == slots:
-                    _flush_column(cbuf, ccnt, q, j0, heaps, cnt, kth, thr, k, base, gain, margin)
-                    c = 0
-                cbuf[q, c, 0] = got[a]
-                cbuf[q, c, 1] = ids[row]
-                ccnt[q] = c + 1
-    for q in range(w):
-        if ccnt[q]:
-            _flush_column(cbuf, ccnt, q, j0, heaps, cnt, kth, thr, k, base, gain, margin)
-
-
-@numba.njit(inline="always")
-def _flush_column(cbuf, ccnt, q, j0, heaps, cnt, kth, thr, k, base, gain, margin):  # type: ignore[no-untyped-def]
-    """Offer the candidates kept for column ``q`` of a tile to its track, one after another
-    (so the track's buffer is fetched once for all of them)."""
-    j = j0 + q
-    for c in range(ccnt[q]):
-        i = np.int64(cbuf[q, c, 1])
-        _offer(heaps, cnt, kth, thr, j, cbuf[q, c, 0], i, k, base, gain, margin)
-    ccnt[q] = 0
+                _offer(cands, cnt, kth, thr, row, got[a], ids[js[a]], k, base, gain, margin)
+            if f & col_bit:
+                _offer(cands, cnt, kth, thr, js[a], got[a], ids[row], k, base, gain, margin)
 
 
 def tile_rounds(n_tiles: int) -> list[list[tuple[int, int]]]:
@@ -495,7 +474,7 @@ def _row_floors(P, rows0, stride, alpha, beta, off, rank, floors):  # type: igno
 
 
 @numba.njit(parallel=True, cache=True)
-def _final_rows(heaps, cnt, k, floors, base, gain, margin, cosine, ids, out_idx, out_dist, done):  # type: ignore[no-untyped-def]
+def _final_rows(cands, cnt, k, floors, base, gain, margin, cosine, ids, out_idx, out_dist, done):  # type: ignore[no-untyped-def]
     """Each track's ``k`` best candidates in table order, where they are certain.
 
     A track is done when its buffer holds ``k`` candidates and its starting floor lay at or
@@ -503,12 +482,12 @@ def _final_rows(heaps, cnt, k, floors, base, gain, margin, cosine, ids, out_idx,
     entered); otherwise ``done[row]`` stays False and the track is searched again.  Row
     ``row`` (a position of the tiles' order) is written to output row ``ids[row]``.
     """
-    n = heaps.shape[0]
+    n = cands.shape[0]
     for row in numba.prange(n):
         c = cnt[row]
         if c < k:
             continue
-        h = heaps[row]
+        h = cands[row]
         m = h.shape[0]
         _sort(h, c, np.empty((m, 2)), np.empty(m), np.empty(m, np.uint64), np.empty(256, np.int64))
         if floors[row] > _threshold(base[row], gain, h[k - 1, 0], margin):
@@ -557,7 +536,7 @@ def float32_error_bound(dim: int) -> float:
 
 @numba.njit(inline="always")
 def _fill_query(X: np.ndarray, mul: np.ndarray, r: int, q: np.ndarray) -> None:
-    """Write row ``r`` as used by :func:`_sqdist` into ``q``: ``X[r] * mul[r]`` in float64."""
+    """Write row ``r`` as used by :func:`_sqdists` into ``q``: ``X[r] * mul[r]`` in float64."""
     a = mul[r]
     for t in range(X.shape[1]):
         q[t] = np.float64(X[r, t]) * a
@@ -565,7 +544,7 @@ def _fill_query(X: np.ndarray, mul: np.ndarray, r: int, q: np.ndarray) -> None:
 
 @numba.njit(inline="always")
 def _query(X: np.ndarray, mul: np.ndarray, r: int) -> np.ndarray:
-    """Row ``r`` as used by :func:`_sqdist` (a new float64 array)."""
+    """Row ``r`` as used by :func:`_sqdists` (a new float64 array)."""
     q = np.empty(X.shape[1], dtype=np.float64)
     _fill_query(X, mul, r, q)
     return q
@@ -884,7 +863,7 @@ def _floors(engine: ExactEngine, qz: Quantized, tile: int, pool: Executor) -> np
     From the approximate scores (exact integer products, :mod:`nnsim.search.int8`) against
     a strided sample of ``n_sample`` columns (:func:`_row_floors`): ``rank`` is the expected
     number of sampled columns among the row's ``k`` best plus two standard deviations
-    (binomial) and 2 (about 0.2% of the rows overshoot; measured).  A tight floor spares
+    (binomial) and 2 (0.2-0.4% of the rows overshoot; measured).  A tight floor spares
     exact distances in the tile scan; a floor that overshoots only costs that row a second
     search (one row against every track, :func:`symmetric_table`).  Small spaces, and ``k``
     large against the space, start from -inf.  Blocks of ``tile`` rows run on ``pool``.
@@ -978,7 +957,7 @@ def symmetric_table(
     between the scores of the float32 rows and the exact ones): it cannot be among the
     ``k`` nearest, not even tied.  Every pair that can is offered, with its exact distance,
     and the final lists are those ``k`` in table order (:func:`_final_rows`).  A track whose
-    floor lay above ``T_i`` (about 0.2% of the tracks) is searched again, without a floor,
+    floor lay above ``T_i`` (0.2-0.4% of the tracks) is searched again, without a floor,
     against every track (:meth:`ExactEngine.rows_at`).
 
     Threads each take whole tiles (onnxruntime's kernel and the scan, both without the GIL)
@@ -1018,7 +997,7 @@ def symmetric_table(
         floors = _floors(view, qz, tile, pool)
         clock.append(time.perf_counter())
         thr = floors.copy()
-        heaps = np.empty((n, engine.buffer(), 2), dtype=np.float64)
+        cands = np.empty((n, engine.buffer(), 2), dtype=np.float64)
         kth = np.full((n, 2), np.inf)  # each track's k-th best (distance, index) once known
         cnt = np.zeros(n, dtype=np.int64)
         X, div, base, gain, margin = view.X, view.div, view.base, view.gain, _MARGIN
@@ -1042,14 +1021,12 @@ def symmetric_table(
                 scratch.flags = np.zeros(8 * ((tile + 7) // 8), dtype=np.uint8)
                 scratch.js = np.empty(tile, dtype=np.int64)
                 scratch.got = np.empty(tile, dtype=np.float64)
-                scratch.cbuf = np.empty((tile, 32, 2), dtype=np.float64)
-                scratch.ccnt = np.zeros(tile, dtype=np.int64)
             i0, j0 = starts[pair[0]], starts[pair[1]]
             P = tile_product(qz.A[i0 : i0 + tile], qz.blocks[pair[1]])
             _scan_tile(
                 P, i0, j0, i0 == j0, alpha, beta, crow, grow, F, off, X, div, scratch.qv,
-                scratch.flags, scratch.js, scratch.got, scratch.cbuf, scratch.ccnt, ids, thr, heaps,
-                cnt, kth, k, base, gain, margin,
+                scratch.flags, scratch.js, scratch.got, ids, thr, cands, cnt, kth, k, base, gain,
+                margin,
                 _sqdist_c,
             )  # fmt: skip
 
@@ -1062,7 +1039,7 @@ def symmetric_table(
         blas.restore_original_limits()
     clock.append(time.perf_counter())
     done = np.zeros(n, dtype=np.bool_)
-    _final_rows(heaps, cnt, k, floors, base, gain, margin, engine.cosine, ids, indices, dist, done)
+    _final_rows(cands, cnt, k, floors, base, gain, margin, engine.cosine, ids, indices, dist, done)
     clock.append(time.perf_counter())
     again = np.sort(ids[~done])
     uncertain = 0
@@ -1078,7 +1055,7 @@ def symmetric_table(
         _checked(indices[rows], dist[rows], rows, n, name)
     clock.append(time.perf_counter())
     log.debug(
-        "%s: floors %.2f s, tiles %.2f s, final %.2f s, %d rows again %.2f s",
+        "%s: order and floors %.2f s, tiles %.2f s, final %.2f s, %d rows again %.2f s",
         name, *np.diff(clock)[:3], again.size, clock[-1] - clock[-2],
     )  # fmt: skip
     engine.report(uncertain)
@@ -1120,7 +1097,7 @@ class ExactEngine:
         The space, for messages.
     base : np.ndarray [shape=(n,), dtype=float64]
         With ``gain``, the exact score of row ``i`` against a track at squared exact
-        distance ``d`` (:func:`_sqdist`) is ``base[i] - gain * d``: cosine ``1 - d / 2``,
+        distance ``d`` (:func:`_sqdists`) is ``base[i] - gain * d``: cosine ``1 - d / 2``,
         euclidean ``|work_i|^2 - d / top^2``.  The symmetric pass turns a row's ``k``-th
         exact distance into its float32 threshold with it.
     gain : float
