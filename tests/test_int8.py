@@ -10,6 +10,7 @@ from reference import exact_rows
 from nnsim.search.exact import (
     _MARGIN,
     ExactEngine,
+    _scan_tile,
     _select,
     _sort,
     row_block_table,
@@ -87,6 +88,21 @@ def test_symmetric_pass_on_clustered_data_equals_the_float32_pass(distance, righ
     np.testing.assert_array_equal(got[0][rows], exact_rows(X, rows, 60, distance))
 
 
+def test_tile_scan_is_compiled_without_reference_counting():
+    # The scan's inlined offers must not incref/decref the shared arrays (atomics the tile
+    # threads fight over).  A copy compiled afresh with the kernel's own options: the cached
+    # kernel keeps no IR to look at.
+    X = np.random.default_rng(6).standard_normal((5000, 8)).astype(np.float32)
+    symmetric_table(ExactEngine.prepare(X, 10, "cosine", "s"), MB, show_progress=False, out=None)
+    sig = _scan_tile.signatures[0]
+    options = {k: v for k, v in _scan_tile.targetoptions.items() if k != "nopython"}
+    fresh = numba.njit(**options)(_scan_tile.py_func)
+    fresh.compile(sig)
+    ir = fresh.inspect_llvm(sig)
+    assert "_scan_tile" in ir
+    assert "NRT_incref" not in ir and "NRT_decref" not in ir
+
+
 def test_threshold_margin_covers_the_float32_rows():
     # The margin of the thresholds covers the difference between scores of the float32
     # scaled rows and of the float64 ones (< 1e-6 for rows of norm <= 1).
@@ -108,17 +124,30 @@ def _sort_rows(h, sizes):  # type: ignore[no-untyped-def]
 
 @numba.njit
 def _select_rows(h, size, k):  # type: ignore[no-untyped-def]
+    m = h.shape[1]
     for r in range(h.shape[0]):
-        _select(h[r], size, k)
+        _select(h[r], size, k, np.empty(m), np.empty(m), np.empty(256, np.int64))
 
 
-def test_radix_sort_and_select_give_table_order():
+def _distances(kind: str, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    if kind == "ties":  # zeros, subnormal-range, huge and many ties (selection by index)
+        return rng.choice([0.0, 0.25, 1e-300, 3.5, 7.0, 1e300], size=shape) * rng.integers(
+            1, 3, size=shape
+        )
+    if kind == "spread":  # distinct distances (the radix selection's own path)
+        return rng.random(shape) * 0.3 + 0.4
+    if kind == "close":  # equal high halves (the sort's fallback to all 64 bits)
+        return 0.5 + rng.random(shape) * 1e-9
+    # across the whole range, with some ties
+    return rng.choice([0.0, 1e-300, 0.25, 3.5, 1e300], size=shape) * rng.integers(1, 4, shape) / 3
+
+
+@pytest.mark.parametrize("kind", ["ties", "spread", "close", "wide"])
+def test_radix_sort_and_select_give_table_order(kind: str):
     rng = np.random.default_rng(5)
     n, m = 200, 120
     h = np.empty((n, m, 2))
-    h[:, :, 0] = rng.choice([0.0, 0.25, 1e-300, 3.5, 7.0, 1e300], size=(n, m)) * rng.integers(
-        1, 3, size=(n, m)
-    )  # zeros, subnormal-range, huge and many ties
+    h[:, :, 0] = _distances(kind, rng, (n, m))
     h[:, :, 1] = [rng.permutation(10_000)[:m] for _ in range(n)]
     sizes = rng.integers(1, m + 1, size=n)
     want = [
