@@ -592,7 +592,9 @@ def _final_rows(cands, cnt, k, floors, base, gain, margin, cosine, ids, out_idx,
     A track is done when its buffer holds ``k`` candidates and its starting floor lay at or
     below what its final ``k``-th best allows (so nothing below the floor could have
     entered); otherwise ``done[row]`` stays False and the track is searched again.  Row
-    ``row`` (a position of the tiles' order) is written to output row ``ids[row]``.
+    ``row`` (a position of the tiles' order) is written to output row ``ids[row]``.  Each
+    buffer's ``k`` best are selected (:func:`_select`), then sorted (:func:`_sort`); the rows
+    of a chunk of 256 share their scratch.
     """
     n, m = cands.shape[0], cands.shape[1]
     chunk = 256
