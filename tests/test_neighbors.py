@@ -196,8 +196,10 @@ def test_symmetric_pass_with_sampled_floors_stays_exact(distance):
     base = tie_data(12000, distance, seed=22)
     X = np.concatenate([base, base[:4500]])
     engine = ExactEngine.prepare(X, 200, distance, "big")
+    qz = quantize(engine.work, 512)
+    alpha, beta = (engine.scale * qz.a).astype(np.float32), qz.b.astype(np.float32)
     with ThreadPoolExecutor(2) as pool:
-        assert np.isfinite(_floors(engine, quantize(engine.work, 512), 512, pool)).all()
+        assert np.isfinite(_floors(engine, qz, alpha, beta, 512, pool)).all()
     idx, _, _ = exact_table(engine, MB, symmetric_mb=MB, show_progress=False, out=None)
     rows = rng.choice(X.shape[0], 40, replace=False)
     np.testing.assert_array_equal(idx[rows], exact_rows(X, rows, 200, distance))

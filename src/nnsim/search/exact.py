@@ -239,6 +239,17 @@ def _select_order(h, size, k):  # type: ignore[no-untyped-def]
             break
 
 
+@numba.njit(inline="always")
+def _varying(keys, m):  # type: ignore[no-untyped-def]
+    """The bits in which the keys ``keys[:m]`` (uint64, ``m >= 1``) are not all equal."""
+    same_and = keys[0]
+    same_or = keys[0]
+    for a in range(1, m):
+        same_and &= keys[a]
+        same_or |= keys[a]
+    return same_and ^ same_or
+
+
 @numba.njit(cache=True, nogil=True)
 def _kth_distance(h, size, k, ka, kb, count):  # type: ignore[no-untyped-def]
     """The ``k``-th smallest of the distances ``h[:size, 0]`` (>= 0, so they order like their
@@ -252,12 +263,7 @@ def _kth_distance(h, size, k, ka, kb, count):  # type: ignore[no-untyped-def]
     in_a = True
     m = size
     while m > 1:
-        same_and = src[0]
-        same_or = src[0]
-        for a in range(1, m):
-            same_and &= src[a]
-            same_or |= src[a]
-        varying = same_and ^ same_or
+        varying = _varying(src, m)
         if varying == 0:
             break
         top = 63
@@ -324,12 +330,7 @@ def _radix(h, size, tmp, kd, ku2, count, lowest):  # type: ignore[no-untyped-def
     ku = kd.view(np.uint64)
     for a in range(size):
         kd[a] = h[a, 0]
-    same_and = ku[0]
-    same_or = ku[0]
-    for a in range(size):
-        same_and &= ku[a]
-        same_or |= ku[a]
-    varying = same_and ^ same_or
+    varying = _varying(ku, size)
     src_h, dst_h, src_k, dst_k = h, tmp, ku, ku2
     for shift in range(lowest, 64, 8):
         sh = np.uint64(shift)
@@ -928,9 +929,8 @@ def exact_table(
     When the space has more than :data:`SYMMETRIC_FROM` tracks and the symmetric pass's
     state fits in ``symmetric_mb`` (``neighbors.symmetric_mb``, :meth:`ExactEngine.state_mb`),
     the symmetric pass screens each pair of tiles once (:func:`symmetric_table`); otherwise
-    row blocks of at most
-    ``max_block_mb`` are searched against the whole space (:func:`row_block_table`).  Both
-    give the same table bit for bit.
+    row blocks of at most ``max_block_mb`` are searched against the whole space
+    (:func:`row_block_table`).  Both give the same table bit for bit.
 
     Returns
     -------
@@ -976,7 +976,14 @@ def tile_for(max_block_mb: float) -> int:
     return int(max(1, min(TILE, np.sqrt(max_block_mb * 2**20 / 4))))
 
 
-def _floors(engine: ExactEngine, qz: Quantized, tile: int, pool: Executor) -> np.ndarray:
+def _floors(
+    engine: ExactEngine,
+    qz: Quantized,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    tile: int,
+    pool: Executor,
+) -> np.ndarray:
     """Starting threshold of every row: a score its ``k``-th best very likely reaches.
 
     From the approximate scores (exact integer products, :mod:`nnsim.search.int8`) against
@@ -985,7 +992,9 @@ def _floors(engine: ExactEngine, qz: Quantized, tile: int, pool: Executor) -> np
     (binomial) and 2 (0.2-0.4% of the rows overshoot; measured).  A tight floor spares
     exact distances in the tile scan; a floor that overshoots only costs that row a second
     search (one row against every track, :func:`symmetric_table`).  Small spaces, and ``k``
-    large against the space, start from -inf.  Blocks of ``tile`` rows run on ``pool``.
+    large against the space, start from -inf.  ``alpha`` and ``beta`` (float32, n) are the
+    screen's factors of the rows (:func:`symmetric_table`).  Blocks of ``tile`` rows run on
+    ``pool``.
     """
     n, k = engine.n, engine.k
     floors = np.full(n, -np.inf, dtype=np.float32)
@@ -999,13 +1008,12 @@ def _floors(engine: ExactEngine, qz: Quantized, tile: int, pool: Executor) -> np
     if rank > _GROUPS // 2:
         return floors
     right = np.ascontiguousarray(qz.B[cols].T)
-    alpha = (engine.scale * qz.a).astype(np.float32)
-    beta = qz.b[cols].astype(np.float32)
+    beta_cols = beta[cols]
     off = engine.off[cols]
 
     def block(s: int) -> None:
         P = tile_product(qz.A[s : s + tile], right)
-        _row_floors(P, s, stride, alpha, beta, off, rank, floors)
+        _row_floors(P, s, stride, alpha, beta_cols, off, rank, floors)
 
     list(pool.map(block, range(0, n, tile)))
     return floors
@@ -1113,22 +1121,22 @@ def symmetric_table(
         ids = _tree_order(engine.work, tile)
         view = engine.permuted(ids)
         qz = quantize(view.work, tile, right)
-        floors = _floors(view, qz, tile, pool)
+        # The screen's bound (see the module docstring of nnsim.search.int8), as float32
+        # factors; _SCREEN_SLACK covers every float32 rounding of u and of the comparisons.
+        s = view.scale
+        alpha = (s * qz.a).astype(np.float32)
+        beta = qz.b.astype(np.float32)
+        norm = float(np.sqrt(np.einsum("ij,ij->i", view.work, view.work, dtype=np.float64).max()))
+        crow = (s * qz.E * norm + _SCREEN_SLACK).astype(np.float32)
+        grow = (s * (norm + qz.E) * (1 + 1e-6)).astype(np.float32)
+        F = (qz.F * (1 + 1e-6)).astype(np.float32)
+        floors = _floors(view, qz, alpha, beta, tile, pool)
         clock.append(time.perf_counter())
         thr = floors.copy()
         cands = np.empty((n, engine.buffer(), 2), dtype=np.float64)
         kth = np.full((n, 2), np.inf)  # each track's k-th best (distance, index) once known
         cnt = np.zeros(n, dtype=np.int64)
         X, div, base, gain, margin = view.X, view.div, view.base, view.gain, _MARGIN
-        # The screen's bound (see the module docstring of nnsim.search.int8), as float32
-        # factors; _SCREEN_SLACK covers every float32 rounding of u and of the comparisons.
-        norm = float(np.sqrt(np.einsum("ij,ij->i", view.work, view.work, dtype=np.float64).max()))
-        s = view.scale
-        alpha = (s * qz.a).astype(np.float32)
-        beta = qz.b.astype(np.float32)
-        crow = (s * qz.E * norm + _SCREEN_SLACK).astype(np.float32)
-        grow = (s * (norm + qz.E) * (1 + 1e-6)).astype(np.float32)
-        F = (qz.F * (1 + 1e-6)).astype(np.float32)
         off = view.off
         starts = list(range(0, n, tile))
         rounds = tile_rounds(len(starts))
